@@ -1,0 +1,114 @@
+//! The library's one error type.
+//!
+//! Every variant names the offending parameter, value, path or shape, so a caller can print one
+//! clear line. Messages follow PyTorch's wording where PyTorch has one, so users can search for them.
+
+use std::path::PathBuf;
+
+/// Errors returned by nninit.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An argument had a value the function does not accept (PyTorch's `ValueError`/`RuntimeError`).
+    /// `message` follows PyTorch's text, e.g. "Fan in and fan out can not be computed for tensor
+    /// with fewer than 2 dimensions".
+    #[error("{message}")]
+    Value {
+        /// PyTorch-compatible description of what is wrong.
+        message: String,
+    },
+
+    /// A dtype that the operation does not support (e.g. `orthogonal_` on f16, or an integer tensor).
+    #[error("{op} not implemented for '{dtype}'")]
+    DType {
+        /// The operation, in PyTorch's spelling.
+        op: &'static str,
+        /// The dtype that was given.
+        dtype: String,
+    },
+
+    /// An init applied by a whole-model rule failed; names the parameter path and its shape.
+    #[error("{path} (shape {shape:?}): {source}")]
+    AtParameter {
+        /// Dotted `state_dict` name, e.g. `layer.0.bias`.
+        path: String,
+        /// The parameter's shape.
+        shape: Vec<usize>,
+        /// The underlying error.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// An init string, plan file or preset could not be parsed.
+    #[error("cannot parse {what} `{input}`: {reason}")]
+    Parse {
+        /// What was being parsed ("init", "plan", "glob", ...).
+        what: &'static str,
+        /// The input (or the part of it that failed).
+        input: String,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// A checkpoint that breaks the safetensors format rules.
+    #[error("malformed checkpoint: {0}")]
+    Checkpoint(String),
+
+    /// An unknown architecture, preset or layer name.
+    #[error("unknown {what} `{name}` (known: {known})")]
+    Unknown {
+        /// What kind of name ("arch", "preset", "layer type", ...).
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The accepted names.
+        known: String,
+    },
+
+    /// An I/O error with the file it concerns.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A [`Error::Value`] with the given message.
+    pub fn value(message: impl Into<String>) -> Self {
+        Error::Value {
+            message: message.into(),
+        }
+    }
+
+    /// Wraps `self` with the parameter path and shape it happened at.
+    pub fn at(self, path: &str, shape: &[usize]) -> Self {
+        Error::AtParameter {
+            path: path.to_string(),
+            shape: shape.to_vec(),
+            source: Box::new(self),
+        }
+    }
+
+    /// A [`Error::Parse`].
+    pub fn parse(what: &'static str, input: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Parse {
+            what,
+            input: input.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

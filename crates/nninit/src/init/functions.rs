@@ -1,0 +1,533 @@
+//! Every `torch.nn.init` function, with PyTorch's semantics, errors and random-number use.
+//!
+//! Each takes a [`TensorMut`] (row-major shape + typed slice of f32, f64, f16 or bf16) and,
+//! where random, the [`Generator`] to draw from. Values are computed in f32 (f64 for f64
+//! tensors) and rounded once into f16/bf16.
+
+use super::fan::{calculate_gain, FanMode, Nonlinearity};
+use super::variance::{Distribution, Fan, VarianceScaling};
+use crate::dispatch_mut;
+use crate::error::{Error, Result};
+use crate::rng::Generator;
+use crate::sample;
+use crate::tensor::{DType, Element, TensorMut};
+
+/// Formats a number like C++'s default `ostream << double` (`%g`), as PyTorch's messages do.
+pub(crate) fn fmt_g(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let exp = x.abs().log10().floor() as i32;
+    if (-4..6).contains(&exp) {
+        let s = format!("{:.*}", (5 - exp).max(0) as usize, x);
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{x:.5e}");
+        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let mant = if mant.contains('.') {
+            mant.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            mant
+        };
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    }
+}
+
+fn dtype_limits(d: DType) -> (f64, f64) {
+    let max = match d {
+        DType::F16 => half::f16::MAX.to_f64(),
+        DType::BF16 => half::bf16::MAX.to_f64(),
+        DType::F32 => f32::MAX as f64,
+        DType::F64 => f64::MAX,
+    };
+    (-max, max)
+}
+
+/// `uniform_(tensor, a=0.0, b=1.0)`: fills with U(a, b).
+///
+/// Draws one 32-bit word per element (two for f64) in row-major order; see [`sample::uniform`].
+///
+/// # Errors
+/// `a` or `b` outside the dtype's finite range ("from is out of bounds for float"), `a > b`
+/// ("uniform_ expects to return a [from, to) range, but found from=1 > to=0"), or `b − a` above
+/// the dtype's max. An empty tensor draws nothing.
+pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut Generator) -> Result<()> {
+    let dtype = tensor.dtype();
+    let (lo, hi) = dtype_limits(dtype);
+    let name = dtype.torch_scalar_name();
+    if !(lo..=hi).contains(&a) {
+        return Err(Error::value(format!("from is out of bounds for {name}")));
+    }
+    if !(lo..=hi).contains(&b) {
+        return Err(Error::value(format!("to is out of bounds for {name}")));
+    }
+    if a > b {
+        return Err(Error::value(format!(
+            "uniform_ expects to return a [from, to) range, but found from={} > to={}",
+            fmt_g(a),
+            fmt_g(b)
+        )));
+    }
+    if b - a > hi {
+        return Err(Error::value(format!(
+            "uniform_ expects to-from <= std::numeric_limits<{name}>::max(), but found to={} and from={} which result in to-from to exceed the limit",
+            fmt_g(b),
+            fmt_g(a)
+        )));
+    }
+    dispatch_mut!(&mut tensor.data, |s| sample::uniform(s, a, b, g));
+    Ok(())
+}
+
+fn check_std(std: f64) -> Result<()> {
+    if std >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::value(format!(
+            "normal expects std >= 0.0, but found std {}",
+            fmt_g(std)
+        )))
+    }
+}
+
+/// `normal_(tensor, mean=0.0, std=1.0)`: fills with N(mean, std²) by Box–Muller
+/// (block path for ≥ 16 elements, cached scalar path below; see [`sample::normal`]).
+///
+/// # Errors
+/// `std < 0` or NaN: "normal expects std >= 0.0, but found std -1". `std == 0` gives `mean`
+/// everywhere (still drawing). An empty tensor draws nothing.
+pub fn normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut Generator) -> Result<()> {
+    check_std(std)?;
+    dispatch_mut!(&mut tensor.data, |s| sample::normal(s, mean, std, g));
+    Ok(())
+}
+
+/// `constant_(tensor, val)`: every element `(T) val`. No randomness.
+pub fn constant_(mut tensor: TensorMut<'_>, val: f64) -> Result<()> {
+    dispatch_mut!(&mut tensor.data, |s| fill(s, val));
+    Ok(())
+}
+
+fn fill<E: Element>(s: &mut [E], val: f64) {
+    s.fill(E::from_f64(val));
+}
+
+/// `ones_(tensor)`: every element 1.
+pub fn ones_(tensor: TensorMut<'_>) -> Result<()> {
+    constant_(tensor, 1.0)
+}
+
+/// `zeros_(tensor)`: every element 0.
+pub fn zeros_(tensor: TensorMut<'_>) -> Result<()> {
+    constant_(tensor, 0.0)
+}
+
+/// `eye_(tensor)`: the identity of shape `(rows, cols)` (ones at `[i, i]`). No randomness.
+/// Preserves the identity of the inputs in Linear layers.
+///
+/// # Errors
+/// Rank ≠ 2: "Only tensors with 2 dimensions are supported".
+pub fn eye_(mut tensor: TensorMut<'_>) -> Result<()> {
+    let &[rows, cols] = tensor.shape else {
+        return Err(Error::value("Only tensors with 2 dimensions are supported"));
+    };
+    dispatch_mut!(&mut tensor.data, |s| {
+        fill(s, 0.0);
+        for i in 0..rows.min(cols) {
+            s[i * cols + i] = Element::from_f64(1.0);
+        }
+    });
+    Ok(())
+}
+
+/// `dirac_(tensor, groups=1)`: the Dirac delta, so a convolution `(out, in, *k)` with this weight
+/// preserves the identity of its inputs, per group. No randomness.
+///
+/// Zeroes the tensor, then with `opg = out / groups` and `k = min(opg, in)` sets
+/// `t[g·opg + d, d, centre] = 1` for each group `g` and `d < k`, centre = `size // 2` in each
+/// spatial dimension.
+///
+/// # Errors
+/// Rank ∉ {3, 4, 5}: "Only tensors with 3, 4, or 5 dimensions are supported"; `out % groups != 0`
+/// (or `groups == 0`): "dim 0 must be divisible by groups".
+pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
+    let shape = tensor.shape;
+    if !(3..=5).contains(&shape.len()) {
+        return Err(Error::value(
+            "Only tensors with 3, 4, or 5 dimensions are supported",
+        ));
+    }
+    if groups == 0 || shape[0] % groups != 0 {
+        return Err(Error::value("dim 0 must be divisible by groups"));
+    }
+    let out_per_group = shape[0] / groups;
+    let k = out_per_group.min(shape[1]);
+    let spatial = &shape[2..];
+    let receptive: usize = spatial.iter().product();
+    let centre = spatial.iter().fold(0, |acc, &s| acc * s + s / 2);
+    dispatch_mut!(&mut tensor.data, |s| {
+        fill(s, 0.0);
+        for g in 0..groups {
+            for d in 0..k {
+                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] =
+                    Element::from_f64(1.0);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `xavier_uniform_(tensor, gain=1.0)`: U(−a, a) with
+/// `a = gain · sqrt(6 / (fan_in + fan_out))` (Glorot & Bengio 2010).
+///
+/// # Errors
+/// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions".
+pub fn xavier_uniform_(tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
+    VarianceScaling {
+        gain,
+        fan: Fan::Avg,
+        distribution: Distribution::Uniform,
+    }
+    .init(tensor, g)
+}
+
+/// `xavier_normal_(tensor, gain=1.0)`: N(0, std²) with `std = gain · sqrt(2 / (fan_in + fan_out))`
+/// (Glorot & Bengio 2010). Errors as [`xavier_uniform_`].
+pub fn xavier_normal_(tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
+    VarianceScaling {
+        gain,
+        fan: Fan::Avg,
+        distribution: Distribution::Normal,
+    }
+    .init(tensor, g)
+}
+
+/// `kaiming_uniform_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu')`: U(−bound, bound)
+/// with `bound = gain · sqrt(3 / fan)`, `gain = calculate_gain(nonlinearity, a)` (He et al. 2015).
+/// `a` is the negative slope of the rectifier (only read for `leaky_relu`).
+///
+/// A tensor with no elements is left as is (PyTorch warns "Initializing zero-element tensors is a
+/// no-op").
+///
+/// # Errors
+/// Rank < 2 (fan error); a non-finite `a` with `leaky_relu`.
+pub fn kaiming_uniform_(
+    tensor: TensorMut<'_>,
+    a: f64,
+    mode: FanMode,
+    nonlinearity: Nonlinearity,
+    g: &mut Generator,
+) -> Result<()> {
+    let gain = calculate_gain(nonlinearity, Some(a))?;
+    VarianceScaling {
+        gain,
+        fan: Fan::Mode(mode),
+        distribution: Distribution::Uniform,
+    }
+    .init(tensor, g)
+}
+
+/// `kaiming_normal_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu')`: N(0, std²) with
+/// `std = gain / sqrt(fan)` (He et al. 2015). Arguments and errors as [`kaiming_uniform_`].
+pub fn kaiming_normal_(
+    tensor: TensorMut<'_>,
+    a: f64,
+    mode: FanMode,
+    nonlinearity: Nonlinearity,
+    g: &mut Generator,
+) -> Result<()> {
+    let gain = calculate_gain(nonlinearity, Some(a))?;
+    VarianceScaling {
+        gain,
+        fan: Fan::Mode(mode),
+        distribution: Distribution::Normal,
+    }
+    .init(tensor, g)
+}
+
+/// `lecun_uniform_(tensor)`: U(−bound, bound), `bound = sqrt(3 / fan_in)` (LeCun et al. 1998;
+/// JAX's `lecun_uniform`). Errors as [`xavier_uniform_`].
+pub fn lecun_uniform_(tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
+    VarianceScaling {
+        gain: 1.0,
+        fan: Fan::Mode(FanMode::FanIn),
+        distribution: Distribution::Uniform,
+    }
+    .init(tensor, g)
+}
+
+/// `lecun_normal_(tensor)`: N(0, 1 / fan_in) (LeCun et al. 1998; JAX's `lecun_normal`, untruncated).
+pub fn lecun_normal_(tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
+    VarianceScaling {
+        gain: 1.0,
+        fan: Fan::Mode(FanMode::FanIn),
+        distribution: Distribution::Normal,
+    }
+    .init(tensor, g)
+}
+
+/// `1/2 · (1 + erf(x / √2))`, PyTorch's `norm_cdf` in `trunc_normal_`.
+fn norm_cdf(x: f64) -> f64 {
+    (1.0 + libm::erf(x / 2f64.sqrt())) / 2.0
+}
+
+/// `trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0)`: N(mean, std²) restricted to
+/// `[a, b]`, with PyTorch 2.15's algorithm:
+///
+/// * `p = Φ((b − mean)/std) − Φ((a − mean)/std) > 0.3`: draw the whole tensor with `normal_`, then
+///   while any value lies outside `[(T) a, (T) b]`, draw a full fresh tensor and replace those.
+/// * otherwise: uniform proposals on `[a, b]` accepted when `log(u) ≤ logpdf(x) − logpdf(mode)`,
+///   each round drawing full tensors of proposals and acceptance uniforms.
+///
+/// The std of the result is that of the truncated distribution (no correction of the parent std).
+///
+/// # Errors
+/// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0`; `a > b`.
+pub fn trunc_normal_(
+    mut tensor: TensorMut<'_>,
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut Generator,
+) -> Result<()> {
+    if std == 0.0 {
+        return Err(Error::value(
+            "float division by zero (trunc_normal_ with std=0)",
+        ));
+    }
+    check_std(std)?;
+    if a > b {
+        return Err(Error::value(format!(
+            "uniform_ expects to return a [from, to) range, but found from={} > to={}",
+            fmt_g(a),
+            fmt_g(b)
+        )));
+    }
+    let p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std);
+    dispatch_mut!(&mut tensor.data, |s| {
+        if p > 0.3 {
+            trunc_by_rejection(s, mean, std, a, b, g)
+        } else {
+            trunc_by_uniform_proposals(s, mean, std, a, b, g)
+        }
+    });
+    Ok(())
+}
+
+fn trunc_by_rejection<E: Element>(
+    s: &mut [E],
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut Generator,
+) {
+    let (lo, hi) = (E::from_f64(a), E::from_f64(b));
+    sample::normal(s, mean, std, g);
+    let outside = |x: &E| *x < lo || *x > hi;
+    let mut fresh = Vec::new();
+    while s.iter().any(outside) {
+        fresh.resize(s.len(), E::from_f64(0.0));
+        sample::normal(&mut fresh, mean, std, g);
+        for (x, &f) in s.iter_mut().zip(&fresh) {
+            if outside(x) {
+                *x = f;
+            }
+        }
+    }
+}
+
+/// Elementwise arithmetic in PyTorch's opmath (f32 for f32/f16/bf16, f64 for f64), rounding to
+/// the element type after each op, as a chain of tensor ops does.
+fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(f64) -> f64) -> E {
+    if E::DTYPE == DType::F64 {
+        E::from_f64(f64_op(x.to_f64()))
+    } else {
+        E::from_f32(f32_op(x.to_f32()))
+    }
+}
+
+fn trunc_by_uniform_proposals<E: Element>(
+    s: &mut [E],
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut Generator,
+) {
+    let n = s.len();
+    let mode = a.max(mean.min(b));
+    let z = (mode - mean) / std;
+    let log_peak = -0.5 * (z * z);
+    let logpdf = |c: E| {
+        let c = op(c, |x| x - mean as f32, |x| x - mean);
+        let c = op(c, |x| x / std as f32, |x| x / std);
+        let c = op(c, |x| x * x, |x| x * x);
+        let c = op(c, |x| x * -0.5, |x| x * -0.5);
+        op(c, |x| x - log_peak as f32, |x| x - log_peak)
+    };
+    let ln = |u: E| op(u, f32::ln, f64::ln);
+    let mut accept_u = vec![E::from_f64(0.0); n];
+    sample::uniform(s, a, b, g);
+    sample::uniform(&mut accept_u, 0.0, 1.0, g);
+    let mut pending: Vec<bool> = s
+        .iter()
+        .zip(&accept_u)
+        .map(|(&c, &u)| ln(u) > logpdf(c))
+        .collect();
+    let mut candidates = vec![E::from_f64(0.0); n];
+    while pending.iter().any(|&p| p) {
+        sample::uniform(&mut candidates, a, b, g);
+        sample::uniform(&mut accept_u, 0.0, 1.0, g);
+        for i in 0..n {
+            if pending[i] {
+                s[i] = candidates[i];
+                pending[i] = ln(accept_u[i]) > logpdf(candidates[i]);
+            }
+        }
+    }
+}
+
+/// `orthogonal_(tensor, gain=1)`: a (semi-)orthogonal matrix (Saxe et al. 2013).
+///
+/// The tensor is viewed as `rows × cols` with `rows = shape[0]`, `cols = numel / rows`. A
+/// `rows × cols` N(0, 1) matrix is drawn (PyTorch's draws exactly), transposed when
+/// `rows < cols`, factored `A = QR` (Householder QR by `faer`, in f64), `Q`'s columns multiplied
+/// by `sign(diag(R))`, transposed back, rounded to the dtype and multiplied by `gain`. Rows are
+/// orthonormal when `rows ≤ cols`, columns otherwise. Values agree with PyTorch's LAPACK QR to
+/// about 1e-7 (not bit-exact). An empty tensor is left as is.
+///
+/// # Errors
+/// Rank < 2: "Only tensors with 2 or more dimensions are supported"; f16/bf16 (after drawing, as
+/// PyTorch): `"geqrf_cpu" not implemented for 'Half'`.
+pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
+    if tensor.shape.len() < 2 {
+        return Err(Error::value(
+            "Only tensors with 2 or more dimensions are supported",
+        ));
+    }
+    let numel = tensor.numel();
+    if numel == 0 {
+        return Ok(());
+    }
+    let rows = tensor.shape[0];
+    let cols = numel / rows;
+    let dtype = tensor.dtype();
+    dispatch_mut!(&mut tensor.data, |s| {
+        sample::normal(s, 0.0, 1.0, g);
+        if matches!(dtype, DType::F16 | DType::BF16) {
+            return Err(Error::DType {
+                op: "\"geqrf_cpu\"",
+                dtype: dtype.torch_type_name().into(),
+            });
+        }
+        let q = orthonormal_factor(s, rows, cols);
+        for (x, &v) in s.iter_mut().zip(&q) {
+            *x = op(Element::from_f64(v), |x| x * gain as f32, |x| x * gain);
+        }
+    });
+    Ok(())
+}
+
+/// The sign-corrected Q factor of the row-major `rows × cols` matrix `a` (transposed first when
+/// `rows < cols`), returned row-major `rows × cols`.
+fn orthonormal_factor<E: Element>(a: &[E], rows: usize, cols: usize) -> Vec<f64> {
+    let transpose = rows < cols;
+    let (m, k) = if transpose {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
+    let mat = faer::Mat::<f64>::from_fn(m, k, |i, j| {
+        if transpose {
+            a[j * cols + i]
+        } else {
+            a[i * cols + j]
+        }
+        .to_f64()
+    });
+    let qr = mat.qr();
+    let q = qr.compute_thin_Q();
+    let r = qr.thin_R();
+    let sign = |j: usize| {
+        let d = r[(j, j)];
+        if d > 0.0 {
+            1.0
+        } else if d < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    };
+    let mut out = vec![0.0; rows * cols];
+    for i in 0..m {
+        for j in 0..k {
+            let v = q[(i, j)] * sign(j);
+            if transpose {
+                out[j * cols + i] = v;
+            } else {
+                out[i * cols + j] = v;
+            }
+        }
+    }
+    out
+}
+
+/// `sparse_(tensor, sparsity, std=0.01)`: N(0, std²) with, in each column, `ceil(sparsity · rows)`
+/// entries set to zero (Martens 2010). Draws the normal values first, then one
+/// `randperm(rows)` per column, in column order, from the same generator (PyTorch draws the
+/// permutations from its default generator).
+///
+/// # Errors
+/// Rank ≠ 2: "Only tensors with 2 dimensions are supported"; `sparsity` outside `[0, 1]`; `std`
+/// as [`normal_`].
+pub fn sparse_(
+    mut tensor: TensorMut<'_>,
+    sparsity: f64,
+    std: f64,
+    g: &mut Generator,
+) -> Result<()> {
+    let &[rows, cols] = tensor.shape else {
+        return Err(Error::value("Only tensors with 2 dimensions are supported"));
+    };
+    if !(0.0..=1.0).contains(&sparsity) {
+        return Err(Error::value(format!(
+            "sparsity must be in [0, 1], got {sparsity}"
+        )));
+    }
+    check_std(std)?;
+    let num_zeros = ((sparsity * rows as f64).ceil() as usize).min(rows);
+    dispatch_mut!(&mut tensor.data, |s| {
+        sample::normal(s, 0.0, std, g);
+        for c in 0..cols {
+            for r in sample::randperm(rows, g).into_iter().take(num_zeros) {
+                s[r * cols + c] = Element::from_f64(0.0);
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_g;
+
+    #[test]
+    fn formats_like_cpp() {
+        assert_eq!(fmt_g(1.0), "1");
+        assert_eq!(fmt_g(-1.0), "-1");
+        assert_eq!(fmt_g(0.5), "0.5");
+        assert_eq!(fmt_g(3e38), "3e+38");
+        assert_eq!(fmt_g(-3e38), "-3e+38");
+        assert_eq!(fmt_g(0.0001), "0.0001");
+        assert_eq!(fmt_g(1e-5), "1e-05");
+        assert_eq!(fmt_g(123456.0), "123456");
+        assert_eq!(fmt_g(1234567.0), "1.23457e+06");
+    }
+}

@@ -1,0 +1,31 @@
+//! # nninit
+//!
+//! Neural-network parameter initialization for Rust, faithful to PyTorch's `torch.nn.init`.
+//!
+//! Layers, from the bits up:
+//! * [`rng`]: PyTorch's CPU generator (MT19937 with its Box–Muller cache);
+//! * [`sample`]: uniform, normal and permutation samplers, exact per dtype;
+//! * [`init`]: every `torch.nn.init` scheme, fans and gains, and [`init::Init`] as a value;
+//! * [`nn`]: a module tree with PyTorch's layers and their default init, `modules()`, `apply()`;
+//! * [`plan`]: ordered rules (layer type, name glob, role) → init; presets;
+//! * [`arch`]: built-in architectures and a layout read from a checkpoint;
+//! * [`io`]: safetensors reading and writing; [`stats`]: per-tensor statistics.
+//!
+//! ```
+//! use nninit::{init, rng::Generator, tensor::Tensor, DType};
+//! let mut g = Generator::manual_seed(0);
+//! let mut w = Tensor::zeros(&[256, 512], DType::F32);
+//! init::kaiming_uniform_(w.view_mut()?, 0.0, init::FanMode::FanIn, init::Nonlinearity::Relu, &mut g)?;
+//! # Ok::<(), nninit::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod init;
+pub mod rng;
+pub mod sample;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use rng::Generator;
+pub use tensor::{DType, Tensor, TensorMut};

@@ -1,0 +1,46 @@
+//! `tensor.uniform_(from, to)` as PyTorch 2.15's `uniform_kernel`.
+
+use super::{uniform01_f32, uniform01_f64};
+use crate::rng::{Capability, Generator};
+use crate::tensor::{DType, Element};
+
+/// Fills `out` with U(from, to) values, in element order, exactly as PyTorch's CPU
+/// `uniform_kernel` (spec: "uniform_real" with the `value == to → from` rule).
+///
+/// * f64: one `random64()` per element, `x = (bits & (2^53−1))·2^-53`, `v = x·(to−from) + from` in f64.
+/// * f32, f16, bf16: one `random()` per element, 24-bit `x` and the same formula in f32, then one
+///   rounding to the element type.
+///
+/// The multiply-add is fused on [`Capability::Avx2`], two roundings on [`Capability::Default`].
+/// A value equal to `(T) to` after rounding becomes `(T) from`, so the range stays half-open.
+/// Arguments are not validated here (see [`crate::init::uniform_`]). Empty `out` draws nothing.
+pub fn uniform<E: Element>(out: &mut [E], from: f64, to: f64, g: &mut Generator) {
+    let fused = g.capability() == Capability::Avx2;
+    if E::DTYPE == DType::F64 {
+        let out: &mut [f64] = bytemuck::cast_slice_mut(out);
+        let range = to - from;
+        for o in out {
+            let x = uniform01_f64(g);
+            let v = if fused {
+                x.mul_add(range, from)
+            } else {
+                x * range + from
+            };
+            *o = if v == to { from } else { v };
+        }
+        return;
+    }
+    let (from_o, to_o) = (from as f32, to as f32);
+    let range = to_o - from_o;
+    let (from_s, to_s) = (E::from_f64(from), E::from_f64(to));
+    for o in out {
+        let x = uniform01_f32(g.random());
+        let v = if fused {
+            x.mul_add(range, from_o)
+        } else {
+            x * range + from_o
+        };
+        let w = E::from_f32(v);
+        *o = if w == to_s { from_s } else { w };
+    }
+}
