@@ -75,7 +75,7 @@ pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut Generator) ->
     }
     if b - a > hi {
         return Err(Error::value(format!(
-            "uniform_ expects to-from <= std::numeric_limits<{name}>::max(), but found to={} and from={} which result in to-from to exceed the limit",
+            "uniform_ expects to-from <= std::numeric_limits<Float>::max(), but found to={} and from={} which result in to-from to exceed the limit",
             fmt_g(b),
             fmt_g(a)
         )));

@@ -1,0 +1,46 @@
+//! Shared helpers for the golden-data tests (files written by `tools/golden/gen_golden.py`).
+#![allow(dead_code)]
+
+use nninit::tensor::{Data, Tensor};
+use sha2::{Digest, Sha256};
+
+pub fn golden(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Raw bits of each element as lowercase hex, zero-padded to the element width.
+pub fn hex_bits(t: &Tensor) -> Vec<String> {
+    match t.data() {
+        Data::F16(v) => v.iter().map(|x| format!("{:04x}", x.to_bits())).collect(),
+        Data::BF16(v) => v.iter().map(|x| format!("{:04x}", x.to_bits())).collect(),
+        Data::F32(v) => v.iter().map(|x| format!("{:08x}", x.to_bits())).collect(),
+        Data::F64(v) => v.iter().map(|x| format!("{:016x}", x.to_bits())).collect(),
+        Data::Other { bytes, .. } => bytes.chunks(8).map(|c| format!("{:016x}", u64::from_le_bytes(c.try_into().unwrap()))).collect(),
+    }
+}
+
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+pub fn shape(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+/// Decodes a hex bit pattern of the given dtype to f64.
+pub fn bits_to_f64(hex: &str, dtype: &str) -> f64 {
+    let u = u64::from_str_radix(hex, 16).unwrap();
+    match dtype {
+        "f32" => f32::from_bits(u as u32) as f64,
+        "f64" => f64::from_bits(u),
+        "f16" => half::f16::from_bits(u as u16).to_f64(),
+        "bf16" => half::bf16::from_bits(u as u16).to_f64(),
+        _ => panic!("{dtype}"),
+    }
+}
