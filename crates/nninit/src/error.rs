@@ -78,35 +78,22 @@ pub enum Error {
 impl Error {
     /// A [`Error::Value`] with the given message.
     pub fn value(message: impl Into<String>) -> Self {
-        Error::Value {
-            message: message.into(),
-        }
+        Error::Value { message: message.into() }
     }
 
     /// Wraps `self` with the parameter path and shape it happened at.
     pub fn at(self, path: &str, shape: &[usize]) -> Self {
-        Error::AtParameter {
-            path: path.to_string(),
-            shape: shape.to_vec(),
-            source: Box::new(self),
-        }
+        Error::AtParameter { path: path.to_string(), shape: shape.to_vec(), source: Box::new(self) }
     }
 
     /// A [`Error::Parse`].
     pub fn parse(what: &'static str, input: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Parse {
-            what,
-            input: input.into(),
-            reason: reason.into(),
-        }
+        Error::Parse { what, input: input.into(), reason: reason.into() }
     }
 
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
 

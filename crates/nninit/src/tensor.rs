@@ -93,11 +93,7 @@ impl std::str::FromStr for DType {
             "bf16" | "bfloat16" => Ok(DType::BF16),
             "f32" | "float32" | "float" | "fp32" => Ok(DType::F32),
             "f64" | "float64" | "double" | "fp64" => Ok(DType::F64),
-            _ => Err(Error::Unknown {
-                what: "dtype",
-                name: s.to_string(),
-                known: "f32, f64, f16, bf16".into(),
-            }),
+            _ => Err(Error::Unknown { what: "dtype", name: s.to_string(), known: "f32, f64, f16, bf16".into() }),
         }
     }
 }
@@ -106,9 +102,7 @@ impl std::str::FromStr for DType {
 ///
 /// Conversions round to nearest even. Narrowing from f64 to f16/bf16 goes through f32 (two
 /// roundings), as PyTorch's `static_cast<c10::Half>(double)` does.
-pub trait Element:
-    bytemuck::Pod + PartialEq + PartialOrd + Send + Sync + std::fmt::Debug + 'static
-{
+pub trait Element: bytemuck::Pod + PartialEq + PartialOrd + Send + Sync + std::fmt::Debug + 'static {
     /// The dtype tag.
     const DTYPE: DType;
     /// Rounds an f32 to this type.
@@ -238,10 +232,7 @@ impl Tensor {
             DType::F32 => Data::F32(vec![0.0; n]),
             DType::F64 => Data::F64(vec![0.0; n]),
         };
-        Tensor {
-            shape: shape.to_vec(),
-            data,
-        }
+        Tensor { shape: shape.to_vec(), data }
     }
 
     /// A tensor from typed data; `Error::Value` if `data` does not hold `prod(shape)` elements.
@@ -255,14 +246,9 @@ impl Tensor {
             Data::Other { dtype, bytes } => bytes.len() * 8 / dtype.bitsize().max(1),
         };
         if len != n {
-            return Err(Error::value(format!(
-                "shape {shape:?} needs {n} elements, data has {len}"
-            )));
+            return Err(Error::value(format!("shape {shape:?} needs {n} elements, data has {len}")));
         }
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data,
-        })
+        Ok(Tensor { shape: shape.to_vec(), data })
     }
 
     /// An f32 tensor from values.
@@ -300,10 +286,7 @@ impl Tensor {
     pub fn safetensors_dtype(&self) -> safetensors::Dtype {
         match &self.data {
             Data::Other { dtype, .. } => *dtype,
-            _ => self
-                .dtype()
-                .map(DType::to_safetensors)
-                .unwrap_or(safetensors::Dtype::F32),
+            _ => self.dtype().map(DType::to_safetensors).unwrap_or(safetensors::Dtype::F32),
         }
     }
 
@@ -326,16 +309,10 @@ impl Tensor {
             Data::F32(v) => SliceMut::F32(v),
             Data::F64(v) => SliceMut::F64(v),
             Data::Other { dtype, .. } => {
-                return Err(Error::DType {
-                    op: "init",
-                    dtype: format!("{dtype:?}"),
-                });
+                return Err(Error::DType { op: "init", dtype: format!("{dtype:?}") });
             }
         };
-        Ok(TensorMut {
-            shape: &self.shape,
-            data: slice,
-        })
+        Ok(TensorMut { shape: &self.shape, data: slice })
     }
 
     /// The values widened to f64 (empty for non-float data).
@@ -361,10 +338,7 @@ impl Tensor {
             DType::F32 => Data::F32(v.iter().map(|&x| x as f32).collect()),
             DType::F64 => Data::F64(v),
         };
-        Tensor {
-            shape: self.shape.clone(),
-            data,
-        }
+        Tensor { shape: self.shape.clone(), data }
     }
 }
 
@@ -397,9 +371,7 @@ impl<'a> TensorMut<'a> {
         let n: usize = shape.iter().product();
         let len = dispatch_mut!(&data, |s| s.len());
         if n != len {
-            return Err(Error::value(format!(
-                "shape {shape:?} needs {n} elements, slice has {len}"
-            )));
+            return Err(Error::value(format!("shape {shape:?} needs {n} elements, slice has {len}")));
         }
         Ok(TensorMut { shape, data })
     }
@@ -427,10 +399,7 @@ impl<'a> TensorMut<'a> {
             SliceMut::F32(s) => SliceMut::F32(s),
             SliceMut::F64(s) => SliceMut::F64(s),
         };
-        TensorMut {
-            shape: self.shape,
-            data,
-        }
+        TensorMut { shape: self.shape, data }
     }
 }
 

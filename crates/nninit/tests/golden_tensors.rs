@@ -61,7 +61,11 @@ fn run(file: &str, capability: Capability) {
             if sha256_hex(t.bytes()) != call["sha256"].as_str().unwrap() {
                 let want = strings(&call["head"]);
                 let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
-                failures.push(format!("{here}: bits differ (head {:?} vs torch {:?}, first diff {first_diff:?})", &got[..want.len().min(got.len())], want));
+                failures.push(format!(
+                    "{here}: bits differ (head {:?} vs torch {:?}, first diff {first_diff:?})",
+                    &got[..want.len().min(got.len())],
+                    want
+                ));
             }
         }
         let state = sha256_hex(&gen.get_rng_state());

@@ -29,9 +29,7 @@ impl std::str::FromStr for FanMode {
         match s.to_lowercase().as_str() {
             "fan_in" => Ok(FanMode::FanIn),
             "fan_out" => Ok(FanMode::FanOut),
-            other => Err(Error::value(format!(
-                "Mode {other} not supported, please use one of ['fan_in', 'fan_out']"
-            ))),
+            other => Err(Error::value(format!("Mode {other} not supported, please use one of ['fan_in', 'fan_out']"))),
         }
     }
 }
@@ -53,9 +51,7 @@ impl std::fmt::Display for FanMode {
 /// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions".
 pub fn fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
     if shape.len() < 2 {
-        return Err(Error::value(
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions",
-        ));
+        return Err(Error::value("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"));
     }
     let receptive: usize = shape[2..].iter().product();
     Ok((shape[1] * receptive, shape[0] * receptive))
@@ -106,11 +102,7 @@ const NONLINEARITIES: [(&str, Nonlinearity); 12] = [
 impl Nonlinearity {
     /// PyTorch's name (`leaky_relu`, `conv_transpose2d`, ...).
     pub fn as_str(self) -> &'static str {
-        NONLINEARITIES
-            .iter()
-            .find(|(_, n)| *n == self)
-            .map(|(s, _)| *s)
-            .unwrap_or("linear")
+        NONLINEARITIES.iter().find(|(_, n)| *n == self).map(|(s, _)| *s).unwrap_or("linear")
     }
 }
 
@@ -153,9 +145,7 @@ pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<
         Nonlinearity::LeakyRelu => {
             let slope = param.unwrap_or(0.01);
             if !slope.is_finite() {
-                return Err(Error::value(format!(
-                    "negative_slope {slope} not a valid number"
-                )));
+                return Err(Error::value(format!("negative_slope {slope} not a valid number")));
             }
             (2.0 / (1.0 + slope * slope)).sqrt()
         }
@@ -204,10 +194,7 @@ mod tests {
         assert_eq!(fan_in_and_fan_out(&[16, 8, 3, 3]).unwrap(), (72, 144));
         assert_eq!(fan_in_and_fan_out(&[4, 1, 3, 3]).unwrap(), (9, 36));
         let e = fan_in_and_fan_out(&[64]).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
-        );
+        assert_eq!(e, "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions");
         assert!(fan_in_and_fan_out(&[]).is_err());
         assert_eq!("FAN_OUT".parse::<FanMode>().unwrap(), FanMode::FanOut);
         assert_eq!(

@@ -28,11 +28,7 @@ pub(crate) fn fmt_g(x: f64) -> String {
     } else {
         let s = format!("{x:.5e}");
         let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let mant = if mant.contains('.') {
-            mant.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            mant
-        };
+        let mant = if mant.contains('.') { mant.trim_end_matches('0').trim_end_matches('.') } else { mant };
         let e: i32 = e.parse().unwrap_or(0);
         format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
     }
@@ -88,10 +84,7 @@ fn check_std(std: f64) -> Result<()> {
     if std >= 0.0 {
         Ok(())
     } else {
-        Err(Error::value(format!(
-            "normal expects std >= 0.0, but found std {}",
-            fmt_g(std)
-        )))
+        Err(Error::value(format!("normal expects std >= 0.0, but found std {}", fmt_g(std))))
     }
 }
 
@@ -158,9 +151,7 @@ pub fn eye_(mut tensor: TensorMut<'_>) -> Result<()> {
 pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
     let shape = tensor.shape;
     if !(3..=5).contains(&shape.len()) {
-        return Err(Error::value(
-            "Only tensors with 3, 4, or 5 dimensions are supported",
-        ));
+        return Err(Error::value("Only tensors with 3, 4, or 5 dimensions are supported"));
     }
     if groups == 0 || shape[0] % groups != 0 {
         return Err(Error::value("dim 0 must be divisible by groups"));
@@ -174,8 +165,7 @@ pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
         fill(s, 0.0);
         for g in 0..groups {
             for d in 0..k {
-                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] =
-                    Element::from_f64(1.0);
+                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] = Element::from_f64(1.0);
             }
         }
     });
@@ -188,23 +178,13 @@ pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
 /// # Errors
 /// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions".
 pub fn xavier_uniform_(tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
-    VarianceScaling {
-        gain,
-        fan: Fan::Avg,
-        distribution: Distribution::Uniform,
-    }
-    .init(tensor, g)
+    VarianceScaling { gain, fan: Fan::Avg, distribution: Distribution::Uniform }.init(tensor, g)
 }
 
 /// `xavier_normal_(tensor, gain=1.0)`: N(0, std²) with `std = gain · sqrt(2 / (fan_in + fan_out))`
 /// (Glorot & Bengio 2010). Errors as [`xavier_uniform_`].
 pub fn xavier_normal_(tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
-    VarianceScaling {
-        gain,
-        fan: Fan::Avg,
-        distribution: Distribution::Normal,
-    }
-    .init(tensor, g)
+    VarianceScaling { gain, fan: Fan::Avg, distribution: Distribution::Normal }.init(tensor, g)
 }
 
 /// `kaiming_uniform_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu')`: U(−bound, bound)
@@ -224,12 +204,7 @@ pub fn kaiming_uniform_(
     g: &mut Generator,
 ) -> Result<()> {
     let gain = calculate_gain(nonlinearity, Some(a))?;
-    VarianceScaling {
-        gain,
-        fan: Fan::Mode(mode),
-        distribution: Distribution::Uniform,
-    }
-    .init(tensor, g)
+    VarianceScaling { gain, fan: Fan::Mode(mode), distribution: Distribution::Uniform }.init(tensor, g)
 }
 
 /// `kaiming_normal_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu')`: N(0, std²) with
@@ -242,33 +217,18 @@ pub fn kaiming_normal_(
     g: &mut Generator,
 ) -> Result<()> {
     let gain = calculate_gain(nonlinearity, Some(a))?;
-    VarianceScaling {
-        gain,
-        fan: Fan::Mode(mode),
-        distribution: Distribution::Normal,
-    }
-    .init(tensor, g)
+    VarianceScaling { gain, fan: Fan::Mode(mode), distribution: Distribution::Normal }.init(tensor, g)
 }
 
 /// `lecun_uniform_(tensor)`: U(−bound, bound), `bound = sqrt(3 / fan_in)` (LeCun et al. 1998;
 /// JAX's `lecun_uniform`). Errors as [`xavier_uniform_`].
 pub fn lecun_uniform_(tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
-    VarianceScaling {
-        gain: 1.0,
-        fan: Fan::Mode(FanMode::FanIn),
-        distribution: Distribution::Uniform,
-    }
-    .init(tensor, g)
+    VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Uniform }.init(tensor, g)
 }
 
 /// `lecun_normal_(tensor)`: N(0, 1 / fan_in) (LeCun et al. 1998; JAX's `lecun_normal`, untruncated).
 pub fn lecun_normal_(tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
-    VarianceScaling {
-        gain: 1.0,
-        fan: Fan::Mode(FanMode::FanIn),
-        distribution: Distribution::Normal,
-    }
-    .init(tensor, g)
+    VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Normal }.init(tensor, g)
 }
 
 /// `1/2 · (1 + erf(x / √2))`, PyTorch's `norm_cdf` in `trunc_normal_`.
@@ -288,18 +248,9 @@ fn norm_cdf(x: f64) -> f64 {
 ///
 /// # Errors
 /// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0`; `a > b`.
-pub fn trunc_normal_(
-    mut tensor: TensorMut<'_>,
-    mean: f64,
-    std: f64,
-    a: f64,
-    b: f64,
-    g: &mut Generator,
-) -> Result<()> {
+pub fn trunc_normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: f64, g: &mut Generator) -> Result<()> {
     if std == 0.0 {
-        return Err(Error::value(
-            "float division by zero (trunc_normal_ with std=0)",
-        ));
+        return Err(Error::value("float division by zero (trunc_normal_ with std=0)"));
     }
     check_std(std)?;
     if a > b {
@@ -320,14 +271,7 @@ pub fn trunc_normal_(
     Ok(())
 }
 
-fn trunc_by_rejection<E: Element>(
-    s: &mut [E],
-    mean: f64,
-    std: f64,
-    a: f64,
-    b: f64,
-    g: &mut Generator,
-) {
+fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut Generator) {
     let (lo, hi) = (E::from_f64(a), E::from_f64(b));
     sample::normal(s, mean, std, g);
     let outside = |x: &E| *x < lo || *x > hi;
@@ -353,14 +297,7 @@ fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(f64) -> f64
     }
 }
 
-fn trunc_by_uniform_proposals<E: Element>(
-    s: &mut [E],
-    mean: f64,
-    std: f64,
-    a: f64,
-    b: f64,
-    g: &mut Generator,
-) {
+fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut Generator) {
     let n = s.len();
     let mode = a.max(mean.min(b));
     let z = (mode - mean) / std;
@@ -376,11 +313,7 @@ fn trunc_by_uniform_proposals<E: Element>(
     let mut accept_u = vec![E::from_f64(0.0); n];
     sample::uniform(s, a, b, g);
     sample::uniform(&mut accept_u, 0.0, 1.0, g);
-    let mut pending: Vec<bool> = s
-        .iter()
-        .zip(&accept_u)
-        .map(|(&c, &u)| ln(u) > logpdf(c))
-        .collect();
+    let mut pending: Vec<bool> = s.iter().zip(&accept_u).map(|(&c, &u)| ln(u) > logpdf(c)).collect();
     let mut candidates = vec![E::from_f64(0.0); n];
     while pending.iter().any(|&p| p) {
         sample::uniform(&mut candidates, a, b, g);
@@ -408,9 +341,7 @@ fn trunc_by_uniform_proposals<E: Element>(
 /// PyTorch): `"geqrf_cpu" not implemented for 'Half'`.
 pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
     if tensor.shape.len() < 2 {
-        return Err(Error::value(
-            "Only tensors with 2 or more dimensions are supported",
-        ));
+        return Err(Error::value("Only tensors with 2 or more dimensions are supported"));
     }
     let numel = tensor.numel();
     if numel == 0 {
@@ -422,10 +353,7 @@ pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> R
     dispatch_mut!(&mut tensor.data, |s| {
         sample::normal(s, 0.0, 1.0, g);
         if matches!(dtype, DType::F16 | DType::BF16) {
-            return Err(Error::DType {
-                op: "\"geqrf_cpu\"",
-                dtype: dtype.torch_type_name().into(),
-            });
+            return Err(Error::DType { op: "\"geqrf_cpu\"", dtype: dtype.torch_type_name().into() });
         }
         let q = orthonormal_factor(s, rows, cols);
         for (x, &v) in s.iter_mut().zip(&q) {
@@ -439,19 +367,9 @@ pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> R
 /// `rows < cols`), returned row-major `rows × cols`.
 fn orthonormal_factor<E: Element>(a: &[E], rows: usize, cols: usize) -> Vec<f64> {
     let transpose = rows < cols;
-    let (m, k) = if transpose {
-        (cols, rows)
-    } else {
-        (rows, cols)
-    };
-    let mat = faer::Mat::<f64>::from_fn(m, k, |i, j| {
-        if transpose {
-            a[j * cols + i]
-        } else {
-            a[i * cols + j]
-        }
-        .to_f64()
-    });
+    let (m, k) = if transpose { (cols, rows) } else { (rows, cols) };
+    let mat =
+        faer::Mat::<f64>::from_fn(m, k, |i, j| if transpose { a[j * cols + i] } else { a[i * cols + j] }.to_f64());
     let qr = mat.qr();
     let q = qr.compute_thin_Q();
     let r = qr.thin_R();
@@ -487,19 +405,12 @@ fn orthonormal_factor<E: Element>(a: &[E], rows: usize, cols: usize) -> Vec<f64>
 /// # Errors
 /// Rank ≠ 2: "Only tensors with 2 dimensions are supported"; `sparsity` outside `[0, 1]`; `std`
 /// as [`normal_`].
-pub fn sparse_(
-    mut tensor: TensorMut<'_>,
-    sparsity: f64,
-    std: f64,
-    g: &mut Generator,
-) -> Result<()> {
+pub fn sparse_(mut tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut Generator) -> Result<()> {
     let &[rows, cols] = tensor.shape else {
         return Err(Error::value("Only tensors with 2 dimensions are supported"));
     };
     if !(0.0..=1.0).contains(&sparsity) {
-        return Err(Error::value(format!(
-            "sparsity must be in [0, 1], got {sparsity}"
-        )));
+        return Err(Error::value(format!("sparsity must be in [0, 1], got {sparsity}")));
     }
     check_std(std)?;
     let num_zeros = ((sparsity * rows as f64).ceil() as usize).min(rows);

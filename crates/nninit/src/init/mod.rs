@@ -8,9 +8,8 @@ mod variance;
 
 pub use fan::{calculate_correct_fan, calculate_gain, fan_in_and_fan_out, FanMode, Nonlinearity};
 pub use functions::{
-    constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, lecun_normal_, lecun_uniform_,
-    normal_, ones_, orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_,
-    zeros_,
+    constant_, dirac_, eye_, kaiming_normal_, kaiming_uniform_, lecun_normal_, lecun_uniform_, normal_, ones_,
+    orthogonal_, sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, zeros_,
 };
 pub use scheme::Init;
 pub use variance::{Distribution, Fan, VarianceScaling};

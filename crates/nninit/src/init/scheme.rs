@@ -49,17 +49,9 @@ pub enum Init {
     /// `xavier_normal_(gain=1.0)`.
     XavierNormal { gain: f64 },
     /// `kaiming_uniform_(a=0, mode='fan_in', nonlinearity='leaky_relu')`.
-    KaimingUniform {
-        a: f64,
-        mode: FanMode,
-        nonlinearity: Nonlinearity,
-    },
+    KaimingUniform { a: f64, mode: FanMode, nonlinearity: Nonlinearity },
     /// `kaiming_normal_(a=0, mode='fan_in', nonlinearity='leaky_relu')`.
-    KaimingNormal {
-        a: f64,
-        mode: FanMode,
-        nonlinearity: Nonlinearity,
-    },
+    KaimingNormal { a: f64, mode: FanMode, nonlinearity: Nonlinearity },
     /// `orthogonal_(gain=1)`.
     Orthogonal { gain: f64 },
     /// `sparse_(sparsity, std=0.01)`.
@@ -85,16 +77,8 @@ impl Init {
             Init::Dirac { groups } => dirac_(tensor, groups),
             Init::XavierUniform { gain } => xavier_uniform_(tensor, gain, g),
             Init::XavierNormal { gain } => xavier_normal_(tensor, gain, g),
-            Init::KaimingUniform {
-                a,
-                mode,
-                nonlinearity,
-            } => kaiming_uniform_(tensor, a, mode, nonlinearity, g),
-            Init::KaimingNormal {
-                a,
-                mode,
-                nonlinearity,
-            } => kaiming_normal_(tensor, a, mode, nonlinearity, g),
+            Init::KaimingUniform { a, mode, nonlinearity } => kaiming_uniform_(tensor, a, mode, nonlinearity, g),
+            Init::KaimingNormal { a, mode, nonlinearity } => kaiming_normal_(tensor, a, mode, nonlinearity, g),
             Init::Orthogonal { gain } => orthogonal_(tensor, gain, g),
             Init::Sparse { sparsity, std } => sparse_(tensor, sparsity, std, g),
             Init::LecunUniform => lecun_uniform_(tensor, g),
@@ -127,25 +111,14 @@ impl Init {
     /// Whether the result depends only on each element's index (so a slice of the tensor can be
     /// filled alone): everything except `orthogonal_`, `sparse_`, `eye_` and `dirac_`.
     pub fn is_elementwise(&self) -> bool {
-        !matches!(
-            self,
-            Init::Orthogonal { .. } | Init::Sparse { .. } | Init::Eye | Init::Dirac { .. }
-        )
+        !matches!(self, Init::Orthogonal { .. } | Init::Sparse { .. } | Init::Eye | Init::Dirac { .. })
     }
 
     /// The standard deviation the scheme aims at for a tensor of `shape` (the population std of
     /// the distribution, including truncation; for `orthogonal_` `gain / sqrt(max(rows, cols))`);
     /// `None` where it is not defined (`eye_`, `dirac_`, or a fan error).
     pub fn expected_std(&self, shape: &[usize]) -> Option<f64> {
-        let vs = |gain, fan, distribution| {
-            VarianceScaling {
-                gain,
-                fan,
-                distribution,
-            }
-            .std(shape)
-            .ok()
-        };
+        let vs = |gain, fan, distribution| VarianceScaling { gain, fan, distribution }.std(shape).ok();
         let gain_of = |nl, a| super::calculate_gain(nl, Some(a)).ok();
         match *self {
             Init::Uniform { a, b } => Some((b - a) / 12f64.sqrt()),
@@ -153,26 +126,11 @@ impl Init {
             Init::TruncNormal { mean, std, a, b } => Some(truncated_normal_std(mean, std, a, b)),
             Init::Constant { .. } | Init::Ones | Init::Zeros => Some(0.0),
             Init::Eye | Init::Dirac { .. } => None,
-            Init::XavierUniform { gain } | Init::XavierNormal { gain } => {
-                vs(gain, Fan::Avg, Distribution::Normal)
+            Init::XavierUniform { gain } | Init::XavierNormal { gain } => vs(gain, Fan::Avg, Distribution::Normal),
+            Init::KaimingUniform { a, mode, nonlinearity } | Init::KaimingNormal { a, mode, nonlinearity } => {
+                vs(gain_of(nonlinearity, a)?, Fan::Mode(mode), Distribution::Normal)
             }
-            Init::KaimingUniform {
-                a,
-                mode,
-                nonlinearity,
-            }
-            | Init::KaimingNormal {
-                a,
-                mode,
-                nonlinearity,
-            } => vs(
-                gain_of(nonlinearity, a)?,
-                Fan::Mode(mode),
-                Distribution::Normal,
-            ),
-            Init::LecunUniform | Init::LecunNormal => {
-                vs(1.0, Fan::Mode(FanMode::FanIn), Distribution::Normal)
-            }
+            Init::LecunUniform | Init::LecunNormal => vs(1.0, Fan::Mode(FanMode::FanIn), Distribution::Normal),
             Init::Orthogonal { gain } => {
                 let rows = *shape.first()?;
                 let cols = shape.iter().product::<usize>() / rows.max(1);
@@ -217,25 +175,11 @@ impl fmt::Display for Init {
             }
             Init::Constant { val } => write!(f, "{n}(val={val:?})"),
             Init::Dirac { groups } => write!(f, "{n}(groups={groups})"),
-            Init::XavierUniform { gain }
-            | Init::XavierNormal { gain }
-            | Init::Orthogonal { gain } => {
+            Init::XavierUniform { gain } | Init::XavierNormal { gain } | Init::Orthogonal { gain } => {
                 write!(f, "{n}(gain={gain:?})")
             }
-            Init::KaimingUniform {
-                a,
-                mode,
-                nonlinearity,
-            }
-            | Init::KaimingNormal {
-                a,
-                mode,
-                nonlinearity,
-            } => {
-                write!(
-                    f,
-                    "{n}(a={a:?}, mode='{mode}', nonlinearity='{nonlinearity}')"
-                )
+            Init::KaimingUniform { a, mode, nonlinearity } | Init::KaimingNormal { a, mode, nonlinearity } => {
+                write!(f, "{n}(a={a:?}, mode='{mode}', nonlinearity='{nonlinearity}')")
             }
             Init::Sparse { sparsity, std } => write!(f, "{n}(sparsity={sparsity:?}, std={std:?})"),
             Init::Ones | Init::Zeros | Init::Eye | Init::LecunUniform | Init::LecunNormal => {
@@ -284,10 +228,7 @@ impl<'a> Parser<'a> {
 
     fn skip_ws(&mut self) {
         while self.src[self.pos..].starts_with(char::is_whitespace) {
-            self.pos += self.src[self.pos..]
-                .chars()
-                .next()
-                .map_or(1, char::len_utf8);
+            self.pos += self.src[self.pos..].chars().next().map_or(1, char::len_utf8);
         }
     }
 
@@ -308,9 +249,7 @@ impl<'a> Parser<'a> {
     fn ident(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let rest = &self.src[self.pos..];
-        let len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-            .unwrap_or(rest.len());
+        let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len());
         if len == 0 || rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
             return None;
         }
@@ -325,8 +264,7 @@ impl<'a> Parser<'a> {
         let mut len = 0;
         while len < bytes.len() {
             let c = bytes[len] as char;
-            let sign_ok =
-                (c == '-' || c == '+') && (len == 0 || matches!(bytes[len - 1], b'e' | b'E'));
+            let sign_ok = (c == '-' || c == '+') && (len == 0 || matches!(bytes[len - 1], b'e' | b'E'));
             if c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '_' || sign_ok {
                 len += 1;
             } else {
@@ -334,10 +272,7 @@ impl<'a> Parser<'a> {
             }
         }
         let text = &rest[..len];
-        let value = text
-            .replace('_', "")
-            .parse::<f64>()
-            .map_err(|_| self.err(format!("`{text}` is not a number")))?;
+        let value = text.replace('_', "").parse::<f64>().map_err(|_| self.err(format!("`{text}` is not a number")))?;
         self.pos += len;
         Ok(value)
     }
@@ -347,15 +282,11 @@ impl<'a> Parser<'a> {
             Some(q @ ('\'' | '"')) => {
                 self.pos += 1;
                 let rest = &self.src[self.pos..];
-                let end = rest
-                    .find(q)
-                    .ok_or_else(|| self.err("unterminated string"))?;
+                let end = rest.find(q).ok_or_else(|| self.err("unterminated string"))?;
                 self.pos += end + 1;
                 Ok(Literal::Str(rest[..end].to_string()))
             }
-            Some(c) if c.is_ascii_digit() || c == '.' || c == '+' => {
-                Ok(Literal::Num(self.number()?))
-            }
+            Some(c) if c.is_ascii_digit() || c == '.' || c == '+' => Ok(Literal::Num(self.number()?)),
             Some('-') => {
                 self.pos += 1;
                 match self.literal()? {
@@ -390,15 +321,9 @@ impl<'a> Parser<'a> {
     }
 
     fn call(mut self) -> Result<Call> {
-        let name = self
-            .ident()
-            .ok_or_else(|| self.err("expected a function name"))?;
+        let name = self.ident().ok_or_else(|| self.err("expected a function name"))?;
         let name = name.rsplit('.').next().unwrap_or(name).to_string();
-        let mut call = Call {
-            name,
-            positional: Vec::new(),
-            keyword: Vec::new(),
-        };
+        let mut call = Call { name, positional: Vec::new(), keyword: Vec::new() };
         if self.eat('(') {
             while !self.eat(')') {
                 let save = self.pos;
@@ -447,18 +372,10 @@ fn signature(name: &str) -> Option<(&'static str, &'static [(&'static str, Optio
     };
     match name.trim_end_matches('_') {
         "uniform" => sig!("uniform_", [("a", Some(Num(0.0))), ("b", Some(Num(1.0)))]),
-        "normal" => sig!(
-            "normal_",
-            [("mean", Some(Num(0.0))), ("std", Some(Num(1.0)))]
-        ),
+        "normal" => sig!("normal_", [("mean", Some(Num(0.0))), ("std", Some(Num(1.0)))]),
         "trunc_normal" => sig!(
             "trunc_normal_",
-            [
-                ("mean", Some(Num(0.0))),
-                ("std", Some(Num(1.0))),
-                ("a", Some(Num(-2.0))),
-                ("b", Some(Num(2.0)))
-            ]
+            [("mean", Some(Num(0.0))), ("std", Some(Num(1.0))), ("a", Some(Num(-2.0))), ("b", Some(Num(2.0)))]
         ),
         "constant" => sig!("constant_", [("val", None)]),
         "ones" => sig!("ones_", []),
@@ -513,44 +430,25 @@ impl FromStr for Init {
             values[i] = Some(v);
         }
         let arg = |i: usize| -> Result<&Literal> {
-            values[i]
-                .as_ref()
-                .ok_or_else(|| bad(format!("missing required argument `{}`", params[i].0)))
+            values[i].as_ref().ok_or_else(|| bad(format!("missing required argument `{}`", params[i].0)))
         };
         let num = |i: usize| -> Result<f64> {
             match arg(i)? {
                 Literal::Num(x) => Ok(*x),
-                other => Err(bad(format!(
-                    "`{}` must be a number, got {other}",
-                    params[i].0
-                ))),
+                other => Err(bad(format!("`{}` must be a number, got {other}", params[i].0))),
             }
         };
         let text = |i: usize| -> Result<String> {
             match arg(i)? {
                 Literal::Str(s) => Ok(s.clone()),
-                other => Err(bad(format!(
-                    "`{}` must be a string, got {other}",
-                    params[i].0
-                ))),
+                other => Err(bad(format!("`{}` must be a string, got {other}", params[i].0))),
             }
         };
         let name = call.name.trim_end_matches('_');
         Ok(match name {
-            "uniform" => Init::Uniform {
-                a: num(0)?,
-                b: num(1)?,
-            },
-            "normal" => Init::Normal {
-                mean: num(0)?,
-                std: num(1)?,
-            },
-            "trunc_normal" => Init::TruncNormal {
-                mean: num(0)?,
-                std: num(1)?,
-                a: num(2)?,
-                b: num(3)?,
-            },
+            "uniform" => Init::Uniform { a: num(0)?, b: num(1)? },
+            "normal" => Init::Normal { mean: num(0)?, std: num(1)? },
+            "trunc_normal" => Init::TruncNormal { mean: num(0)?, std: num(1)?, a: num(2)?, b: num(3)? },
             "constant" => Init::Constant { val: num(0)? },
             "ones" => Init::Ones,
             "zeros" => Init::Zeros,
@@ -568,34 +466,20 @@ impl FromStr for Init {
                 let a = match arg(0)? {
                     Literal::Num(x) => *x,
                     Literal::None => 0.01,
-                    other => {
-                        return Err(Error::value(format!(
-                            "negative_slope {other} not a valid number"
-                        )))
-                    }
+                    Literal::Str(s) => return Err(Error::value(format!("negative_slope {s} not a valid number"))),
+                    other => return Err(Error::value(format!("negative_slope {other} not a valid number"))),
                 };
                 let mode: FanMode = text(1)?.parse()?;
                 let nonlinearity: Nonlinearity = text(2)?.parse()?;
                 super::calculate_gain(nonlinearity, Some(a))?;
                 if name == "kaiming_uniform" {
-                    Init::KaimingUniform {
-                        a,
-                        mode,
-                        nonlinearity,
-                    }
+                    Init::KaimingUniform { a, mode, nonlinearity }
                 } else {
-                    Init::KaimingNormal {
-                        a,
-                        mode,
-                        nonlinearity,
-                    }
+                    Init::KaimingNormal { a, mode, nonlinearity }
                 }
             }
             "orthogonal" => Init::Orthogonal { gain: num(0)? },
-            "sparse" => Init::Sparse {
-                sparsity: num(0)?,
-                std: num(1)?,
-            },
+            "sparse" => Init::Sparse { sparsity: num(0)?, std: num(1)? },
             "lecun_uniform" => Init::LecunUniform,
             "lecun_normal" => Init::LecunNormal,
             _ => unreachable!("signature() knows every name matched here"),
@@ -628,53 +512,19 @@ mod tests {
     fn parses_pytorch_calls() {
         assert_eq!(
             p("kaiming_normal_(mode='fan_out', nonlinearity='relu')"),
-            Init::KaimingNormal {
-                a: 0.0,
-                mode: FanMode::FanOut,
-                nonlinearity: Nonlinearity::Relu
-            }
+            Init::KaimingNormal { a: 0.0, mode: FanMode::FanOut, nonlinearity: Nonlinearity::Relu }
         );
-        assert_eq!(
-            p("torch.nn.init.uniform(-0.5, 0.5)"),
-            Init::Uniform { a: -0.5, b: 0.5 }
-        );
-        assert_eq!(
-            p("normal_(std=0.02)"),
-            Init::Normal {
-                mean: 0.0,
-                std: 0.02
-            }
-        );
-        assert_eq!(
-            p("trunc_normal_(0, 1e-2, b=3)"),
-            Init::TruncNormal {
-                mean: 0.0,
-                std: 0.01,
-                a: -2.0,
-                b: 3.0
-            }
-        );
+        assert_eq!(p("torch.nn.init.uniform(-0.5, 0.5)"), Init::Uniform { a: -0.5, b: 0.5 });
+        assert_eq!(p("normal_(std=0.02)"), Init::Normal { mean: 0.0, std: 0.02 });
+        assert_eq!(p("trunc_normal_(0, 1e-2, b=3)"), Init::TruncNormal { mean: 0.0, std: 0.01, a: -2.0, b: 3.0 });
         assert_eq!(p("zeros_"), Init::Zeros);
-        assert_eq!(
-            p("sparse_(0.25)"),
-            Init::Sparse {
-                sparsity: 0.25,
-                std: 0.01
-            }
-        );
+        assert_eq!(p("sparse_(0.25)"), Init::Sparse { sparsity: 0.25, std: 0.01 });
         assert_eq!(
             p("kaiming_uniform_(a=math.sqrt(5))"),
-            Init::KaimingUniform {
-                a: 5f64.sqrt(),
-                mode: FanMode::FanIn,
-                nonlinearity: Nonlinearity::LeakyRelu
-            }
+            Init::KaimingUniform { a: 5f64.sqrt(), mode: FanMode::FanIn, nonlinearity: Nonlinearity::LeakyRelu }
         );
         assert_eq!(p("dirac_(groups=3)"), Init::Dirac { groups: 3 });
-        assert_eq!(
-            p("xavier_uniform_(gain=2.0, generator=None)"),
-            Init::XavierUniform { gain: 2.0 }
-        );
+        assert_eq!(p("xavier_uniform_(gain=2.0, generator=None)"), Init::XavierUniform { gain: 2.0 });
     }
 
     #[test]
@@ -694,14 +544,8 @@ mod tests {
     fn rejects_bad_calls() {
         let msg = |s: &str| s.parse::<Init>().unwrap_err().to_string();
         assert!(msg("glorot_(1)").contains("unknown init function `glorot_`"));
-        assert_eq!(
-            msg("kaiming_normal_(nonlinearity='gelu')"),
-            "Unsupported nonlinearity gelu"
-        );
-        assert_eq!(
-            msg("kaiming_normal_(a=True)"),
-            "negative_slope True not a valid number"
-        );
+        assert_eq!(msg("kaiming_normal_(nonlinearity='gelu')"), "Unsupported nonlinearity gelu");
+        assert_eq!(msg("kaiming_normal_(a=True)"), "negative_slope True not a valid number");
         assert!(msg("kaiming_normal_(mode='fan_avg')").contains("Mode fan_avg not supported"));
         assert!(msg("uniform_(1, 2, 3)").contains("takes 2 arguments"));
         assert!(msg("normal_(sd=1)").contains("unexpected keyword argument `sd`"));

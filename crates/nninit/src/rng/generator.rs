@@ -37,12 +37,7 @@ impl Generator {
     /// 32 bits give the same stream, as in PyTorch); the Box–Muller cache is cleared. A negative
     /// Python seed `s` corresponds to `s as u64` (mod 2^64), like PyTorch.
     pub fn manual_seed(seed: u64) -> Self {
-        Generator {
-            mt: Mt19937::new(seed),
-            seed,
-            next_double_normal: None,
-            capability: Capability::Avx2,
-        }
+        Generator { mt: Mt19937::new(seed), seed, next_double_normal: None, capability: Capability::Avx2 }
     }
 
     /// The same generator reproducing the given CPU kernel family (default: [`Capability::Avx2`]).

@@ -22,26 +22,16 @@ impl Mt19937 {
         state[0] = seed as u32;
         for j in 1..N {
             let prev = state[j - 1];
-            state[j] = 1_812_433_253u32
-                .wrapping_mul(prev ^ (prev >> 30))
-                .wrapping_add(j as u32);
+            state[j] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(j as u32);
         }
-        Mt19937 {
-            state,
-            left: 1,
-            next: 0,
-        }
+        Mt19937 { state, left: 1, next: 0 }
     }
 
     fn twist(&mut self) {
         let st = &mut self.state;
         for i in 0..N {
             let y = (st[i] & UPPER_MASK) | (st[(i + 1) % N] & LOWER_MASK);
-            let mag = if st[(i + 1) % N] & 1 != 0 {
-                MATRIX_A
-            } else {
-                0
-            };
+            let mag = if st[(i + 1) % N] & 1 != 0 { MATRIX_A } else { 0 };
             st[i] = st[(i + M) % N] ^ (y >> 1) ^ mag;
         }
         self.left = N;

@@ -52,16 +52,8 @@ const FOPI: f32 = f32::from_bits(0x3FA2_F983);
 const NEG_DP1: f32 = f32::from_bits(0xBF49_0000);
 const NEG_DP2: f32 = f32::from_bits(0xB97D_A000);
 const NEG_DP3: f32 = f32::from_bits(0xB322_2169);
-const SIN_P: [f32; 3] = [
-    f32::from_bits(0xB94C_A1F9),
-    f32::from_bits(0x3C08_839E),
-    f32::from_bits(0xBE2A_AAA3),
-];
-const COS_P: [f32; 3] = [
-    f32::from_bits(0x37CC_F5CE),
-    f32::from_bits(0xBAB6_061A),
-    f32::from_bits(0x3D2A_AAA5),
-];
+const SIN_P: [f32; 3] = [f32::from_bits(0xB94C_A1F9), f32::from_bits(0x3C08_839E), f32::from_bits(0xBE2A_AAA3)];
+const COS_P: [f32; 3] = [f32::from_bits(0x37CC_F5CE), f32::from_bits(0xBAB6_061A), f32::from_bits(0x3D2A_AAA5)];
 
 /// `sincos256_ps` for one lane: `(sin θ, cos θ)` (input domain here: [0, 2π)).
 #[inline]
@@ -95,10 +87,7 @@ pub fn sincos256(theta: f32) -> (f32, f32) {
     let c_part = if poly { 0.0 } else { c };
     let sin_mag = c_part + s_part;
     let cos_mag = (c - c_part) + (s - s_part);
-    (
-        f32::from_bits(sin_mag.to_bits() ^ sign_sin),
-        f32::from_bits(cos_mag.to_bits() ^ sign_cos),
-    )
+    (f32::from_bits(sin_mag.to_bits() ^ sign_sin), f32::from_bits(cos_mag.to_bits() ^ sign_cos))
 }
 
 #[cfg(test)]

@@ -34,11 +34,7 @@ pub fn normal<E: Element>(out: &mut [E], mean: f64, std: f64, g: &mut Generator)
         let fused = g.capability() == Capability::Avx2;
         for o in out {
             let z = scalar_normal(g);
-            *o = E::from_f64(if fused {
-                z.mul_add(std, mean)
-            } else {
-                z * std + mean
-            });
+            *o = E::from_f64(if fused { z.mul_add(std, mean) } else { z * std + mean });
         }
         return;
     }
@@ -177,10 +173,7 @@ mod tests {
         let mut g = Generator::manual_seed(0);
         let mut v = [0f32; 16];
         normal(&mut v, 0.0, 1.0, &mut g);
-        assert_eq!(
-            bits(&v[..4]),
-            [0xbf901b85, 0xbf93808a, 0xbe804bd6, 0xbede255d]
-        );
+        assert_eq!(bits(&v[..4]), [0xbf901b85, 0xbf93808a, 0xbe804bd6, 0xbede255d]);
 
         let mut g = Generator::manual_seed(0);
         let mut v = [0f32; 17];

@@ -21,11 +21,7 @@ pub fn uniform<E: Element>(out: &mut [E], from: f64, to: f64, g: &mut Generator)
         let range = to - from;
         for o in out {
             let x = uniform01_f64(g);
-            let v = if fused {
-                x.mul_add(range, from)
-            } else {
-                x * range + from
-            };
+            let v = if fused { x.mul_add(range, from) } else { x * range + from };
             *o = if v == to { from } else { v };
         }
         return;
@@ -35,11 +31,7 @@ pub fn uniform<E: Element>(out: &mut [E], from: f64, to: f64, g: &mut Generator)
     let (from_s, to_s) = (E::from_f64(from), E::from_f64(to));
     for o in out {
         let x = uniform01_f32(g.random());
-        let v = if fused {
-            x.mul_add(range, from_o)
-        } else {
-            x * range + from_o
-        };
+        let v = if fused { x.mul_add(range, from_o) } else { x * range + from_o };
         let w = E::from_f32(v);
         *o = if w == to_s { from_s } else { w };
     }

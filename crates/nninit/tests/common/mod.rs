@@ -21,7 +21,9 @@ pub fn hex_bits(t: &Tensor) -> Vec<String> {
         Data::BF16(v) => v.iter().map(|x| format!("{:04x}", x.to_bits())).collect(),
         Data::F32(v) => v.iter().map(|x| format!("{:08x}", x.to_bits())).collect(),
         Data::F64(v) => v.iter().map(|x| format!("{:016x}", x.to_bits())).collect(),
-        Data::Other { bytes, .. } => bytes.chunks(8).map(|c| format!("{:016x}", u64::from_le_bytes(c.try_into().unwrap()))).collect(),
+        Data::Other { bytes, .. } => {
+            bytes.chunks(8).map(|c| format!("{:016x}", u64::from_le_bytes(c.try_into().unwrap()))).collect()
+        }
     }
 }
 
