@@ -22,6 +22,8 @@
 
 pub mod error;
 pub mod init;
+pub mod nn;
+mod pycall;
 pub mod rng;
 pub mod sample;
 pub mod tensor;

@@ -7,6 +7,7 @@ use super::fan::{fan_in_and_fan_out, FanMode, Nonlinearity};
 use super::functions::*;
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::error::{Error, Result};
+use crate::pycall::{Call, Literal};
 use crate::rng::Generator;
 use crate::tensor::TensorMut;
 
@@ -189,168 +190,6 @@ impl fmt::Display for Init {
     }
 }
 
-/// A Python literal in a call.
-#[derive(Clone, Debug, PartialEq)]
-enum Literal {
-    Num(f64),
-    Str(String),
-    Bool(bool),
-    None,
-}
-
-impl fmt::Display for Literal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Literal::Num(x) => write!(f, "{x}"),
-            Literal::Str(s) => write!(f, "'{s}'"),
-            Literal::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
-            Literal::None => f.write_str("None"),
-        }
-    }
-}
-
-/// A parsed call: name, positional and keyword arguments.
-struct Call {
-    name: String,
-    positional: Vec<Literal>,
-    keyword: Vec<(String, Literal)>,
-}
-
-struct Parser<'a> {
-    src: &'a str,
-    pos: usize,
-}
-
-impl<'a> Parser<'a> {
-    fn err(&self, reason: impl Into<String>) -> Error {
-        Error::parse("init", self.src, reason)
-    }
-
-    fn skip_ws(&mut self) {
-        while self.src[self.pos..].starts_with(char::is_whitespace) {
-            self.pos += self.src[self.pos..].chars().next().map_or(1, char::len_utf8);
-        }
-    }
-
-    fn peek(&mut self) -> Option<char> {
-        self.skip_ws();
-        self.src[self.pos..].chars().next()
-    }
-
-    fn eat(&mut self, c: char) -> bool {
-        if self.peek() == Some(c) {
-            self.pos += c.len_utf8();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn ident(&mut self) -> Option<&'a str> {
-        self.skip_ws();
-        let rest = &self.src[self.pos..];
-        let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len());
-        if len == 0 || rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-            return None;
-        }
-        self.pos += len;
-        Some(&rest[..len])
-    }
-
-    fn number(&mut self) -> Result<f64> {
-        self.skip_ws();
-        let rest = &self.src[self.pos..];
-        let bytes = rest.as_bytes();
-        let mut len = 0;
-        while len < bytes.len() {
-            let c = bytes[len] as char;
-            let sign_ok = (c == '-' || c == '+') && (len == 0 || matches!(bytes[len - 1], b'e' | b'E'));
-            if c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '_' || sign_ok {
-                len += 1;
-            } else {
-                break;
-            }
-        }
-        let text = &rest[..len];
-        let value = text.replace('_', "").parse::<f64>().map_err(|_| self.err(format!("`{text}` is not a number")))?;
-        self.pos += len;
-        Ok(value)
-    }
-
-    fn literal(&mut self) -> Result<Literal> {
-        match self.peek() {
-            Some(q @ ('\'' | '"')) => {
-                self.pos += 1;
-                let rest = &self.src[self.pos..];
-                let end = rest.find(q).ok_or_else(|| self.err("unterminated string"))?;
-                self.pos += end + 1;
-                Ok(Literal::Str(rest[..end].to_string()))
-            }
-            Some(c) if c.is_ascii_digit() || c == '.' || c == '+' => Ok(Literal::Num(self.number()?)),
-            Some('-') => {
-                self.pos += 1;
-                match self.literal()? {
-                    Literal::Num(x) => Ok(Literal::Num(-x)),
-                    other => Err(self.err(format!("cannot negate {other}"))),
-                }
-            }
-            _ => {
-                let word = self.ident().ok_or_else(|| self.err("expected a value"))?;
-                match word {
-                    "True" => Ok(Literal::Bool(true)),
-                    "False" => Ok(Literal::Bool(false)),
-                    "None" => Ok(Literal::None),
-                    "inf" | "math.inf" => Ok(Literal::Num(f64::INFINITY)),
-                    "math.pi" => Ok(Literal::Num(std::f64::consts::PI)),
-                    "sqrt" | "math.sqrt" => {
-                        if !self.eat('(') {
-                            return Err(self.err("expected `(` after sqrt"));
-                        }
-                        let Literal::Num(x) = self.literal()? else {
-                            return Err(self.err("sqrt takes a number"));
-                        };
-                        if !self.eat(')') {
-                            return Err(self.err("expected `)`"));
-                        }
-                        Ok(Literal::Num(x.sqrt()))
-                    }
-                    other => Err(self.err(format!("unknown value `{other}`"))),
-                }
-            }
-        }
-    }
-
-    fn call(mut self) -> Result<Call> {
-        let name = self.ident().ok_or_else(|| self.err("expected a function name"))?;
-        let name = name.rsplit('.').next().unwrap_or(name).to_string();
-        let mut call = Call { name, positional: Vec::new(), keyword: Vec::new() };
-        if self.eat('(') {
-            while !self.eat(')') {
-                let save = self.pos;
-                let key = self.ident().filter(|_| self.eat('='));
-                if key.is_none() {
-                    self.pos = save;
-                }
-                let value = self.literal()?;
-                match key {
-                    Some(k) => call.keyword.push((k.to_string(), value)),
-                    None if !call.keyword.is_empty() => {
-                        return Err(self.err("positional argument follows keyword argument"))
-                    }
-                    None => call.positional.push(value),
-                }
-                if !self.eat(',') && self.peek() != Some(')') {
-                    return Err(self.err("expected `,` or `)`"));
-                }
-            }
-        }
-        if self.peek().is_some() {
-            return Err(self.err(format!("unexpected `{}`", &self.src[self.pos..])));
-        }
-        Ok(call)
-    }
-}
-
 /// Each function's parameters in PyTorch's order, with defaults (`None` = required).
 fn signature(name: &str) -> Option<(&'static str, &'static [(&'static str, Option<Literal>)])> {
     use Literal::{Num, Str};
@@ -400,7 +239,7 @@ impl FromStr for Init {
     type Err = Error;
 
     fn from_str(src: &str) -> Result<Self> {
-        let call = Parser { src, pos: 0 }.call()?;
+        let call = Call::parse("init", src)?;
         let (_, params) = signature(&call.name).ok_or_else(|| Error::Unknown {
             what: "init function",
             name: call.name.clone(),

@@ -1,0 +1,509 @@
+//! Layer kinds: their configuration, parameter shapes and PyTorch's default initialization.
+
+use crate::error::{Error, Result};
+use crate::init::{kaiming_uniform_, normal_, uniform_, xavier_normal_, xavier_uniform_, FanMode, Nonlinearity};
+use crate::rng::Generator;
+use crate::tensor::TensorMut;
+
+/// What a parameter or buffer is for, so plans can address it by meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A weight that maps inputs (Linear, Conv, input-to-hidden, projections).
+    Weight,
+    /// An additive bias.
+    Bias,
+    /// A hidden-to-hidden (recurrent) weight of an RNN.
+    Recurrent,
+    /// An embedding table `(num_embeddings, embedding_dim)`.
+    Embedding,
+    /// The scale of a normalization layer (BatchNorm, LayerNorm, GroupNorm, RMSNorm).
+    NormWeight,
+    /// The shift of a normalization layer.
+    NormBias,
+    /// A buffer (running statistics, counters): never re-initialized by plans.
+    Buffer,
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| Error::Unknown {
+            what: "role",
+            name: s.into(),
+            known: "weight, bias, recurrent, embedding, norm_weight, norm_bias, buffer".into(),
+        })
+    }
+}
+
+/// The recurrent cell type of [`Layer::Rnn`] / [`Layer::RnnCell`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RnnMode {
+    /// Elman RNN with tanh.
+    RnnTanh,
+    /// Elman RNN with ReLU.
+    RnnRelu,
+    /// LSTM: gates input, forget, cell, output (4H rows).
+    Lstm,
+    /// GRU: gates reset, update, new (3H rows).
+    Gru,
+}
+
+impl RnnMode {
+    /// Gates stacked along dim 0 of the weights: 4 (LSTM), 3 (GRU), 1 (RNN).
+    pub fn gates(self) -> usize {
+        match self {
+            RnnMode::Lstm => 4,
+            RnnMode::Gru => 3,
+            _ => 1,
+        }
+    }
+
+    /// The index of a named gate (`input`, `forget`, `cell`, `output` for LSTM; `reset`, `update`,
+    /// `new` for GRU), in PyTorch's stacking order.
+    pub fn gate_index(self, gate: &str) -> Option<usize> {
+        let names: &[&str] = match self {
+            RnnMode::Lstm => &["input", "forget", "cell", "output"],
+            RnnMode::Gru => &["reset", "update", "new"],
+            _ => &[],
+        };
+        names.iter().position(|g| *g == gate)
+    }
+}
+
+/// A layer: its kind and the configuration that fixes its parameters' shapes.
+///
+/// [`Layer::type_name`] is PyTorch's class name, which plan rules match on.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[allow(missing_docs)] // fields carry PyTorch's constructor argument names
+pub enum Layer {
+    /// `nn.Linear(in_features, out_features, bias)`: weight `(out, in)`, bias `(out)`.
+    Linear { in_features: usize, out_features: usize, bias: bool },
+    /// `nn.Bilinear(in1, in2, out, bias)`: weight `(out, in1, in2)`, bias `(out)`.
+    Bilinear { in1_features: usize, in2_features: usize, out_features: usize, bias: bool },
+    /// `nn.Conv{1,2,3}d` / `nn.ConvTranspose{1,2,3}d`: weight `(out, in/groups, *k)`, transposed
+    /// `(in, out/groups, *k)`; bias `(out)`. `kernel_size.len()` is the spatial rank.
+    Conv {
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: Vec<usize>,
+        groups: usize,
+        bias: bool,
+        transposed: bool,
+    },
+    /// `nn.BatchNorm{1,2,3}d(num_features)`: weight, bias `(C)`; buffers running_mean,
+    /// running_var `(C)`, num_batches_tracked `()` int64.
+    BatchNorm { dims: usize, num_features: usize, affine: bool, track_running_stats: bool },
+    /// `nn.LayerNorm(normalized_shape, elementwise_affine, bias)`.
+    LayerNorm { normalized_shape: Vec<usize>, elementwise_affine: bool, bias: bool },
+    /// `nn.GroupNorm(num_groups, num_channels, affine)`.
+    GroupNorm { num_groups: usize, num_channels: usize, affine: bool },
+    /// `nn.RMSNorm(normalized_shape)` (and Hugging Face `*RMSNorm`): weight ones.
+    RmsNorm { normalized_shape: Vec<usize>, elementwise_affine: bool },
+    /// `nn.Embedding(num_embeddings, embedding_dim, padding_idx)`: weight `(num, dim)`.
+    /// `padding_idx` is stored normalized (non-negative).
+    Embedding { num_embeddings: usize, embedding_dim: usize, padding_idx: Option<usize> },
+    /// `nn.RNN` / `nn.LSTM` / `nn.GRU`.
+    Rnn {
+        mode: RnnMode,
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        bias: bool,
+        bidirectional: bool,
+        proj_size: usize,
+    },
+    /// `nn.RNNCell` / `nn.LSTMCell` / `nn.GRUCell`.
+    RnnCell { mode: RnnMode, input_size: usize, hidden_size: usize, bias: bool },
+    /// `nn.MultiheadAttention(embed_dim, num_heads, bias, add_bias_kv, kdim, vdim)`; its `out_proj`
+    /// is a child [`Layer::Linear`].
+    MultiheadAttention { embed_dim: usize, num_heads: usize, bias: bool, add_bias_kv: bool, kdim: usize, vdim: usize },
+    /// A layer without parameters (`ReLU`, `Dropout`, `MaxPool2d`, ...), by class name.
+    Stateless(String),
+    /// `nn.Sequential`: children named `0`, `1`, ...
+    Sequential,
+    /// `nn.ModuleList`.
+    ModuleList,
+    /// A user-defined module (a container, or a layer whose parameters are added by hand), by
+    /// class name.
+    Custom(String),
+}
+
+/// A parameter or buffer slot a layer declares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slot {
+    /// Name within the layer (`weight`, `bias_ih_l0`, ...).
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// What it is for.
+    pub role: Role,
+    /// A buffer (in `state_dict`, not in `parameters()`)?
+    pub buffer: bool,
+    /// For buffers: stored as int64 (`num_batches_tracked`).
+    pub int64: bool,
+}
+
+fn param(name: impl Into<String>, shape: Vec<usize>, role: Role) -> Slot {
+    Slot { name: name.into(), shape, role, buffer: false, int64: false }
+}
+
+fn buffer(name: &str, shape: Vec<usize>, int64: bool) -> Slot {
+    Slot { name: name.into(), shape, role: Role::Buffer, buffer: true, int64 }
+}
+
+impl Layer {
+    /// `nn.Linear(in, out)` with bias.
+    pub fn linear(in_features: usize, out_features: usize) -> Self {
+        Layer::Linear { in_features, out_features, bias: true }
+    }
+
+    /// `nn.Conv{k.len()}d(in, out, kernel_size)` with bias, groups 1.
+    pub fn conv(in_channels: usize, out_channels: usize, kernel_size: &[usize]) -> Self {
+        Layer::Conv {
+            in_channels,
+            out_channels,
+            kernel_size: kernel_size.to_vec(),
+            groups: 1,
+            bias: true,
+            transposed: false,
+        }
+    }
+
+    /// `nn.BatchNorm{dims}d(num_features)` with affine parameters and running statistics.
+    pub fn batch_norm(dims: usize, num_features: usize) -> Self {
+        Layer::BatchNorm { dims, num_features, affine: true, track_running_stats: true }
+    }
+
+    /// `nn.LayerNorm(normalized_shape)` with weight and bias.
+    pub fn layer_norm(normalized_shape: &[usize]) -> Self {
+        Layer::LayerNorm { normalized_shape: normalized_shape.to_vec(), elementwise_affine: true, bias: true }
+    }
+
+    /// `nn.LSTM(input_size, hidden_size)` (one layer, bias, unidirectional).
+    pub fn lstm(input_size: usize, hidden_size: usize) -> Self {
+        Layer::Rnn {
+            mode: RnnMode::Lstm,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bias: true,
+            bidirectional: false,
+            proj_size: 0,
+        }
+    }
+
+    /// `nn.MultiheadAttention(embed_dim, num_heads)`.
+    pub fn multihead_attention(embed_dim: usize, num_heads: usize) -> Self {
+        Layer::MultiheadAttention {
+            embed_dim,
+            num_heads,
+            bias: true,
+            add_bias_kv: false,
+            kdim: embed_dim,
+            vdim: embed_dim,
+        }
+    }
+
+    /// A parameterless layer by class name (`ReLU`, `Dropout`, ...).
+    pub fn stateless(name: &str) -> Self {
+        Layer::Stateless(name.to_string())
+    }
+
+    /// PyTorch's class name: `Linear`, `Conv2d`, `ConvTranspose1d`, `BatchNorm2d`, `LSTM`, ...
+    pub fn type_name(&self) -> String {
+        match self {
+            Layer::Linear { .. } => "Linear".into(),
+            Layer::Bilinear { .. } => "Bilinear".into(),
+            Layer::Conv { kernel_size, transposed: false, .. } => format!("Conv{}d", kernel_size.len()),
+            Layer::Conv { kernel_size, transposed: true, .. } => format!("ConvTranspose{}d", kernel_size.len()),
+            Layer::BatchNorm { dims, .. } => format!("BatchNorm{dims}d"),
+            Layer::LayerNorm { .. } => "LayerNorm".into(),
+            Layer::GroupNorm { .. } => "GroupNorm".into(),
+            Layer::RmsNorm { .. } => "RMSNorm".into(),
+            Layer::Embedding { .. } => "Embedding".into(),
+            Layer::Rnn { mode, .. } => match mode {
+                RnnMode::Lstm => "LSTM".into(),
+                RnnMode::Gru => "GRU".into(),
+                _ => "RNN".into(),
+            },
+            Layer::RnnCell { mode, .. } => match mode {
+                RnnMode::Lstm => "LSTMCell".into(),
+                RnnMode::Gru => "GRUCell".into(),
+                _ => "RNNCell".into(),
+            },
+            Layer::MultiheadAttention { .. } => "MultiheadAttention".into(),
+            Layer::Stateless(n) | Layer::Custom(n) => n.clone(),
+            Layer::Sequential => "Sequential".into(),
+            Layer::ModuleList => "ModuleList".into(),
+        }
+    }
+
+    /// Checks the configuration with PyTorch's constructor errors.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |m: String| Err(Error::value(m));
+        match self {
+            Layer::Bilinear { in1_features: 0, .. } => {
+                fail("in1_features must be > 0, but got (in1_features=0)".into())
+            }
+            Layer::Conv { in_channels, out_channels, groups, .. } => {
+                if *groups == 0 {
+                    fail("groups must be a positive integer".into())
+                } else if in_channels % groups != 0 {
+                    fail("in_channels must be divisible by groups".into())
+                } else if out_channels % groups != 0 {
+                    fail("out_channels must be divisible by groups".into())
+                } else {
+                    Ok(())
+                }
+            }
+            Layer::GroupNorm { num_groups, num_channels, .. } if *num_groups == 0 || num_channels % num_groups != 0 => {
+                fail(format!("num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"))
+            }
+            Layer::Embedding { num_embeddings, padding_idx: Some(p), .. } if p >= num_embeddings => {
+                fail("Padding_idx must be within num_embeddings".into())
+            }
+            Layer::Rnn { input_size, hidden_size, num_layers, proj_size, .. } => {
+                if *input_size == 0 {
+                    fail("input_size must be greater than zero".into())
+                } else if *hidden_size == 0 {
+                    fail("hidden_size must be greater than zero".into())
+                } else if *num_layers == 0 {
+                    fail("num_layers must be greater than zero".into())
+                } else if proj_size >= hidden_size {
+                    fail("proj_size has to be smaller than hidden_size".into())
+                } else {
+                    Ok(())
+                }
+            }
+            Layer::MultiheadAttention { embed_dim, num_heads, .. } => {
+                if *embed_dim == 0 || *num_heads == 0 {
+                    fail(format!(
+                        "embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and num_heads={num_heads} instead"
+                    ))
+                } else if embed_dim % num_heads != 0 {
+                    fail("embed_dim must be divisible by num_heads".into())
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The parameters and buffers the layer registers, in PyTorch's registration order (which is
+    /// also `state_dict` order within the layer: parameters, then buffers).
+    pub fn slots(&self) -> Vec<Slot> {
+        match self {
+            Layer::Linear { in_features, out_features, bias } => {
+                let mut s = vec![param("weight", vec![*out_features, *in_features], Role::Weight)];
+                if *bias {
+                    s.push(param("bias", vec![*out_features], Role::Bias));
+                }
+                s
+            }
+            Layer::Bilinear { in1_features, in2_features, out_features, bias } => {
+                let mut s = vec![param("weight", vec![*out_features, *in1_features, *in2_features], Role::Weight)];
+                if *bias {
+                    s.push(param("bias", vec![*out_features], Role::Bias));
+                }
+                s
+            }
+            Layer::Conv { in_channels, out_channels, kernel_size, groups, bias, transposed } => {
+                let (a, b) = if *transposed {
+                    (*in_channels, out_channels / groups)
+                } else {
+                    (*out_channels, in_channels / groups)
+                };
+                let mut shape = vec![a, b];
+                shape.extend_from_slice(kernel_size);
+                let mut s = vec![param("weight", shape, Role::Weight)];
+                if *bias {
+                    s.push(param("bias", vec![*out_channels], Role::Bias));
+                }
+                s
+            }
+            Layer::BatchNorm { num_features: c, affine, track_running_stats, .. } => {
+                let mut s = Vec::new();
+                if *affine {
+                    s.push(param("weight", vec![*c], Role::NormWeight));
+                    s.push(param("bias", vec![*c], Role::NormBias));
+                }
+                if *track_running_stats {
+                    s.push(buffer("running_mean", vec![*c], false));
+                    s.push(buffer("running_var", vec![*c], false));
+                    s.push(buffer("num_batches_tracked", vec![], true));
+                }
+                s
+            }
+            Layer::LayerNorm { normalized_shape, elementwise_affine, bias } => {
+                let mut s = Vec::new();
+                if *elementwise_affine {
+                    s.push(param("weight", normalized_shape.clone(), Role::NormWeight));
+                    if *bias {
+                        s.push(param("bias", normalized_shape.clone(), Role::NormBias));
+                    }
+                }
+                s
+            }
+            Layer::GroupNorm { num_channels, affine: true, .. } => vec![
+                param("weight", vec![*num_channels], Role::NormWeight),
+                param("bias", vec![*num_channels], Role::NormBias),
+            ],
+            Layer::RmsNorm { normalized_shape, elementwise_affine: true } => {
+                vec![param("weight", normalized_shape.clone(), Role::NormWeight)]
+            }
+            Layer::Embedding { num_embeddings, embedding_dim, .. } => {
+                vec![param("weight", vec![*num_embeddings, *embedding_dim], Role::Embedding)]
+            }
+            Layer::Rnn { mode, input_size, hidden_size, num_layers, bias, bidirectional, proj_size } => {
+                let gate = mode.gates() * hidden_size;
+                let real_hidden = if *proj_size > 0 { *proj_size } else { *hidden_size };
+                let dirs = if *bidirectional { 2 } else { 1 };
+                let mut s = Vec::new();
+                for layer in 0..*num_layers {
+                    for dir in 0..dirs {
+                        let sfx = format!("_l{layer}{}", if dir == 1 { "_reverse" } else { "" });
+                        let input = if layer == 0 { *input_size } else { real_hidden * dirs };
+                        s.push(param(format!("weight_ih{sfx}"), vec![gate, input], Role::Weight));
+                        s.push(param(format!("weight_hh{sfx}"), vec![gate, real_hidden], Role::Recurrent));
+                        if *bias {
+                            s.push(param(format!("bias_ih{sfx}"), vec![gate], Role::Bias));
+                            s.push(param(format!("bias_hh{sfx}"), vec![gate], Role::Bias));
+                        }
+                        if *proj_size > 0 {
+                            s.push(param(format!("weight_hr{sfx}"), vec![*proj_size, *hidden_size], Role::Weight));
+                        }
+                    }
+                }
+                s
+            }
+            Layer::RnnCell { mode, input_size, hidden_size, bias } => {
+                let gate = mode.gates() * hidden_size;
+                let mut s = vec![
+                    param("weight_ih", vec![gate, *input_size], Role::Weight),
+                    param("weight_hh", vec![gate, *hidden_size], Role::Recurrent),
+                ];
+                if *bias {
+                    s.push(param("bias_ih", vec![gate], Role::Bias));
+                    s.push(param("bias_hh", vec![gate], Role::Bias));
+                }
+                s
+            }
+            Layer::MultiheadAttention { embed_dim: e, bias, add_bias_kv, kdim, vdim, .. } => {
+                let mut s = Vec::new();
+                if kdim == e && vdim == e {
+                    s.push(param("in_proj_weight", vec![3 * e, *e], Role::Weight));
+                } else {
+                    s.push(param("q_proj_weight", vec![*e, *e], Role::Weight));
+                    s.push(param("k_proj_weight", vec![*e, *kdim], Role::Weight));
+                    s.push(param("v_proj_weight", vec![*e, *vdim], Role::Weight));
+                }
+                if *bias {
+                    s.push(param("in_proj_bias", vec![3 * e], Role::Bias));
+                }
+                if *add_bias_kv {
+                    s.push(param("bias_k", vec![1, 1, *e], Role::Bias));
+                    s.push(param("bias_v", vec![1, 1, *e], Role::Bias));
+                }
+                s
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Child layers the layer builds itself, constructed before its own default init:
+    /// `MultiheadAttention.out_proj`.
+    pub fn builtin_children(&self) -> Vec<(&'static str, Layer)> {
+        match self {
+            Layer::MultiheadAttention { embed_dim, bias, .. } => {
+                vec![("out_proj", Layer::Linear { in_features: *embed_dim, out_features: *embed_dim, bias: *bias })]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// PyTorch's `reset_parameters()`: fills `slots` (in [`Layer::slots`] order) exactly as the
+    /// layer's constructor does, drawing from `g` in PyTorch's order.
+    ///
+    /// * Linear, Conv, ConvTranspose: `kaiming_uniform_(weight, a=√5)` (= U(±1/√fan_in)), then
+    ///   bias U(±1/√fan_in) with fan_in from the weight (0 → bound 0).
+    /// * Bilinear: weight and bias U(±1/√in1).
+    /// * Norms: weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
+    /// * Embedding: N(0, 1), then the `padding_idx` row 0.
+    /// * RNN/LSTM/GRU and cells: every parameter U(±1/√hidden_size).
+    /// * MultiheadAttention: `xavier_uniform_` on the input projections, biases 0 (also
+    ///   `out_proj.bias`, passed as `child_bias`), `xavier_normal_` on `bias_k`/`bias_v`.
+    pub fn reset_parameters(
+        &self,
+        slots: &mut [TensorMut<'_>],
+        child_bias: Option<TensorMut<'_>>,
+        g: &mut Generator,
+    ) -> Result<()> {
+        match self {
+            Layer::Linear { .. } | Layer::Conv { .. } => {
+                let (w, rest) = slots.split_first_mut().ok_or_else(|| Error::value("missing weight"))?;
+                let fan_in = crate::init::fan_in_and_fan_out(w.shape)?.0;
+                kaiming_uniform_(w.reborrow(), 5f64.sqrt(), FanMode::FanIn, Nonlinearity::LeakyRelu, g)?;
+                if let Some(b) = rest.first_mut() {
+                    // PyTorch's `bound = 1 / sqrt(fan_in) if fan_in > 0 else 0` is the int 0 when
+                    // fan_in = 0, and -0 == +0 for ints: every value is +0.0.
+                    let (lo, hi) = if fan_in > 0 {
+                        (-1.0 / (fan_in as f64).sqrt(), 1.0 / (fan_in as f64).sqrt())
+                    } else {
+                        (0.0, 0.0)
+                    };
+                    uniform_(b.reborrow(), lo, hi, g)?;
+                }
+            }
+            Layer::Bilinear { in1_features, .. } => {
+                let bound = 1.0 / (*in1_features as f64).sqrt();
+                for s in slots {
+                    uniform_(s.reborrow(), -bound, bound, g)?;
+                }
+            }
+            Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::GroupNorm { .. } | Layer::RmsNorm { .. } => {
+                for (slot, t) in self.slots().iter().zip(slots.iter_mut()) {
+                    let one = matches!(slot.name.as_str(), "weight" | "running_var");
+                    crate::init::constant_(t.reborrow(), if one { 1.0 } else { 0.0 })?;
+                }
+            }
+            Layer::Embedding { padding_idx, embedding_dim, .. } => {
+                let w = slots.first_mut().ok_or_else(|| Error::value("missing weight"))?;
+                normal_(w.reborrow(), 0.0, 1.0, g)?;
+                if let Some(p) = padding_idx {
+                    zero_row(w, *p, *embedding_dim);
+                }
+            }
+            Layer::Rnn { hidden_size, .. } | Layer::RnnCell { hidden_size, .. } => {
+                let stdv = if *hidden_size > 0 { 1.0 / (*hidden_size as f64).sqrt() } else { 0.0 };
+                for s in slots {
+                    uniform_(s.reborrow(), -stdv, stdv, g)?;
+                }
+            }
+            Layer::MultiheadAttention { .. } => {
+                for (slot, t) in self.slots().iter().zip(slots.iter_mut()) {
+                    match slot.name.as_str() {
+                        "in_proj_bias" => crate::init::zeros_(t.reborrow())?,
+                        "bias_k" | "bias_v" => xavier_normal_(t.reborrow(), 1.0, g)?,
+                        _ => xavier_uniform_(t.reborrow(), 1.0, g)?,
+                    }
+                }
+                if let Some(b) = child_bias {
+                    crate::init::zeros_(b)?;
+                }
+            }
+            Layer::Stateless(_) | Layer::Sequential | Layer::ModuleList | Layer::Custom(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Sets row `row` of a `(rows, width)` tensor to zero.
+pub fn zero_row(t: &mut TensorMut<'_>, row: usize, width: usize) {
+    crate::dispatch_mut!(&mut t.data, |s| {
+        if let Some(r) = s.get_mut(row * width..(row + 1) * width) {
+            r.fill(crate::tensor::Element::from_f64(0.0));
+        }
+    });
+}

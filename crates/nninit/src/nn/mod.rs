@@ -1,0 +1,9 @@
+//! The module tree: PyTorch's layers with their default init, and the traversals
+//! (`children`, `modules`, `named_parameters`, `state_dict`, `apply`) to re-initialize them.
+
+mod layer;
+mod model;
+mod parse;
+
+pub use layer::{zero_row, Layer, RnnMode, Role, Slot};
+pub use model::{Model, Module, ModuleId, ModuleMut, Registered, TensorId};

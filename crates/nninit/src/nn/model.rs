@@ -1,0 +1,425 @@
+//! The module tree: an arena of modules with PyTorch's traversal (`children`, `modules`,
+//! `named_parameters`, `state_dict`, `apply`), all iterative.
+
+use std::collections::HashSet;
+
+use super::layer::{Layer, Role, Slot};
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::rng::Generator;
+use crate::tensor::{DType, Data, Tensor, TensorMut};
+
+/// A module's index in its [`Model`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModuleId(pub usize);
+
+/// A tensor's index in its [`Model`] (tied parameters share one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub usize);
+
+/// A parameter or buffer registered on a module.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    /// Name within the module.
+    pub name: String,
+    /// The tensor (shared when tied).
+    pub tensor: TensorId,
+    /// What it is for.
+    pub role: Role,
+    /// A buffer rather than a parameter.
+    pub buffer: bool,
+}
+
+/// One module: its layer kind, its own parameters and buffers, and its named children.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// Kind and configuration.
+    pub layer: Layer,
+    /// Own parameters and buffers, in registration order.
+    pub slots: Vec<Registered>,
+    /// Named children, in registration order (a child may appear under several parents).
+    pub children: Vec<(String, ModuleId)>,
+}
+
+/// A model: modules and tensors in arenas, with one root.
+///
+/// Like `torch.nn.Module`, a module may be shared by several parents and a tensor by several
+/// modules (tied weights). Traversals use explicit stacks, so a chain of 100,000 nested
+/// containers works, and dropping a model is flat.
+#[derive(Clone, Debug)]
+pub struct Model {
+    modules: Vec<Module>,
+    tensors: Vec<Tensor>,
+    root: Option<ModuleId>,
+    dtype: DType,
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+impl Model {
+    /// An empty model whose new parameters have dtype `dtype` (like passing `dtype=` to every
+    /// layer constructor; PyTorch's default is f32).
+    pub fn new(dtype: DType) -> Self {
+        Model { modules: Vec::new(), tensors: Vec::new(), root: None, dtype }
+    }
+
+    /// The dtype new parameters get.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Adds `layer`, constructing it as PyTorch does: built-in children first (e.g.
+    /// `MultiheadAttention.out_proj`), then its parameters with their default init
+    /// ([`Layer::reset_parameters`]), drawing from `g` in PyTorch's order. The new module is not
+    /// attached to any parent: see [`Model::add_child`].
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors ([`Layer::validate`]).
+    pub fn add(&mut self, layer: Layer, g: &mut Generator) -> Result<ModuleId> {
+        layer.validate()?;
+        let mut children = Vec::new();
+        for (name, child) in layer.builtin_children() {
+            children.push((name.to_string(), self.add(child, g)?));
+        }
+        let slots = layer.slots();
+        let id = self.add_with_slots(layer, &slots)?;
+        self.modules[id.0].children = children;
+        self.reset_parameters(id, g)?;
+        Ok(id)
+    }
+
+    /// Adds a module with the given slots, zero-filled (`running_var`-style defaults are left to
+    /// the caller); no randomness. For user-defined layers.
+    pub fn add_with_slots(&mut self, layer: Layer, slots: &[Slot]) -> Result<ModuleId> {
+        let mut registered = Vec::with_capacity(slots.len());
+        for s in slots {
+            let tensor = if s.int64 {
+                let n: usize = s.shape.iter().product();
+                Tensor::new(&s.shape, Data::Other { dtype: safetensors::Dtype::I64, bytes: vec![0; 8 * n] })?
+            } else {
+                Tensor::zeros(&s.shape, self.dtype)
+            };
+            self.tensors.push(tensor);
+            registered.push(Registered {
+                name: s.name.clone(),
+                tensor: TensorId(self.tensors.len() - 1),
+                role: s.role,
+                buffer: s.buffer,
+            });
+        }
+        self.modules.push(Module { layer, slots: registered, children: Vec::new() });
+        Ok(ModuleId(self.modules.len() - 1))
+    }
+
+    /// Adds a parameterless container (`Sequential`, `ModuleList`, a `Custom` module) with the
+    /// given children, named `0, 1, ...` for `Sequential`/`ModuleList` when `names` is `None`.
+    pub fn container(&mut self, layer: Layer, children: &[ModuleId]) -> ModuleId {
+        self.modules.push(Module { layer, slots: Vec::new(), children: Vec::new() });
+        let id = ModuleId(self.modules.len() - 1);
+        for (i, &c) in children.iter().enumerate() {
+            self.modules[id.0].children.push((i.to_string(), c));
+        }
+        id
+    }
+
+    /// `nn.Sequential(*children)`.
+    pub fn sequential(&mut self, children: &[ModuleId]) -> ModuleId {
+        self.container(Layer::Sequential, children)
+    }
+
+    /// Registers `child` under `parent` as `name` (`setattr(parent, name, child)`).
+    /// Errors: an unknown module id.
+    pub fn add_child(&mut self, parent: ModuleId, name: &str, child: ModuleId) -> Result<()> {
+        self.check(child)?;
+        self.module_mut_raw(parent)?.children.push((name.to_string(), child));
+        Ok(())
+    }
+
+    /// Makes `parent.name` refer to the tensor of `source_module.source_name` (weight tying, as
+    /// `lm_head.weight = wte.weight`). Errors: unknown module or parameter.
+    pub fn tie(&mut self, module: ModuleId, name: &str, source_module: ModuleId, source_name: &str) -> Result<()> {
+        let src = self.slot(source_module, source_name)?.tensor;
+        let m = self.module_mut_raw(module)?;
+        let slot = m
+            .slots
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::value(format!("module has no parameter `{name}`")))?;
+        slot.tensor = src;
+        Ok(())
+    }
+
+    /// Sets the root module, from which the traversals start.
+    pub fn set_root(&mut self, root: ModuleId) -> Result<()> {
+        self.check(root)?;
+        self.root = Some(root);
+        Ok(())
+    }
+
+    /// The root (the last module added if none was set).
+    pub fn root(&self) -> Option<ModuleId> {
+        self.root.or_else(|| self.modules.len().checked_sub(1).map(ModuleId))
+    }
+
+    fn check(&self, id: ModuleId) -> Result<()> {
+        if id.0 < self.modules.len() {
+            Ok(())
+        } else {
+            Err(Error::value(format!("no module with id {}", id.0)))
+        }
+    }
+
+    fn module_mut_raw(&mut self, id: ModuleId) -> Result<&mut Module> {
+        self.check(id)?;
+        Ok(&mut self.modules[id.0])
+    }
+
+    fn slot(&self, id: ModuleId, name: &str) -> Result<&Registered> {
+        self.check(id)?;
+        self.modules[id.0]
+            .slots
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::value(format!("{} has no parameter `{name}`", self.modules[id.0].layer.type_name())))
+    }
+
+    /// The module `id`. Panics on an id from another model.
+    pub fn module(&self, id: ModuleId) -> &Module {
+        &self.modules[id.0]
+    }
+
+    /// A tensor by id.
+    pub fn tensor(&self, id: TensorId) -> &Tensor {
+        &self.tensors[id.0]
+    }
+
+    /// A tensor by id, mutable.
+    pub fn tensor_mut(&mut self, id: TensorId) -> &mut Tensor {
+        &mut self.tensors[id.0]
+    }
+
+    /// `named_children()`: direct children, each distinct module once, in registration order.
+    pub fn named_children(&self, id: ModuleId) -> Vec<(String, ModuleId)> {
+        let mut seen = HashSet::new();
+        self.modules[id.0].children.iter().filter(|(_, c)| seen.insert(*c)).cloned().collect()
+    }
+
+    /// `children()`.
+    pub fn children(&self, id: ModuleId) -> Vec<ModuleId> {
+        self.named_children(id).into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// `named_modules()` from `from`: pre-order, `from` first (named `""`), each distinct module
+    /// once under the first name it is reached by.
+    pub fn named_modules_of(&self, from: ModuleId) -> Vec<(String, ModuleId)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut stack = vec![(String::new(), from)];
+        while let Some((name, id)) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            for (child_name, child) in self.modules[id.0].children.iter().rev() {
+                stack.push((join(&name, child_name), *child));
+            }
+            out.push((name, id));
+        }
+        out
+    }
+
+    /// `named_modules()` from the root.
+    pub fn named_modules(&self) -> Vec<(String, ModuleId)> {
+        self.root().map(|r| self.named_modules_of(r)).unwrap_or_default()
+    }
+
+    /// `modules()` from the root: pre-order, root first, each distinct module once.
+    pub fn modules(&self) -> Vec<ModuleId> {
+        self.named_modules().into_iter().map(|(_, m)| m).collect()
+    }
+
+    fn named_slots(&self, buffers: bool) -> Vec<(String, TensorId)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (prefix, id) in self.named_modules() {
+            for s in &self.modules[id.0].slots {
+                if s.buffer == buffers && seen.insert(s.tensor) {
+                    out.push((join(&prefix, &s.name), s.tensor));
+                }
+            }
+        }
+        out
+    }
+
+    /// `named_parameters()`: per module in `modules()` order, its own parameters; each distinct
+    /// tensor once (a tied weight appears under its first name).
+    pub fn named_parameters(&self) -> Vec<(String, TensorId)> {
+        self.named_slots(false)
+    }
+
+    /// `parameters()`.
+    pub fn parameters(&self) -> Vec<TensorId> {
+        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// `named_buffers()`.
+    pub fn named_buffers(&self) -> Vec<(String, TensorId)> {
+        self.named_slots(true)
+    }
+
+    /// `state_dict()` keys and tensors: for each module (depth first, as PyTorch recurses), its
+    /// parameters, then its buffers, then its children. Shared modules and tied tensors appear
+    /// under every name, as in PyTorch.
+    pub fn state_dict(&self) -> Vec<(String, TensorId)> {
+        let mut out = Vec::new();
+        let Some(root) = self.root() else { return out };
+        let mut stack = vec![(String::new(), root)];
+        while let Some((prefix, id)) = stack.pop() {
+            let m = &self.modules[id.0];
+            for buffers in [false, true] {
+                for s in m.slots.iter().filter(|s| s.buffer == buffers) {
+                    out.push((join(&prefix, &s.name), s.tensor));
+                }
+            }
+            for (name, child) in m.children.iter().rev() {
+                stack.push((join(&prefix, name), *child));
+            }
+        }
+        out
+    }
+
+    /// `apply(fn)`: calls `f` on every module, children before their parent (post-order), and
+    /// like PyTorch once per parent for a module registered under several parents. `f` receives
+    /// a [`ModuleMut`] carrying the path it was reached by. Stops at the first error.
+    pub fn apply(&mut self, mut f: impl FnMut(ModuleMut<'_>) -> Result<()>) -> Result<()> {
+        let Some(root) = self.root() else { return Ok(()) };
+        // (module, path, children pushed?)
+        let mut stack = vec![(root, String::new(), false)];
+        while let Some((id, path, expanded)) = stack.pop() {
+            if expanded {
+                f(ModuleMut { model: self, id, path: &path })?;
+                continue;
+            }
+            stack.push((id, path.clone(), true));
+            for (name, child) in self.named_children(id).into_iter().rev() {
+                stack.push((child, join(&path, &name), false));
+            }
+        }
+        Ok(())
+    }
+
+    /// A mutable handle on module `id`, reported under `path` in errors.
+    pub fn module_mut<'a>(&'a mut self, id: ModuleId, path: &'a str) -> ModuleMut<'a> {
+        ModuleMut { model: self, id, path }
+    }
+
+    /// Re-runs the layer's default init ([`Layer::reset_parameters`]) on module `id`.
+    pub fn reset_parameters(&mut self, id: ModuleId, g: &mut Generator) -> Result<()> {
+        let module = &self.modules[id.0];
+        let layer = module.layer.clone();
+        let ids: Vec<TensorId> = module.slots.iter().map(|s| s.tensor).collect();
+        let child_bias = match layer {
+            Layer::MultiheadAttention { bias: true, .. } => {
+                let out_proj = module.children.iter().find(|(n, _)| n == "out_proj").map(|(_, c)| *c);
+                out_proj.and_then(|c| self.modules[c.0].slots.iter().find(|s| s.name == "bias")).map(|s| s.tensor)
+            }
+            _ => None,
+        };
+        let mut taken: Vec<Tensor> =
+            ids.iter().map(|t| std::mem::replace(&mut self.tensors[t.0], Tensor::zeros(&[], self.dtype))).collect();
+        let mut bias = child_bias.map(|t| std::mem::replace(&mut self.tensors[t.0], Tensor::zeros(&[], self.dtype)));
+        let result = (|| {
+            let mut views: Vec<TensorMut<'_>> =
+                taken.iter_mut().filter(|t| t.dtype().is_some()).map(|t| t.view_mut()).collect::<Result<_>>()?;
+            let bias_view = bias.as_mut().map(|b| b.view_mut()).transpose()?;
+            layer.reset_parameters(&mut views, bias_view, g)
+        })();
+        for (t, tensor) in ids.iter().zip(taken) {
+            self.tensors[t.0] = tensor;
+        }
+        if let (Some(t), Some(b)) = (child_bias, bias) {
+            self.tensors[t.0] = b;
+        }
+        result
+    }
+
+    /// Number of modules in the arena.
+    pub fn len(&self) -> usize {
+        self.modules.len()
+    }
+
+    /// Whether the model has no modules.
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_empty()
+    }
+}
+
+/// A mutable handle on one module, as given to [`Model::apply`]'s function.
+pub struct ModuleMut<'a> {
+    model: &'a mut Model,
+    id: ModuleId,
+    path: &'a str,
+}
+
+impl ModuleMut<'_> {
+    /// The layer (match on it like `isinstance`).
+    pub fn layer(&self) -> &Layer {
+        &self.model.modules[self.id.0].layer
+    }
+
+    /// The module's id.
+    pub fn id(&self) -> ModuleId {
+        self.id
+    }
+
+    /// The dotted path the module was reached by (`""` for the root).
+    pub fn path(&self) -> &str {
+        self.path
+    }
+
+    /// The module's own parameters and buffers.
+    pub fn slots(&self) -> &[Registered] {
+        &self.model.modules[self.id.0].slots
+    }
+
+    /// Whether the module registers a parameter or buffer `name` (a Linear built with
+    /// `bias=False` has no `bias`).
+    pub fn has(&self, name: &str) -> bool {
+        self.slots().iter().any(|s| s.name == name)
+    }
+
+    /// The tensor `name`, if registered.
+    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
+        let s = self.slots().iter().find(|s| s.name == name)?;
+        Some(self.model.tensor(s.tensor))
+    }
+
+    /// The tensor `name`, mutable, if registered.
+    pub fn tensor_mut(&mut self, name: &str) -> Option<&mut Tensor> {
+        let t = self.slots().iter().find(|s| s.name == name)?.tensor;
+        Some(self.model.tensor_mut(t))
+    }
+
+    /// Applies `init` to parameter `name` (`init.xavier_normal_(m.weight)`). A parameter the
+    /// module does not register is skipped (as `if m.bias is not None`).
+    ///
+    /// # Errors
+    /// The init's error, wrapped with the parameter's path and shape
+    /// (e.g. `layer.0.bias (shape [64]): Fan in and fan out can not be computed ...`).
+    pub fn init(&mut self, name: &str, init: &Init, g: &mut Generator) -> Result<()> {
+        let path = join(self.path, name);
+        let Some(t) = self.tensor_mut(name) else { return Ok(()) };
+        let shape = t.shape().to_vec();
+        t.view_mut().and_then(|v| init.apply(v, g)).map_err(|e| e.at(&path, &shape))
+    }
+
+    /// Re-runs the layer's default init.
+    pub fn reset_parameters(&mut self, g: &mut Generator) -> Result<()> {
+        self.model.reset_parameters(self.id, g)
+    }
+}
