@@ -20,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod arch;
 pub mod error;
 pub mod init;
 pub mod nn;

@@ -1,0 +1,1 @@
+//! PyTorch's `nn.TransformerEncoderLayer`, `nn.TransformerDecoderLayer` and `nn.Transformer`.
