@@ -1,1 +1,160 @@
-fn main() {}
+//! `nninit`: initialize models and tensors as PyTorch does, and inspect checkpoints.
+
+mod table;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nninit::init::Init;
+use nninit::io::{Checkpoint, Entry};
+use nninit::job::{self, InitJob, Source};
+use nninit::plan::Plan;
+use nninit::stats::Stats;
+use nninit::{DType, Error, Generator, Result, Tensor};
+
+#[derive(Parser)]
+#[command(
+    name = "nninit",
+    version,
+    about = "Neural-network parameter initialization, faithful to PyTorch's torch.nn.init"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a model, initialize it by a plan, write a safetensors checkpoint and print a report.
+    ///
+    /// With no arguments: the MLP 784 → 256 → 128 → 10 with the `seed` preset, seed 0, written to
+    /// model.safetensors.
+    Init {
+        /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2.
+        #[arg(long, conflicts_with_all = ["config", "like"])]
+        arch: Option<String>,
+        /// Layer sizes for --arch mlp.
+        #[arg(long, value_delimiter = ',', default_value = "784,256,128,10")]
+        dims: Vec<usize>,
+        /// A Hugging Face config.json (BERT, GPT-2, Llama).
+        #[arg(long, conflicts_with = "like")]
+        config: Option<PathBuf>,
+        /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes).
+        #[arg(long)]
+        like: Option<PathBuf>,
+        /// Built-in plan: torch (layer defaults), seed, bert. Default: seed for the MLP, torch otherwise.
+        #[arg(long)]
+        preset: Option<String>,
+        /// A TOML plan ([[rule]] tables); its rules take precedence over the preset's.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Seed (torch.manual_seed).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// dtype of the generated tensors: f32, f64, f16, bf16.
+        #[arg(long)]
+        dtype: Option<DType>,
+        /// Output file.
+        #[arg(short, long, default_value = "model.safetensors")]
+        output: PathBuf,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Initialize one tensor named `tensor` and write it to a safetensors file.
+    Tensor {
+        /// Shape, comma-separated (e.g. 64,3,3,3); empty for a 0-d tensor.
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        shape: Vec<usize>,
+        /// The init, in PyTorch call syntax, e.g. "kaiming_normal_(mode='fan_out', nonlinearity='relu')".
+        #[arg(long)]
+        init: Init,
+        /// Seed (torch.manual_seed).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// dtype: f32, f64, f16, bf16.
+        #[arg(long, default_value = "f32")]
+        dtype: DType,
+        /// Output file.
+        #[arg(short, long, default_value = "tensor.safetensors")]
+        output: PathBuf,
+        /// Overwrite the output file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Per-tensor statistics of a safetensors checkpoint: dtype, shape, fans, mean, std, min, max.
+    Stats {
+        /// The checkpoint.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nninit: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Init { arch, dims, config, like, preset, plan, seed, dtype, output, force } => {
+            let source = match (config, like) {
+                (Some(c), _) => Source::Config(c),
+                (_, Some(l)) => Source::Like(l),
+                _ => Source::Arch { name: arch.unwrap_or_else(|| "mlp".into()), dims },
+            };
+            let plan = match plan {
+                Some(p) => Some(Plan::from_toml(&std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?)?),
+                None => None,
+            };
+            check_output(&output, force)?;
+            let outcome = job::run(&InitJob { source, preset, plan, seed, dtype })?;
+            let metadata = HashMap::from([("nninit.seed".to_string(), seed.to_string())]);
+            outcome.save(&output, force, metadata)?;
+            print!("{}", table::init_report(&outcome.rows()));
+            println!("wrote {} (preset {}, seed {seed})", output.display(), outcome.preset);
+            Ok(())
+        }
+        Command::Tensor { shape, init, seed, dtype, output, force } => {
+            check_output(&output, force)?;
+            let mut g = Generator::manual_seed(seed);
+            let mut t = Tensor::zeros(&shape, dtype);
+            init.apply(t.view_mut()?, &mut g)?;
+            let metadata = HashMap::from([
+                ("format".to_string(), "pt".to_string()),
+                ("nninit.init".to_string(), init.to_string()),
+                ("nninit.seed".to_string(), seed.to_string()),
+            ]);
+            nninit::io::write(&output, &[Entry { name: "tensor".into(), source: &t }], metadata, force)?;
+            let row = table::stats_row("tensor", &t, Stats::of_tensor(&t), init.expected_std(&shape));
+            print!("{}", table::stats_report(&[row], true));
+            println!("wrote {} ({init}, seed {seed})", output.display());
+            Ok(())
+        }
+        Command::Stats { file } => {
+            let ckpt = Checkpoint::open(&file)?;
+            let mut rows = Vec::new();
+            for info in ckpt.tensors() {
+                let t = ckpt.tensor(info)?;
+                rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None));
+            }
+            print!("{}", table::stats_report(&rows, false));
+            Ok(())
+        }
+    }
+}
+
+/// Fails early, before any work, when the output exists and --force is not given.
+fn check_output(path: &std::path::Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        return Err(Error::value(format!("{} exists (use --force to overwrite)", path.display())));
+    }
+    Ok(())
+}

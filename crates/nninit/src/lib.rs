@@ -23,10 +23,14 @@
 pub mod arch;
 pub mod error;
 pub mod init;
+pub mod io;
+pub mod job;
 pub mod nn;
+pub mod plan;
 mod pycall;
 pub mod rng;
 pub mod sample;
+pub mod stats;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -256,6 +256,17 @@ impl Tensor {
         Self::new(shape, Data::F32(values))
     }
 
+    /// A float tensor from little-endian bytes; `Error::Value` if the length is wrong.
+    pub fn from_le_bytes(shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Self> {
+        let data = match dtype {
+            DType::F16 => Data::F16(bytemuck::pod_collect_to_vec(bytes)),
+            DType::BF16 => Data::BF16(bytemuck::pod_collect_to_vec(bytes)),
+            DType::F32 => Data::F32(bytemuck::pod_collect_to_vec(bytes)),
+            DType::F64 => Data::F64(bytemuck::pod_collect_to_vec(bytes)),
+        };
+        Self::new(shape, data)
+    }
+
     /// The shape.
     pub fn shape(&self) -> &[usize] {
         &self.shape

@@ -1,7 +1,7 @@
 //! Layer kinds: their configuration, parameter shapes and PyTorch's default initialization.
 
 use crate::error::{Error, Result};
-use crate::init::{kaiming_uniform_, normal_, uniform_, xavier_normal_, xavier_uniform_, FanMode, Nonlinearity};
+use crate::init::{kaiming_uniform_, normal_, uniform_, xavier_normal_, xavier_uniform_, FanMode, Init, Nonlinearity};
 use crate::rng::Generator;
 use crate::tensor::TensorMut;
 
@@ -420,6 +420,46 @@ impl Layer {
                 vec![("out_proj", Layer::Linear { in_features: *embed_dim, out_features: *embed_dim, bias: *bias })]
             }
             _ => Vec::new(),
+        }
+    }
+
+    /// The default init of slot `name` as an [`Init`] value (what [`Layer::reset_parameters`]
+    /// does to it, for reports), `None` for buffers and unknown names. The padding row of an
+    /// Embedding and MultiheadAttention's zeroed `out_proj.bias` are not expressed.
+    pub fn default_init(&self, name: &str, shape: &[usize]) -> Option<Init> {
+        let uniform = |b: f64| Init::Uniform { a: -b, b };
+        let inv_sqrt = |n: usize| if n > 0 { 1.0 / (n as f64).sqrt() } else { 0.0 };
+        match self {
+            Layer::Linear { .. } | Layer::Conv { .. } => match name {
+                "weight" => Some(Init::KaimingUniform {
+                    a: 5f64.sqrt(),
+                    mode: FanMode::FanIn,
+                    nonlinearity: Nonlinearity::LeakyRelu,
+                }),
+                _ => {
+                    let w = &self.slots()[0].shape;
+                    Some(uniform(inv_sqrt(crate::init::fan_in_and_fan_out(w).ok()?.0)))
+                }
+            },
+            Layer::Bilinear { in1_features, .. } => Some(uniform(inv_sqrt(*in1_features))),
+            Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::GroupNorm { .. } | Layer::RmsNorm { .. } => {
+                match name {
+                    "weight" => Some(Init::Ones),
+                    "bias" => Some(Init::Zeros),
+                    _ => None,
+                }
+            }
+            Layer::Embedding { .. } => Some(Init::Normal { mean: 0.0, std: 1.0 }),
+            Layer::Rnn { hidden_size, .. } | Layer::RnnCell { hidden_size, .. } => {
+                Some(uniform(inv_sqrt(*hidden_size)))
+            }
+            Layer::MultiheadAttention { .. } => match name {
+                "in_proj_bias" => Some(Init::Zeros),
+                "bias_k" | "bias_v" => Some(Init::XavierNormal { gain: 1.0 }),
+                _ if shape.len() >= 2 => Some(Init::XavierUniform { gain: 1.0 }),
+                _ => None,
+            },
+            _ => None,
         }
     }
 

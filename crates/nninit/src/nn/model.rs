@@ -54,6 +54,40 @@ pub struct Model {
     dtype: DType,
 }
 
+/// One step of a traversal: a module reached from its parent frame under `name`. Paths are
+/// rebuilt from the frames only when asked for, so walking a 100,000-deep chain stays linear.
+struct Frame {
+    id: ModuleId,
+    parent: Option<usize>,
+    name: String,
+}
+
+/// The dotted path of frame `i`.
+fn frame_path(frames: &[Frame], mut i: usize) -> String {
+    let mut parts = Vec::new();
+    while let Some(p) = frames[i].parent {
+        parts.push(frames[i].name.as_str());
+        i = p;
+    }
+    parts.reverse();
+    parts.join(".")
+}
+
+/// Where a [`ModuleMut`] sits: a fixed path, or a frame of a running traversal.
+enum Place<'a> {
+    Path(&'a str),
+    Frame(&'a [Frame], usize),
+}
+
+impl Place<'_> {
+    fn path(&self) -> String {
+        match self {
+            Place::Path(p) => p.to_string(),
+            Place::Frame(frames, i) => frame_path(frames, *i),
+        }
+    }
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()
@@ -115,6 +149,19 @@ impl Model {
         }
         self.modules.push(Module { layer, slots: registered, children: Vec::new() });
         Ok(ModuleId(self.modules.len() - 1))
+    }
+
+    /// Registers a new tensor on module `id` as `name` (`register_parameter` /
+    /// `register_buffer`). Errors: unknown module, or a name the module already has.
+    pub fn register(&mut self, id: ModuleId, name: &str, tensor: Tensor, role: Role, buffer: bool) -> Result<TensorId> {
+        self.check(id)?;
+        if self.modules[id.0].slots.iter().any(|s| s.name == name) {
+            return Err(Error::value(format!("attribute `{name}` already exists")));
+        }
+        self.tensors.push(tensor);
+        let tensor = TensorId(self.tensors.len() - 1);
+        self.modules[id.0].slots.push(Registered { name: name.to_string(), tensor, role, buffer });
+        Ok(tensor)
     }
 
     /// Adds a parameterless container (`Sequential`, `ModuleList`, a `Custom` module) with the
@@ -238,9 +285,19 @@ impl Model {
         self.root().map(|r| self.named_modules_of(r)).unwrap_or_default()
     }
 
-    /// `modules()` from the root: pre-order, root first, each distinct module once.
+    /// `modules()` from the root: pre-order, root first, each distinct module once (the order of
+    /// [`Model::named_modules`], without building names).
     pub fn modules(&self) -> Vec<ModuleId> {
-        self.named_modules().into_iter().map(|(_, m)| m).collect()
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut stack: Vec<ModuleId> = self.root().into_iter().collect();
+        while let Some(id) = stack.pop() {
+            if seen.insert(id) {
+                stack.extend(self.modules[id.0].children.iter().rev().map(|(_, c)| *c));
+                out.push(id);
+            }
+        }
+        out
     }
 
     fn named_slots(&self, buffers: bool) -> Vec<(String, TensorId)> {
@@ -278,16 +335,21 @@ impl Model {
     pub fn state_dict(&self) -> Vec<(String, TensorId)> {
         let mut out = Vec::new();
         let Some(root) = self.root() else { return out };
-        let mut stack = vec![(String::new(), root)];
-        while let Some((prefix, id)) = stack.pop() {
-            let m = &self.modules[id.0];
-            for buffers in [false, true] {
-                for s in m.slots.iter().filter(|s| s.buffer == buffers) {
-                    out.push((join(&prefix, &s.name), s.tensor));
+        let mut frames = vec![Frame { id: root, parent: None, name: String::new() }];
+        let mut stack = vec![0];
+        while let Some(f) = stack.pop() {
+            let m = &self.modules[frames[f].id.0];
+            if !m.slots.is_empty() {
+                let prefix = frame_path(&frames, f);
+                for buffers in [false, true] {
+                    for s in m.slots.iter().filter(|s| s.buffer == buffers) {
+                        out.push((join(&prefix, &s.name), s.tensor));
+                    }
                 }
             }
             for (name, child) in m.children.iter().rev() {
-                stack.push((join(&prefix, name), *child));
+                frames.push(Frame { id: *child, parent: Some(f), name: name.clone() });
+                stack.push(frames.len() - 1);
             }
         }
         out
@@ -298,16 +360,19 @@ impl Model {
     /// a [`ModuleMut`] carrying the path it was reached by. Stops at the first error.
     pub fn apply(&mut self, mut f: impl FnMut(ModuleMut<'_>) -> Result<()>) -> Result<()> {
         let Some(root) = self.root() else { return Ok(()) };
-        // (module, path, children pushed?)
-        let mut stack = vec![(root, String::new(), false)];
-        while let Some((id, path, expanded)) = stack.pop() {
+        let mut frames = vec![Frame { id: root, parent: None, name: String::new() }];
+        // (frame, children already pushed?)
+        let mut stack = vec![(0, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            let id = frames[i].id;
             if expanded {
-                f(ModuleMut { model: self, id, path: &path })?;
+                f(ModuleMut { model: self, id, place: Place::Frame(&frames, i) })?;
                 continue;
             }
-            stack.push((id, path.clone(), true));
+            stack.push((i, true));
             for (name, child) in self.named_children(id).into_iter().rev() {
-                stack.push((child, join(&path, &name), false));
+                frames.push(Frame { id: child, parent: Some(i), name });
+                stack.push((frames.len() - 1, false));
             }
         }
         Ok(())
@@ -315,7 +380,7 @@ impl Model {
 
     /// A mutable handle on module `id`, reported under `path` in errors.
     pub fn module_mut<'a>(&'a mut self, id: ModuleId, path: &'a str) -> ModuleMut<'a> {
-        ModuleMut { model: self, id, path }
+        ModuleMut { model: self, id, place: Place::Path(path) }
     }
 
     /// Re-runs the layer's default init ([`Layer::reset_parameters`]) on module `id`.
@@ -363,7 +428,7 @@ impl Model {
 pub struct ModuleMut<'a> {
     model: &'a mut Model,
     id: ModuleId,
-    path: &'a str,
+    place: Place<'a>,
 }
 
 impl ModuleMut<'_> {
@@ -377,9 +442,9 @@ impl ModuleMut<'_> {
         self.id
     }
 
-    /// The dotted path the module was reached by (`""` for the root).
-    pub fn path(&self) -> &str {
-        self.path
+    /// The dotted path the module was reached by (`""` for the root); built on demand.
+    pub fn path(&self) -> String {
+        self.place.path()
     }
 
     /// The module's own parameters and buffers.
@@ -412,10 +477,10 @@ impl ModuleMut<'_> {
     /// The init's error, wrapped with the parameter's path and shape
     /// (e.g. `layer.0.bias (shape [64]): Fan in and fan out can not be computed ...`).
     pub fn init(&mut self, name: &str, init: &Init, g: &mut Generator) -> Result<()> {
-        let path = join(self.path, name);
         let Some(t) = self.tensor_mut(name) else { return Ok(()) };
         let shape = t.shape().to_vec();
-        t.view_mut().and_then(|v| init.apply(v, g)).map_err(|e| e.at(&path, &shape))
+        let result = t.view_mut().and_then(|v| init.apply(v, g));
+        result.map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 
     /// Re-runs the layer's default init.

@@ -1,0 +1,96 @@
+//! Plain-text tables for the reports.
+
+use nninit::job::Row;
+use nninit::stats::Stats;
+use nninit::Tensor;
+
+fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(w - c.chars().count()));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+fn num(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.is_finite() => format!("{v:.6}"),
+        Some(v) => v.to_string(),
+        None => "-".into(),
+    }
+}
+
+fn shape(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+fn fans(f: Option<(usize, usize)>) -> [String; 2] {
+    match f {
+        Some((i, o)) => [i.to_string(), o.to_string()],
+        None => ["-".into(), "-".into()],
+    }
+}
+
+fn stat_cells(s: Option<Stats>) -> [String; 4] {
+    match s {
+        Some(s) => [num(Some(s.mean)), num(Some(s.std)), num(Some(s.min)), num(Some(s.max))],
+        None => ["-".into(), "-".into(), "-".into(), "-".into()],
+    }
+}
+
+/// The `nninit init` report: name, shape, dtype, init, fans, expected std, measured statistics.
+pub fn init_report(rows: &[Row]) -> String {
+    let header = ["name", "shape", "dtype", "init", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut c = vec![r.name.clone(), shape(&r.shape), r.dtype.clone(), r.init.clone()];
+            c.extend(fans(r.fans));
+            c.push(num(r.expected_std));
+            c.extend(stat_cells(r.stats));
+            c
+        })
+        .collect();
+    render(&header, &cells)
+}
+
+/// One row of the `stats` / `tensor` report.
+pub fn stats_row(name: &str, t: &Tensor, stats: Option<Stats>, expected_std: Option<f64>) -> Vec<String> {
+    let dtype = t.dtype().map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string());
+    let mut c = vec![name.to_string(), dtype, shape(t.shape())];
+    c.extend(fans(nninit::init::fan_in_and_fan_out(t.shape()).ok()));
+    c.push(num(expected_std));
+    c.extend(stat_cells(stats));
+    c
+}
+
+/// The `stats` report (with an expected-std column when `with_expected`).
+pub fn stats_report(rows: &[Vec<String>], with_expected: bool) -> String {
+    let header = ["name", "dtype", "shape", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"];
+    if with_expected {
+        return render(&header, rows);
+    }
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|r| r.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, c)| c.clone()).collect()).collect();
+    let header: Vec<&str> = header.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, h)| *h).collect();
+    render(&header, &rows)
+}

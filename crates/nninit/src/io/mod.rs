@@ -1,0 +1,6 @@
+//! Checkpoint I/O: safetensors reading (validated, memory-mapped) and writing (atomic, one
+//! tensor in memory at a time).
+
+mod safetensors;
+
+pub use self::safetensors::{load_bytes, read_layout, write, Checkpoint, Entry, TensorInfo, TensorSource};

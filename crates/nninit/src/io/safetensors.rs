@@ -1,0 +1,307 @@
+//! safetensors files, read and written with the `safetensors` crate.
+//!
+//! Reading first checks the header with errors that name the tensor and the broken rule (the
+//! crate's own errors do not always name the tensor); writing goes to a temporary file in the
+//! destination's directory that is renamed into place, so a failure never leaves a half-written
+//! file behind.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::View;
+use safetensors::Dtype;
+
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Data, Tensor};
+
+/// One tensor's entry in a safetensors header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    /// Name (`state_dict` key).
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Byte range within the data section, `[begin, end)`.
+    pub data_offsets: (usize, usize),
+}
+
+#[derive(serde::Deserialize)]
+struct RawInfo {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data_offsets: (usize, usize),
+}
+
+/// Parses and checks a header: every tensor's byte length matches dtype × shape, ranges lie
+/// within the data, do not overlap, leave no hole, and the data ends with the last tensor.
+/// Returns the tensors in file order, the `__metadata__` map and the data section's offset.
+fn parse_header(bytes: &[u8], total_len: usize) -> Result<(Vec<TensorInfo>, HashMap<String, String>, usize)> {
+    let bad = |m: String| Error::Checkpoint(m);
+    let n = bytes.get(..8).ok_or_else(|| bad(format!("file of {total_len} bytes is too short for a header")))?;
+    let n = u64::from_le_bytes(n.try_into().map_err(|_| bad("header length".into()))?) as usize;
+    if n > total_len.saturating_sub(8) || n > 100_000_000 {
+        return Err(bad(format!("header length {n} exceeds the file ({total_len} bytes)")));
+    }
+    let header = bytes.get(8..8 + n).ok_or_else(|| bad("truncated header".into()))?;
+    let header = std::str::from_utf8(header).map_err(|e| bad(format!("header is not UTF-8: {e}")))?;
+    let mut raw: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(header).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+    let metadata = match raw.remove("__metadata__") {
+        Some(v) => {
+            serde_json::from_value(v).map_err(|e| bad(format!("__metadata__ must map strings to strings: {e}")))?
+        }
+        None => HashMap::new(),
+    };
+    let data_len = total_len - 8 - n;
+    let mut infos = Vec::with_capacity(raw.len());
+    for (name, v) in raw {
+        let r: RawInfo = serde_json::from_value(v).map_err(|e| bad(format!("tensor `{name}`: bad entry: {e}")))?;
+        let (b, e) = r.data_offsets;
+        if e < b {
+            return Err(bad(format!("tensor `{name}`: data_offsets [{b}, {e}] end before they begin")));
+        }
+        let bits = r.shape.iter().try_fold(r.dtype.bitsize(), |acc, &d| acc.checked_mul(d));
+        let need = bits
+            .map(|b| b.div_ceil(8))
+            .ok_or_else(|| bad(format!("tensor `{name}`: shape {:?} overflows", r.shape)))?;
+        if e - b != need {
+            return Err(bad(format!(
+                "tensor `{name}`: {:?} {:?} needs {need} bytes but data_offsets [{b}, {e}] hold {}",
+                r.dtype,
+                r.shape,
+                e - b
+            )));
+        }
+        if e > data_len {
+            return Err(bad(format!("tensor `{name}`: data_offsets [{b}, {e}] run past the data ({data_len} bytes)")));
+        }
+        infos.push(TensorInfo { name, dtype: r.dtype, shape: r.shape, data_offsets: r.data_offsets });
+    }
+    infos.sort_by_key(|t| t.data_offsets);
+    let mut end = 0;
+    let mut prev: Option<&TensorInfo> = None;
+    for t in &infos {
+        let (b, e) = t.data_offsets;
+        if b < end {
+            let p = prev.map_or("", |p| p.name.as_str());
+            return Err(bad(format!("tensors `{p}` and `{}` overlap (byte {b} < {end})", t.name)));
+        }
+        if b > end {
+            return Err(bad(format!(
+                "a hole of {} bytes before tensor `{}` (bytes {end}..{b} belong to no tensor)",
+                b - end,
+                t.name
+            )));
+        }
+        end = e;
+        if e > b || prev.is_none() {
+            prev = Some(t);
+        }
+    }
+    if end != data_len {
+        return Err(bad(format!("{} trailing bytes after the last tensor", data_len - end)));
+    }
+    Ok((infos, metadata, 8 + n))
+}
+
+/// A safetensors file, memory-mapped and validated.
+pub struct Checkpoint {
+    map: memmap2::Mmap,
+    tensors: Vec<TensorInfo>,
+    metadata: HashMap<String, String>,
+    data_start: usize,
+}
+
+impl Checkpoint {
+    /// Opens and validates `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable; [`Error::Checkpoint`] naming the tensor and the broken rule if
+    /// malformed.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the map is read-only; a file changed under us while mapped can only yield
+        // wrong values, which later checks catch or the user sees.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let (tensors, metadata, data_start) =
+            parse_header(&map, map.len()).map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
+        Ok(Checkpoint { map, tensors, metadata, data_start })
+    }
+
+    /// The tensors in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    /// The `__metadata__` map.
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// The raw little-endian bytes of a tensor.
+    pub fn bytes(&self, info: &TensorInfo) -> &[u8] {
+        &self.map[self.data_start + info.data_offsets.0..self.data_start + info.data_offsets.1]
+    }
+
+    /// A tensor as an owned [`Tensor`].
+    pub fn tensor(&self, info: &TensorInfo) -> Result<Tensor> {
+        to_tensor(info, self.bytes(info))
+    }
+}
+
+/// Decodes raw little-endian bytes into a [`Tensor`].
+fn to_tensor(info: &TensorInfo, bytes: &[u8]) -> Result<Tensor> {
+    match DType::from_safetensors(info.dtype) {
+        Some(dtype) => Tensor::from_le_bytes(&info.shape, dtype, bytes),
+        None => Tensor::new(&info.shape, Data::Other { dtype: info.dtype, bytes: bytes.to_vec() }),
+    }
+}
+
+/// Reads only the header of `path`: the tensors (file order) and metadata. Errors as
+/// [`Checkpoint::open`].
+pub fn read_layout(path: &Path) -> Result<(Vec<TensorInfo>, HashMap<String, String>)> {
+    let c = Checkpoint::open(path)?;
+    Ok((c.tensors, c.metadata))
+}
+
+/// Decodes a whole safetensors buffer: `(name, tensor)` in file order, and the metadata.
+/// Errors: [`Error::Checkpoint`] as [`Checkpoint::open`].
+pub fn load_bytes(bytes: &[u8]) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+    let (infos, metadata, start) = parse_header(bytes, bytes.len())?;
+    let tensors = infos
+        .iter()
+        .map(|i| Ok((i.name.clone(), to_tensor(i, &bytes[start + i.data_offsets.0..start + i.data_offsets.1])?)))
+        .collect::<Result<_>>()?;
+    Ok((tensors, metadata))
+}
+
+/// Where a tensor's bytes come from when writing: produced on demand, one tensor at a time.
+pub trait TensorSource: Sync {
+    /// The safetensors dtype.
+    fn dtype(&self) -> Dtype;
+    /// The shape.
+    fn shape(&self) -> &[usize];
+    /// Produces the little-endian bytes (called once, while writing).
+    fn bytes(&self) -> Cow<'_, [u8]>;
+}
+
+impl TensorSource for Tensor {
+    fn dtype(&self) -> Dtype {
+        self.safetensors_dtype()
+    }
+    fn shape(&self) -> &[usize] {
+        Tensor::shape(self)
+    }
+    fn bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(Tensor::bytes(self))
+    }
+}
+
+/// A named tensor to write.
+pub struct Entry<'a> {
+    /// Name.
+    pub name: String,
+    /// Data source.
+    pub source: &'a dyn TensorSource,
+}
+
+impl View for &Entry<'_> {
+    fn dtype(&self) -> Dtype {
+        self.source.dtype()
+    }
+    fn shape(&self) -> &[usize] {
+        self.source.shape()
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        self.source.bytes()
+    }
+    fn data_len(&self) -> usize {
+        let n: usize = self.source.shape().iter().product();
+        (n * self.source.dtype().bitsize()).div_ceil(8)
+    }
+}
+
+/// Writes `entries` and `metadata` to `path` as safetensors, atomically: into a temporary file in
+/// the same directory, renamed over `path` only when complete. Each source produces its bytes
+/// when its turn comes, so only one tensor's data is held at a time.
+///
+/// # Errors
+/// `path` exists and `force` is false; duplicate names; I/O errors (the temporary file is
+/// removed).
+pub fn write(path: &Path, entries: &[Entry<'_>], metadata: HashMap<String, String>, force: bool) -> Result<()> {
+    if !force && path.exists() {
+        return Err(Error::value(format!("{} exists (use --force to overwrite)", path.display())));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = entries.iter().find(|e| !seen.insert(e.name.as_str())) {
+        return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp =
+        tempfile::Builder::new().prefix(".nninit-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    let meta = if metadata.is_empty() { None } else { Some(metadata) };
+    let views: Vec<(&str, &Entry<'_>)> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    safetensors::serialize_to_file(views, meta, tmp.path()).map_err(|e| Error::Checkpoint(format!("writing: {e}")))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    #[cfg(unix)]
+    {
+        // Temporary files are created 0600; give the checkpoint ordinary file permissions.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let file = tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    file.sync_all().ok();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_file(header: &str, data_len: usize) -> Vec<u8> {
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header.as_bytes());
+        b.extend(std::iter::repeat(0u8).take(data_len));
+        b
+    }
+
+    #[test]
+    fn s3_malformed_headers_are_rejected_with_the_tensor_named() {
+        let cases = [
+            (
+                r#"{"w":{"dtype":"F32","shape":[1000,1000],"data_offsets":[0,4]}}"#,
+                4,
+                "tensor `w`: F32 [1000, 1000] needs 4000000 bytes",
+            ),
+            (
+                r#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}}"#,
+                8,
+                "tensor `w`: data_offsets [8, 4] end before",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                12,
+                "tensors `a` and `b` overlap",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
+                12,
+                "hole of 4 bytes before tensor `b`",
+            ),
+            (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 20, "16 trailing bytes"),
+            (r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, 8, "run past the data"),
+        ];
+        for (header, len, want) in cases {
+            let err = load_bytes(&header_file(header, len)).unwrap_err().to_string();
+            assert!(err.contains(want), "{header}: {err}");
+        }
+        assert!(load_bytes(&[1, 2, 3]).unwrap_err().to_string().contains("too short"));
+        assert!(load_bytes(&header_file("{not json", 0)).unwrap_err().to_string().contains("not a JSON"));
+    }
+}

@@ -1,0 +1,235 @@
+//! The `nninit init` job as library calls: build a model from a source, apply a plan, report,
+//! and save a safetensors checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::arch::{self, like::LikeOptions};
+use crate::error::{Error, Result};
+use crate::init::{fan_in_and_fan_out, Init};
+use crate::io::{self, Entry};
+use crate::nn::{Model, TensorId};
+use crate::plan::{preset, Applied, Plan, PresetOptions};
+use crate::rng::Generator;
+use crate::stats::Stats;
+use crate::tensor::DType;
+
+/// Where the model comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A built-in architecture ([`arch::ARCHS`]); `dims` for `mlp`.
+    Arch {
+        /// Architecture name.
+        name: String,
+        /// Layer sizes for `mlp`.
+        dims: Vec<usize>,
+    },
+    /// A Hugging Face `config.json`.
+    Config(PathBuf),
+    /// The layout of an existing safetensors checkpoint.
+    Like(PathBuf),
+}
+
+impl Source {
+    /// The default plan for this source: `seed` for the MLP (the seed network), `torch` (the
+    /// model's own construction) otherwise.
+    pub fn default_preset(&self) -> &'static str {
+        match self {
+            Source::Arch { name, .. } if name == "mlp" => "seed",
+            _ => "torch",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct InitJob {
+    /// The model.
+    pub source: Source,
+    /// A built-in plan (default: [`Source::default_preset`]).
+    pub preset: Option<String>,
+    /// A user plan; its rules take precedence over the preset's.
+    pub plan: Option<Plan>,
+    /// `torch.manual_seed` value.
+    pub seed: u64,
+    /// dtype of generated tensors (default f32; for `--like`, the checkpoint's).
+    pub dtype: Option<DType>,
+}
+
+/// A built and initialized model.
+pub struct Outcome {
+    /// The model.
+    pub model: Model,
+    /// What the plan did, per parameter.
+    pub applied: Vec<Applied>,
+    /// The preset used.
+    pub preset: String,
+    /// Per-tensor output dtype overrides (from `--like`).
+    pub dtypes: BTreeMap<String, DType>,
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::parse("config", path.display().to_string(), e.to_string()))
+}
+
+// HF_PLACEHOLDER
+fn hf_model(_config: &serde_json::Value, _dtype: DType, _g: &mut Generator) -> Result<Model> {
+    Err(Error::value("Hugging Face configs are not supported yet"))
+}
+
+/// Builds the model (drawing its construction from a generator seeded with `job.seed`), then
+/// applies the plan's rules (user plan first, then the preset) with the same generator.
+///
+/// # Errors
+/// Unknown arch or preset; unreadable or malformed config or checkpoint; an init's error with
+/// the parameter path and shape.
+pub fn run(job: &InitJob) -> Result<Outcome> {
+    let mut g = Generator::manual_seed(job.seed);
+    let dtype = job.dtype.unwrap_or(DType::F32);
+    let mut options = PresetOptions::default();
+    let (model, dtypes) = match &job.source {
+        Source::Arch { name, dims } => (arch::build(name, dims, dtype, &mut g)?, BTreeMap::new()),
+        Source::Config(path) => {
+            let config = read_json(path)?;
+            if let Some(r) = config.get("initializer_range").and_then(|v| v.as_f64()) {
+                options.initializer_range = r;
+            }
+            (hf_model(&config, dtype, &mut g)?, BTreeMap::new())
+        }
+        Source::Like(path) => {
+            let ckpt = io::Checkpoint::open(path)?;
+            let opts = LikeOptions { dtype: job.dtype, ..LikeOptions::default() };
+            arch::like::like(ckpt.tensors(), &opts, |info| ckpt.tensor(info), &mut g)?
+        }
+    };
+    let preset_name = job.preset.clone().unwrap_or_else(|| job.source.default_preset().to_string());
+    let plan = job.plan.clone().unwrap_or_default().then(preset(&preset_name, &options)?);
+    let mut model = model;
+    let applied = plan.apply(&mut model, &mut g)?;
+    Ok(Outcome { model, applied, preset: preset_name, dtypes })
+}
+
+/// One row of the report.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// `state_dict` key.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// dtype as written.
+    pub dtype: String,
+    /// The init (plan rule, layer default, `buffer`, or `tied to X`).
+    pub init: String,
+    /// Fans when the rank is ≥ 2.
+    pub fans: Option<(usize, usize)>,
+    /// The init's target std.
+    pub expected_std: Option<f64>,
+    /// Measured statistics (float tensors).
+    pub stats: Option<Stats>,
+}
+
+impl Outcome {
+    /// The tensors to write: `state_dict` order, tied tensors once (under their first name),
+    /// with `(name, first name)` for every tie.
+    fn unique_state_dict(&self) -> (Vec<(String, TensorId)>, Vec<(String, String)>) {
+        let mut first: HashMap<TensorId, String> = HashMap::new();
+        let mut unique = Vec::new();
+        let mut ties = Vec::new();
+        for (name, id) in self.model.state_dict() {
+            match first.get(&id) {
+                Some(f) => ties.push((name, f.clone())),
+                None => {
+                    first.insert(id, name.clone());
+                    unique.push((name, id));
+                }
+            }
+        }
+        (unique, ties)
+    }
+
+    /// The report: one row per written tensor.
+    pub fn rows(&self) -> Vec<Row> {
+        let (unique, ties) = self.unique_state_dict();
+        let mut by_path: HashMap<&str, &Applied> = self.applied.iter().map(|a| (a.path.as_str(), a)).collect();
+        let defaults = self.defaults();
+        let mut rows = Vec::new();
+        for (name, id) in unique {
+            let t = self.model.tensor(id);
+            let t = self.output_tensor(&name, t);
+            let applied = by_path.remove(name.as_str());
+            let init: Option<Init> =
+                applied.and_then(|a| a.init.clone()).or_else(|| defaults.get(&name).cloned().flatten());
+            let is_buffer = !defaults.contains_key(&name);
+            let mut label = match (&init, applied.and_then(|a| a.init.as_ref()), is_buffer) {
+                (_, _, true) => "buffer".to_string(),
+                (Some(i), Some(_), _) => i.to_string(),
+                (Some(i), None, _) => format!("default: {i}"),
+                (None, _, _) => "default".to_string(),
+            };
+            let tied: Vec<&str> = ties.iter().filter(|(_, f)| *f == name).map(|(n, _)| n.as_str()).collect();
+            if !tied.is_empty() {
+                label.push_str(&format!(" (tied: {})", tied.join(", ")));
+            }
+            rows.push(Row {
+                name,
+                shape: t.shape().to_vec(),
+                dtype: t
+                    .dtype()
+                    .map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string()),
+                init: label,
+                fans: if is_buffer { None } else { fan_in_and_fan_out(t.shape()).ok() },
+                expected_std: if is_buffer { None } else { init.and_then(|i| i.expected_std(t.shape())) },
+                stats: Stats::of_tensor(&t),
+            });
+        }
+        rows
+    }
+
+    /// Each parameter's layer default init (buffers absent).
+    fn defaults(&self) -> HashMap<String, Option<Init>> {
+        let mut out = HashMap::new();
+        for (prefix, id) in self.model.named_modules() {
+            let m = self.model.module(id);
+            for s in m.slots.iter().filter(|s| !s.buffer) {
+                let name = if prefix.is_empty() { s.name.clone() } else { format!("{prefix}.{}", s.name) };
+                let shape = self.model.tensor(s.tensor).shape();
+                out.insert(name, m.layer.default_init(&s.name, shape));
+            }
+        }
+        out
+    }
+
+    fn output_tensor<'a>(&self, name: &str, t: &'a crate::Tensor) -> std::borrow::Cow<'a, crate::Tensor> {
+        match self.dtypes.get(name) {
+            Some(&d) if t.dtype().is_some_and(|td| td != d) => std::borrow::Cow::Owned(t.to_dtype(d)),
+            _ => std::borrow::Cow::Borrowed(t),
+        }
+    }
+
+    /// Writes the `state_dict` to `path` (atomically; refuses to overwrite unless `force`).
+    /// Tied tensors are written once; `__metadata__` records `format = pt`, the ties
+    /// (`nninit.tied`: `name=first_name` pairs), and whatever `metadata` adds.
+    ///
+    /// # Errors
+    /// As [`io::write`].
+    pub fn save(&self, path: &Path, force: bool, mut metadata: HashMap<String, String>) -> Result<()> {
+        let (unique, ties) = self.unique_state_dict();
+        let tensors: Vec<(String, std::borrow::Cow<'_, crate::Tensor>)> = unique
+            .into_iter()
+            .map(|(name, id)| {
+                let t = self.output_tensor(&name, self.model.tensor(id));
+                (name, t)
+            })
+            .collect();
+        let entries: Vec<Entry<'_>> =
+            tensors.iter().map(|(n, t)| Entry { name: n.clone(), source: t.as_ref() }).collect();
+        metadata.insert("format".into(), "pt".into());
+        metadata.insert("nninit.preset".into(), self.preset.clone());
+        if !ties.is_empty() {
+            let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
+            metadata.insert("nninit.tied".into(), pairs.join(","));
+        }
+        io::write(path, &entries, metadata, force)
+    }
+}

@@ -1,0 +1,231 @@
+//! Init plans: ordered rules that choose an [`Init`] per parameter by layer type, name and role,
+//! applied over a model in `apply` order; and the built-in presets.
+
+mod preset;
+
+pub use preset::{preset, PresetOptions, PRESETS};
+
+use globset::{Glob, GlobMatcher};
+
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::nn::{zero_row, Layer, Model, Role};
+use crate::rng::Generator;
+use crate::tensor::Tensor;
+
+/// One or several strings (`layer = "Linear"` or `layer = ["BatchNorm2d", "GroupNorm"]`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// A single value.
+    One(String),
+    /// Several values; any may match.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn items(&self) -> &[String] {
+        match self {
+            OneOrMany::One(s) => std::slice::from_ref(s),
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A rule: which parameters it matches, and the init it applies.
+///
+/// In TOML:
+/// ```toml
+/// [[rule]]
+/// layer = "Conv2d"                 # PyTorch class name(s); globs allowed ("Conv*d", "BatchNorm*")
+/// name = "*.weight"                # glob over the parameter's dotted path
+/// role = "weight"                  # weight, bias, recurrent, embedding, norm_weight, norm_bias
+/// init = "kaiming_normal_(mode='fan_out', nonlinearity='relu')"
+/// ```
+/// Every given criterion must match. `gate = "forget"` restricts the init to that gate's rows of
+/// an LSTM/GRU parameter (gates are stacked along dim 0 in PyTorch's order: LSTM input, forget,
+/// cell, output; GRU reset, update, new). `zero_padding = true` zeroes an Embedding's
+/// `padding_idx` row after the init (PyTorch leaves a user init's value there).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Layer type name(s) or globs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<OneOrMany>,
+    /// Glob(s) over the dotted parameter path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<OneOrMany>,
+    /// The parameter's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The init to apply.
+    pub init: Init,
+    /// Only this gate's rows of a recurrent parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// Re-zero an Embedding's padding row afterwards.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zero_padding: bool,
+}
+
+impl Rule {
+    /// A rule applying `init` to parameters of layer type `layer` with role `role`.
+    pub fn new(layer: Option<&str>, role: Option<Role>, init: Init) -> Self {
+        Rule { layer: layer.map(|l| OneOrMany::One(l.into())), name: None, role, init, gate: None, zero_padding: false }
+    }
+}
+
+/// An ordered list of rules.
+///
+/// For each parameter, in `apply` order (children before parents, each module's parameters in
+/// registration order): the **first** matching rule without a `gate` initializes the whole
+/// tensor; then every matching `gate` rule re-initializes its gate's rows, in plan order.
+/// Parameters no rule matches keep their value (their layer's default init). Buffers are never
+/// touched.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The rules, in priority order.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+/// What a plan did to one parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// Dotted path.
+    pub path: String,
+    /// The init that filled the whole tensor (`None`: kept the layer default).
+    pub init: Option<Init>,
+    /// The layer type name.
+    pub layer: String,
+}
+
+struct Compiled {
+    layer: Option<Vec<GlobMatcher>>,
+    name: Option<Vec<GlobMatcher>>,
+}
+
+fn globs(v: &Option<OneOrMany>) -> Result<Option<Vec<GlobMatcher>>> {
+    v.as_ref()
+        .map(|v| {
+            v.items()
+                .iter()
+                .map(|g| {
+                    Glob::new(g)
+                        .map(|g| g.compile_matcher())
+                        .map_err(|e| Error::parse("glob", g.as_str(), e.to_string()))
+                })
+                .collect()
+        })
+        .transpose()
+}
+
+impl Plan {
+    /// Parses a TOML plan (`[[rule]]` tables). Errors: [`Error::Parse`] with the TOML error.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let plan: Plan =
+            toml::from_str(text).map_err(|e| Error::parse("plan", "TOML", e.to_string().trim().to_string()))?;
+        plan.compile()?;
+        Ok(plan)
+    }
+
+    /// The plan as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// This plan's rules followed by `other`'s (so this plan's rules take precedence).
+    pub fn then(mut self, other: Plan) -> Plan {
+        self.rules.extend(other.rules);
+        self
+    }
+
+    fn compile(&self) -> Result<Vec<Compiled>> {
+        self.rules.iter().map(|r| Ok(Compiled { layer: globs(&r.layer)?, name: globs(&r.name)? })).collect()
+    }
+
+    /// Applies the plan to `model`, drawing from `g` (see [`Plan`] for the order).
+    /// Returns, per parameter in `named_parameters` order of first visit, what was applied.
+    ///
+    /// # Errors
+    /// A bad glob; an init's error, with the parameter's path and shape (e.g. `xavier_uniform_`
+    /// matched to a bias: "layer.0.bias (shape [64]): Fan in and fan out can not be computed for
+    /// tensor with fewer than 2 dimensions"); a `gate` on a layer without that gate.
+    pub fn apply(&self, model: &mut Model, g: &mut Generator) -> Result<Vec<Applied>> {
+        let compiled = self.compile()?;
+        let mut report: Vec<Applied> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        model.apply(|mut m| {
+            let layer = m.layer().clone();
+            let type_name = layer.type_name();
+            let slots: Vec<_> = m.slots().iter().filter(|s| !s.buffer).map(|s| (s.name.clone(), s.role)).collect();
+            let module_path = if slots.is_empty() { String::new() } else { m.path() };
+            for (name, role) in slots {
+                let path = if module_path.is_empty() { name.clone() } else { format!("{module_path}.{name}") };
+                let matches = |(r, c): &(&Rule, &Compiled)| {
+                    c.layer.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&type_name)))
+                        && c.name.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&path)))
+                        && r.role.is_none_or(|want| want == role)
+                };
+                let rules: Vec<&Rule> = self.rules.iter().zip(&compiled).filter(matches).map(|(r, _)| r).collect();
+                let whole = rules.iter().find(|r| r.gate.is_none());
+                if let Some(rule) = whole {
+                    m.init(&name, &rule.init, g)?;
+                    if rule.zero_padding {
+                        zero_padding_row(&layer, m.tensor_mut(&name));
+                    }
+                }
+                for rule in rules.iter().filter(|r| r.gate.is_some()) {
+                    let gate = rule.gate.as_deref().unwrap_or_default();
+                    let t = m.tensor_mut(&name).ok_or_else(|| Error::value(format!("{path}: missing")))?;
+                    init_gate(&layer, gate, t, &rule.init, g).map_err(|e| e.at(&path, &[]))?;
+                }
+                let entry = Applied { path, init: whole.map(|r| r.init.clone()), layer: type_name.clone() };
+                match index.get(&entry.path) {
+                    Some(&i) if entry.init.is_some() => report[i] = entry,
+                    Some(_) => {}
+                    None => {
+                        index.insert(entry.path.clone(), report.len());
+                        report.push(entry);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(report)
+    }
+}
+
+fn zero_padding_row(layer: &Layer, t: Option<&mut Tensor>) {
+    if let (Layer::Embedding { padding_idx: Some(p), embedding_dim, .. }, Some(t)) = (layer, t) {
+        if let Ok(mut v) = t.view_mut() {
+            zero_row(&mut v, *p, *embedding_dim);
+        }
+    }
+}
+
+/// Initializes rows `[k·H, (k+1)·H)` (gate `k`) of a recurrent parameter with `init`.
+fn init_gate(layer: &Layer, gate: &str, t: &mut Tensor, init: &Init, g: &mut Generator) -> Result<()> {
+    let (mode, hidden) = match layer {
+        Layer::Rnn { mode, hidden_size, .. } | Layer::RnnCell { mode, hidden_size, .. } => (*mode, *hidden_size),
+        other => return Err(Error::value(format!("`gate` needs an RNN layer, got {}", other.type_name()))),
+    };
+    let k = mode.gate_index(gate).ok_or_else(|| Error::value(format!("{} has no gate `{gate}`", layer.type_name())))?;
+    let shape = t.shape().to_vec();
+    if shape.first() != Some(&(mode.gates() * hidden)) {
+        return Err(Error::value(format!("shape {shape:?} is not gate-stacked (dim 0 ≠ {})", mode.gates() * hidden)));
+    }
+    let row: usize = shape[1..].iter().product();
+    let mut part_shape = shape.clone();
+    part_shape[0] = hidden;
+    let dtype = t.dtype().ok_or_else(|| Error::value("not a float tensor"))?;
+    let mut part = Tensor::zeros(&part_shape, dtype);
+    init.apply(part.view_mut()?, g)?;
+    let size = dtype.size();
+    let (start, len) = (k * hidden * row * size, hidden * row * size);
+    let mut bytes = t.bytes().to_vec();
+    bytes[start..start + len].copy_from_slice(part.bytes());
+    *t = crate::tensor::Tensor::from_le_bytes(&shape, dtype, &bytes)?;
+    Ok(())
+}
