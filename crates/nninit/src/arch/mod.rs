@@ -3,6 +3,7 @@
 //! PyTorch counterpart does (same module tree, `state_dict` names, and draws in the same order).
 
 pub mod hf;
+pub mod like;
 pub mod torchvision;
 pub mod transformer;
 
