@@ -92,7 +92,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line: clap's message without its usage hint.
+            let text = e.to_string();
+            eprintln!("nninit: {}", text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,1 +1,242 @@
-//! PyTorch's `nn.TransformerEncoderLayer`, `nn.TransformerDecoderLayer` and `nn.Transformer`.
+//! PyTorch's `nn.TransformerEncoderLayer`, `nn.TransformerDecoderLayer` and `nn.Transformer`,
+//! constructed as `torch/nn/modules/transformer.py` does (defaults: dropout 0.1, ReLU activation,
+//! `bias=True`; `batch_first`, `norm_first`, `layer_norm_eps` and the activation change only the
+//! forward pass, never a parameter).
+//!
+//! The functions add modules to a caller's [`Model`] and return the new module's id; they do not
+//! set the model's root.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::Result;
+use crate::init::Init;
+use crate::nn::{Layer, Model, ModuleId, Slot, TensorId};
+use crate::rng::Generator;
+
+/// An `nn.Module` subclass `class` whose `__init__` registers `children` in this order.
+fn module(m: &mut Model, class: &str, children: &[(&str, ModuleId)]) -> Result<ModuleId> {
+    let id = m.container(Layer::Custom(class.into()), &[]);
+    for (name, child) in children {
+        m.add_child(id, name, *child)?;
+    }
+    Ok(id)
+}
+
+/// `copy.deepcopy(module)` of the subtree at `from`: new modules and tensors with identical
+/// values, no draws from any generator. Sharing inside the subtree is preserved as deepcopy's memo
+/// does (a module registered twice is copied once; a tensor tied between two modules stays tied).
+fn deep_copy(m: &mut Model, from: ModuleId) -> Result<ModuleId> {
+    let order = m.named_modules_of(from);
+    let mut copy_of: HashMap<ModuleId, ModuleId> = HashMap::new();
+    // Old tensor → (new module, slot name) holding its first copy.
+    let mut first_copy: HashMap<TensorId, (ModuleId, String)> = HashMap::new();
+    for &(_, old) in &order {
+        let source = m.module(old);
+        let layer = source.layer.clone();
+        let registered = source.slots.clone();
+        let slots: Vec<Slot> = registered
+            .iter()
+            .map(|r| {
+                let t = m.tensor(r.tensor);
+                Slot {
+                    name: r.name.clone(),
+                    shape: t.shape().to_vec(),
+                    role: r.role,
+                    buffer: r.buffer,
+                    int64: t.dtype().is_none(),
+                }
+            })
+            .collect();
+        let new = m.add_with_slots(layer, &slots)?;
+        let new_tensors: Vec<TensorId> = m.module(new).slots.iter().map(|s| s.tensor).collect();
+        for (r, new_tensor) in registered.iter().zip(new_tensors) {
+            if let Some((owner, name)) = first_copy.get(&r.tensor) {
+                m.tie(new, &r.name, *owner, name)?;
+            } else {
+                *m.tensor_mut(new_tensor) = m.tensor(r.tensor).clone();
+                first_copy.insert(r.tensor, (new, r.name.clone()));
+            }
+        }
+        copy_of.insert(old, new);
+    }
+    for &(_, old) in &order {
+        for (name, child) in m.module(old).children.clone() {
+            m.add_child(copy_of[&old], &name, copy_of[&child])?;
+        }
+    }
+    Ok(copy_of[&from])
+}
+
+/// `nn.TransformerEncoder` / `nn.TransformerDecoder(layer, num_layers, norm)`: `layers`, a
+/// `ModuleList` of `_get_clones(layer, num_layers)` (deep copies: every layer has the values of
+/// `layer`, no draws), then `norm`. Like in PyTorch, `layer` itself is not registered: it stays in
+/// the model's arena, unreachable from the root, so no traversal sees it.
+fn stack(m: &mut Model, class: &str, layer: ModuleId, num_layers: usize, norm: Option<ModuleId>) -> Result<ModuleId> {
+    let layers = (0..num_layers).map(|_| deep_copy(m, layer)).collect::<Result<Vec<_>>>()?;
+    let layers = m.container(Layer::ModuleList, &layers);
+    let mut children = vec![("layers", layers)];
+    children.extend(norm.map(|n| ("norm", n)));
+    module(m, class, &children)
+}
+
+/// `nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, norm_first=norm_first)`: modules
+/// `self_attn` (MultiheadAttention, with `out_proj`), `linear1`, `dropout`, `linear2`, `norm1`,
+/// `norm2`, `dropout1`, `dropout2`, constructed in that order with PyTorch's default init.
+/// `norm_first` only changes the forward pass (it is accepted for symmetry with PyTorch).
+///
+/// # Errors
+/// MultiheadAttention's: `d_model` or `nhead` zero, `d_model` not divisible by `nhead`.
+pub fn transformer_encoder_layer(
+    m: &mut Model,
+    d_model: usize,
+    nhead: usize,
+    dim_feedforward: usize,
+    norm_first: bool,
+    g: &mut Generator,
+) -> Result<ModuleId> {
+    let _ = norm_first;
+    let self_attn = m.add(Layer::multihead_attention(d_model, nhead), g)?;
+    let linear1 = m.add(Layer::linear(d_model, dim_feedforward), g)?;
+    let dropout = m.add(Layer::stateless("Dropout"), g)?;
+    let linear2 = m.add(Layer::linear(dim_feedforward, d_model), g)?;
+    let norm1 = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let norm2 = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let dropout1 = m.add(Layer::stateless("Dropout"), g)?;
+    let dropout2 = m.add(Layer::stateless("Dropout"), g)?;
+    module(
+        m,
+        "TransformerEncoderLayer",
+        &[
+            ("self_attn", self_attn),
+            ("linear1", linear1),
+            ("dropout", dropout),
+            ("linear2", linear2),
+            ("norm1", norm1),
+            ("norm2", norm2),
+            ("dropout1", dropout1),
+            ("dropout2", dropout2),
+        ],
+    )
+}
+
+/// `nn.TransformerDecoderLayer(d_model, nhead, dim_feedforward, norm_first=norm_first)`: modules
+/// `self_attn`, `multihead_attn` (MultiheadAttention each), `linear1`, `dropout`, `linear2`,
+/// `norm1`, `norm2`, `norm3`, `dropout1`, `dropout2`, `dropout3`, constructed in that order with
+/// PyTorch's default init. `norm_first` only changes the forward pass.
+///
+/// # Errors
+/// MultiheadAttention's: `d_model` or `nhead` zero, `d_model` not divisible by `nhead`.
+pub fn transformer_decoder_layer(
+    m: &mut Model,
+    d_model: usize,
+    nhead: usize,
+    dim_feedforward: usize,
+    norm_first: bool,
+    g: &mut Generator,
+) -> Result<ModuleId> {
+    let _ = norm_first;
+    let self_attn = m.add(Layer::multihead_attention(d_model, nhead), g)?;
+    let multihead_attn = m.add(Layer::multihead_attention(d_model, nhead), g)?;
+    let linear1 = m.add(Layer::linear(d_model, dim_feedforward), g)?;
+    let dropout = m.add(Layer::stateless("Dropout"), g)?;
+    let linear2 = m.add(Layer::linear(dim_feedforward, d_model), g)?;
+    let norm1 = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let norm2 = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let norm3 = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let dropout1 = m.add(Layer::stateless("Dropout"), g)?;
+    let dropout2 = m.add(Layer::stateless("Dropout"), g)?;
+    let dropout3 = m.add(Layer::stateless("Dropout"), g)?;
+    module(
+        m,
+        "TransformerDecoderLayer",
+        &[
+            ("self_attn", self_attn),
+            ("multihead_attn", multihead_attn),
+            ("linear1", linear1),
+            ("dropout", dropout),
+            ("linear2", linear2),
+            ("norm1", norm1),
+            ("norm2", norm2),
+            ("norm3", norm3),
+            ("dropout1", dropout1),
+            ("dropout2", dropout2),
+            ("dropout3", dropout3),
+        ],
+    )
+}
+
+/// `nn.TransformerEncoder(encoder_layer, num_layers, norm)`: `layers` holds `num_layers` deep
+/// copies of `encoder_layer` (identical values, no draws), then `norm` if given.
+///
+/// # Errors
+/// An unknown module id.
+pub fn transformer_encoder(
+    m: &mut Model,
+    encoder_layer: ModuleId,
+    num_layers: usize,
+    norm: Option<ModuleId>,
+) -> Result<ModuleId> {
+    stack(m, "TransformerEncoder", encoder_layer, num_layers, norm)
+}
+
+/// `nn.TransformerDecoder(decoder_layer, num_layers, norm)`: as [`transformer_encoder`].
+///
+/// # Errors
+/// An unknown module id.
+pub fn transformer_decoder(
+    m: &mut Model,
+    decoder_layer: ModuleId,
+    num_layers: usize,
+    norm: Option<ModuleId>,
+) -> Result<ModuleId> {
+    stack(m, "TransformerDecoder", decoder_layer, num_layers, norm)
+}
+
+/// `nn.Transformer._reset_parameters()`: `xavier_uniform_(p)` for every parameter of the subtree
+/// at `root` with more than one dimension, in `parameters()` order (each tensor once).
+fn xavier_uniform_matrices(m: &mut Model, root: ModuleId, g: &mut Generator) -> Result<()> {
+    let init = Init::XavierUniform { gain: 1.0 };
+    let mut seen = HashSet::new();
+    for (path, id) in m.named_modules_of(root) {
+        let names: Vec<String> = m
+            .module(id)
+            .slots
+            .iter()
+            .filter(|s| !s.buffer && seen.insert(s.tensor) && m.tensor(s.tensor).shape().len() > 1)
+            .map(|s| s.name.clone())
+            .collect();
+        for name in names {
+            m.module_mut(id, &path).init(&name, &init, g)?;
+        }
+    }
+    Ok(())
+}
+
+/// `nn.Transformer(d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward)`
+/// (dropout 0.1, ReLU, post-norm, `bias=True`): `encoder` (a [`transformer_encoder`] of
+/// [`transformer_encoder_layer`] with a final LayerNorm) and `decoder` (likewise), constructed
+/// in PyTorch's order (encoder layer, encoder norm, decoder layer, decoder norm; the deep copies
+/// draw nothing), then `_reset_parameters()`: `xavier_uniform_` on every parameter with more
+/// than one dimension, in `parameters()` order.
+///
+/// # Errors
+/// MultiheadAttention's: `d_model` or `nhead` zero, `d_model` not divisible by `nhead`.
+pub fn transformer(
+    m: &mut Model,
+    d_model: usize,
+    nhead: usize,
+    num_encoder_layers: usize,
+    num_decoder_layers: usize,
+    dim_feedforward: usize,
+    g: &mut Generator,
+) -> Result<ModuleId> {
+    let encoder_layer = transformer_encoder_layer(m, d_model, nhead, dim_feedforward, false, g)?;
+    let encoder_norm = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let encoder = transformer_encoder(m, encoder_layer, num_encoder_layers, Some(encoder_norm))?;
+    let decoder_layer = transformer_decoder_layer(m, d_model, nhead, dim_feedforward, false, g)?;
+    let decoder_norm = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let decoder = transformer_decoder(m, decoder_layer, num_decoder_layers, Some(decoder_norm))?;
+    let root = module(m, "Transformer", &[("encoder", encoder), ("decoder", decoder)])?;
+    xavier_uniform_matrices(m, root, g)?;
+    Ok(root)
+}

@@ -1,0 +1,143 @@
+//! End-to-end runs of the `nninit` binary: the default job, single tensors, stats, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn nninit(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nninit")).args(args).current_dir(dir).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read(path: &Path) -> Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<_> =
+        st.tensors().into_iter().map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+#[test]
+fn default_init_writes_the_seed_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nninit(dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for col in ["name", "shape", "dtype", "init", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"] {
+        assert!(text.lines().next().unwrap().contains(col), "missing column {col}");
+    }
+    assert!(text.contains("layer.0.weight  [256, 784]  f32    xavier_normal_(gain=1.0)  784     256      0.043853"));
+    let tensors = read(&dir.path().join("model.safetensors"));
+    let names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["layer.0.bias", "layer.0.weight", "layer.2.bias", "layer.2.weight", "layer.4.bias", "layer.4.weight"]
+    );
+    assert_eq!(tensors[1].2, [256, 784]);
+    assert!(f32s(&tensors[0].3).iter().all(|&x| x == 0.0));
+    // Same seed, same bytes; the existing file is kept without --force.
+    let again = nninit(dir.path(), &["init"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("exists (use --force to overwrite)"));
+    let forced = nninit(dir.path(), &["init", "--force", "-o", "b.safetensors"]);
+    assert!(forced.status.success());
+    assert_eq!(read(&dir.path().join("b.safetensors")), tensors);
+}
+
+#[test]
+fn tensor_command_matches_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nninit(
+        dir.path(),
+        &[
+            "tensor",
+            "--shape",
+            "64,3,3,3",
+            "--init",
+            "kaiming_normal_(mode='fan_out', nonlinearity='relu')",
+            "--seed",
+            "0",
+            "-o",
+            "t.safetensors",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = read(&dir.path().join("t.safetensors"));
+    assert_eq!(t[0].0, "tensor");
+    assert_eq!(t[0].2, [64, 3, 3, 3]);
+    let mut g = nninit::Generator::manual_seed(0);
+    let mut want = nninit::Tensor::zeros(&[64, 3, 3, 3], nninit::DType::F32);
+    "kaiming_normal_(mode='fan_out', nonlinearity='relu')"
+        .parse::<nninit::init::Init>()
+        .unwrap()
+        .apply(want.view_mut().unwrap(), &mut g)
+        .unwrap();
+    assert_eq!(t[0].3, want.bytes());
+    let bf = nninit(
+        dir.path(),
+        &["tensor", "--shape", "4", "--init", "uniform(-1, 1)", "--dtype", "bf16", "-o", "u.safetensors"],
+    );
+    assert!(bf.status.success(), "{}", stderr(&bf));
+    assert_eq!(read(&dir.path().join("u.safetensors"))[0].1, safetensors::Dtype::BF16);
+}
+
+#[test]
+fn stats_reports_every_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "8,4"]).status.success());
+    let out = nninit(dir.path(), &["stats", "model.safetensors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("layer.0.weight  f32    [4, 8]  8       4"), "{text}");
+    assert_eq!(text.lines().count(), 3);
+}
+
+#[test]
+fn bad_input_fails_with_one_line_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}        ").unwrap();
+    std::fs::write(dir.path().join("plan.toml"), "[[rule]]\nlayer = \"Linear\"\ninit = \"xavier_uniform_()\"\n")
+        .unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["tensor", "--shape", "3", "--init", "glorot_()"], "unknown init function `glorot_`"),
+        (&["tensor", "--shape", "5", "--init", "xavier_uniform_()"], "Fan in and fan out can not be computed"),
+        (&["tensor", "--shape", "3,4", "--init", "normal_(0, -1)"], "normal expects std >= 0.0, but found std -1"),
+        (
+            &["tensor", "--shape", "3,4", "--init", "kaiming_uniform_(nonlinearity='gelu')"],
+            "Unsupported nonlinearity gelu",
+        ),
+        (&["init", "--arch", "alexnet"], "unknown arch `alexnet`"),
+        (&["init", "--preset", "nope"], "unknown preset `nope`"),
+        (&["init", "--like", "missing.safetensors"], "missing.safetensors"),
+        (&["init", "--like", "bad.safetensors"], "malformed checkpoint"),
+        (&["init", "--plan", "plan.toml"], "layer.0.bias (shape [256]): Fan in and fan out"),
+        (&["init", "--dims", "5"], "an MLP needs at least two sizes"),
+        (&["stats", "bad.safetensors"], "malformed checkpoint"),
+    ];
+    for (args, want) in cases {
+        let mut all = args.to_vec();
+        all.extend(["-o", "out.safetensors"]);
+        if args[0] == "stats" {
+            all.truncate(2);
+        }
+        let out = nninit(dir.path(), &all);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+}
