@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::{self, like::LikeOptions};
 use crate::error::{Error, Result};
-use crate::init::{fan_in_and_fan_out, Init};
+use crate::init::fan_in_and_fan_out;
 use crate::io::{self, Entry};
 use crate::nn::{Model, TensorId};
 use crate::plan::{preset, Applied, Plan, PresetOptions};
@@ -73,11 +73,6 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| Error::parse("config", path.display().to_string(), e.to_string()))
 }
 
-// HF_PLACEHOLDER
-fn hf_model(_config: &serde_json::Value, _dtype: DType, _g: &mut Generator) -> Result<Model> {
-    Err(Error::value("Hugging Face configs are not supported yet"))
-}
-
 /// Builds the model (drawing its construction from a generator seeded with `job.seed`), then
 /// applies the plan's rules (user plan first, then the preset) with the same generator.
 ///
@@ -95,7 +90,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
             if let Some(r) = config.get("initializer_range").and_then(|v| v.as_f64()) {
                 options.initializer_range = r;
             }
-            (hf_model(&config, dtype, &mut g)?, BTreeMap::new())
+            (arch::hf::from_config(&config, dtype, &mut g)?, BTreeMap::new())
         }
         Source::Like(path) => {
             let ckpt = io::Checkpoint::open(path)?;
@@ -151,26 +146,24 @@ impl Outcome {
     /// The report: one row per written tensor.
     pub fn rows(&self) -> Vec<Row> {
         let (unique, ties) = self.unique_state_dict();
-        let mut by_path: HashMap<&str, &Applied> = self.applied.iter().map(|a| (a.path.as_str(), a)).collect();
-        let defaults = self.defaults();
+        let buffers: std::collections::HashSet<TensorId> =
+            self.model.named_buffers().into_iter().map(|(_, id)| id).collect();
         let mut rows = Vec::new();
         for (name, id) in unique {
-            let t = self.model.tensor(id);
-            let t = self.output_tensor(&name, t);
-            let applied = by_path.remove(name.as_str());
-            let init: Option<Init> =
-                applied.and_then(|a| a.init.clone()).or_else(|| defaults.get(&name).cloned().flatten());
-            let is_buffer = !defaults.contains_key(&name);
-            let mut label = match (&init, applied.and_then(|a| a.init.as_ref()), is_buffer) {
-                (_, _, true) => "buffer".to_string(),
-                (Some(i), Some(_), _) => i.to_string(),
-                (Some(i), None, _) => format!("default: {i}"),
-                (None, _, _) => "default".to_string(),
+            let t = self.output_tensor(&name, self.model.tensor(id));
+            let provenance = self.model.provenance(id);
+            let is_buffer = buffers.contains(&id);
+            let mut label = match provenance {
+                _ if is_buffer => "buffer".to_string(),
+                Some(p) if p.default => format!("default: {}", p.init),
+                Some(p) => p.init.to_string(),
+                None => "-".to_string(),
             };
             let tied: Vec<&str> = ties.iter().filter(|(_, f)| *f == name).map(|(n, _)| n.as_str()).collect();
             if !tied.is_empty() {
                 label.push_str(&format!(" (tied: {})", tied.join(", ")));
             }
+            let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.expected_std(t.shape()));
             rows.push(Row {
                 name,
                 shape: t.shape().to_vec(),
@@ -179,25 +172,11 @@ impl Outcome {
                     .map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string()),
                 init: label,
                 fans: if is_buffer { None } else { fan_in_and_fan_out(t.shape()).ok() },
-                expected_std: if is_buffer { None } else { init.and_then(|i| i.expected_std(t.shape())) },
+                expected_std,
                 stats: Stats::of_tensor(&t),
             });
         }
         rows
-    }
-
-    /// Each parameter's layer default init (buffers absent).
-    fn defaults(&self) -> HashMap<String, Option<Init>> {
-        let mut out = HashMap::new();
-        for (prefix, id) in self.model.named_modules() {
-            let m = self.model.module(id);
-            for s in m.slots.iter().filter(|s| !s.buffer) {
-                let name = if prefix.is_empty() { s.name.clone() } else { format!("{prefix}.{}", s.name) };
-                let shape = self.model.tensor(s.tensor).shape();
-                out.insert(name, m.layer.default_init(&s.name, shape));
-            }
-        }
-        out
     }
 
     fn output_tensor<'a>(&self, name: &str, t: &'a crate::Tensor) -> std::borrow::Cow<'a, crate::Tensor> {

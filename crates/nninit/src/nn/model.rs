@@ -30,6 +30,15 @@ pub struct Registered {
     pub buffer: bool,
 }
 
+/// How a tensor was last initialized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Provenance {
+    /// The init.
+    pub init: Init,
+    /// `true` when it was the layer's default init at construction.
+    pub default: bool,
+}
+
 /// One module: its layer kind, its own parameters and buffers, and its named children.
 #[derive(Clone, Debug)]
 pub struct Module {
@@ -50,6 +59,8 @@ pub struct Module {
 pub struct Model {
     modules: Vec<Module>,
     tensors: Vec<Tensor>,
+    /// How each tensor was last initialized, by index.
+    provenance: Vec<Option<Provenance>>,
     root: Option<ModuleId>,
     dtype: DType,
 }
@@ -100,7 +111,7 @@ impl Model {
     /// An empty model whose new parameters have dtype `dtype` (like passing `dtype=` to every
     /// layer constructor; PyTorch's default is f32).
     pub fn new(dtype: DType) -> Self {
-        Model { modules: Vec::new(), tensors: Vec::new(), root: None, dtype }
+        Model { modules: Vec::new(), tensors: Vec::new(), provenance: Vec::new(), root: None, dtype }
     }
 
     /// The dtype new parameters get.
@@ -140,6 +151,7 @@ impl Model {
                 Tensor::zeros(&s.shape, self.dtype)
             };
             self.tensors.push(tensor);
+            self.provenance.push(None);
             registered.push(Registered {
                 name: s.name.clone(),
                 tensor: TensorId(self.tensors.len() - 1),
@@ -159,6 +171,7 @@ impl Model {
             return Err(Error::value(format!("attribute `{name}` already exists")));
         }
         self.tensors.push(tensor);
+        self.provenance.push(None);
         let tensor = TensorId(self.tensors.len() - 1);
         self.modules[id.0].slots.push(Registered { name: name.to_string(), tensor, role, buffer });
         Ok(tensor)
@@ -244,6 +257,12 @@ impl Model {
     /// A tensor by id.
     pub fn tensor(&self, id: TensorId) -> &Tensor {
         &self.tensors[id.0]
+    }
+
+    /// How tensor `id` was last initialized through [`Model::add`] or [`ModuleMut::init`]
+    /// (`None`: written directly, or never).
+    pub fn provenance(&self, id: TensorId) -> Option<&Provenance> {
+        self.provenance.get(id.0).and_then(Option::as_ref)
     }
 
     /// A tensor by id, mutable.
@@ -404,8 +423,10 @@ impl Model {
             let bias_view = bias.as_mut().map(|b| b.view_mut()).transpose()?;
             layer.reset_parameters(&mut views, bias_view, g)
         })();
-        for (t, tensor) in ids.iter().zip(taken) {
+        for ((t, tensor), slot) in ids.iter().zip(taken).zip(layer.slots()) {
             self.tensors[t.0] = tensor;
+            self.provenance[t.0] =
+                layer.default_init(&slot.name, &slot.shape).map(|init| Provenance { init, default: true });
         }
         if let (Some(t), Some(b)) = (child_bias, bias) {
             self.tensors[t.0] = b;
@@ -477,10 +498,13 @@ impl ModuleMut<'_> {
     /// The init's error, wrapped with the parameter's path and shape
     /// (e.g. `layer.0.bias (shape [64]): Fan in and fan out can not be computed ...`).
     pub fn init(&mut self, name: &str, init: &Init, g: &mut Generator) -> Result<()> {
-        let Some(t) = self.tensor_mut(name) else { return Ok(()) };
+        let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
+        let t = self.model.tensor_mut(id);
         let shape = t.shape().to_vec();
         let result = t.view_mut().and_then(|v| init.apply(v, g));
-        result.map_err(|e| e.at(&join(&self.path(), name), &shape))
+        result.map_err(|e| e.at(&join(&self.path(), name), &shape))?;
+        self.model.provenance[id.0] = Some(Provenance { init: init.clone(), default: false });
+        Ok(())
     }
 
     /// Re-runs the layer's default init.

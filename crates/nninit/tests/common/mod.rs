@@ -46,3 +46,36 @@ pub fn bits_to_f64(hex: &str, dtype: &str) -> f64 {
         _ => panic!("{dtype}"),
     }
 }
+
+/// Compares a model's `state_dict` with a recorded one (`tensors` of a models.json case): names
+/// in order, shapes, sha256 of the bytes, and, for records with `tied_to`, that both names share
+/// one tensor in the model. Returns the differences, each prefixed with `id`.
+pub fn state_dict_differences(model: &nninit::nn::Model, want: &serde_json::Value, id: &str) -> Vec<String> {
+    let got = model.state_dict();
+    let want = want.as_array().unwrap();
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    let want_names: Vec<&str> = want.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    if names != want_names {
+        return vec![format!("{id}: state_dict keys {names:?} vs torch {want_names:?}")];
+    }
+    let by_name: std::collections::HashMap<&str, nninit::nn::TensorId> =
+        got.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let mut failures = Vec::new();
+    for ((name, tid), w) in got.iter().zip(want) {
+        let t = model.tensor(*tid);
+        if t.shape() != shape(&w["shape"]).as_slice() {
+            failures.push(format!("{id} {name}: shape {:?} vs torch {:?}", t.shape(), w["shape"]));
+        } else if sha256_hex(t.bytes()) != w["sha256"].as_str().unwrap() {
+            let head = hex_bits(t);
+            let want_head = strings(&w["head"]);
+            let n = head.len().min(want_head.len()).min(4);
+            failures.push(format!("{id} {name}: bytes differ: {:?} vs torch {:?}", &head[..n], &want_head[..n]));
+        }
+        if let Some(source) = w["tied_to"].as_str() {
+            if by_name.get(source) != Some(tid) {
+                failures.push(format!("{id} {name}: should share its tensor with {source}"));
+            }
+        }
+    }
+    failures
+}
