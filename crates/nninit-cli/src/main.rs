@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use nninit::init::Init;
 use nninit::io::{Checkpoint, Entry};
-use nninit::job::{self, InitJob, Source};
+use nninit::job::{self, InitJob, RngKind, Shard, Source};
 use nninit::plan::Plan;
+use nninit::rng::Philox;
 use nninit::stats::Stats;
 use nninit::{DType, Error, Generator, Result, Tensor};
 
@@ -56,6 +57,19 @@ enum Command {
         /// dtype of the generated tensors: f32, f64, f16, bf16.
         #[arg(long)]
         dtype: Option<DType>,
+        /// Random stream: torch (bit-exact with PyTorch) or philox (counter-based: each value a
+        /// function of seed, tensor name and index).
+        #[arg(long, default_value = "torch")]
+        rng: RngKind,
+        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8).
+        #[arg(long)]
+        shard: Option<String>,
+        /// The dimension --shard splits (tensors with fewer dimensions are kept whole).
+        #[arg(long, default_value_t = 0, requires = "shard")]
+        shard_dim: usize,
+        /// Worker threads (default: NNINIT_NUM_THREADS, else all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
         /// Output file.
         #[arg(short, long, default_value = "model.safetensors")]
         output: PathBuf,
@@ -77,6 +91,12 @@ enum Command {
         /// dtype: f32, f64, f16, bf16.
         #[arg(long, default_value = "f32")]
         dtype: DType,
+        /// Random stream: torch or philox (keyed by the tensor name `tensor`).
+        #[arg(long, default_value = "torch")]
+        rng: RngKind,
+        /// Worker threads (default: NNINIT_NUM_THREADS, else all cores). Results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
         /// Output file.
         #[arg(short, long, default_value = "tensor.safetensors")]
         output: PathBuf,
@@ -113,7 +133,24 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Init { arch, dims, config, like, preset, plan, seed, dtype, output, force } => {
+        Command::Init {
+            arch,
+            dims,
+            config,
+            like,
+            preset,
+            plan,
+            seed,
+            dtype,
+            rng,
+            shard,
+            shard_dim,
+            threads,
+            output,
+            force,
+        } => {
+            set_threads(threads)?;
+            let shard = shard.map(|s| Shard::parse(&s, shard_dim)).transpose()?;
             let source = match (config, like) {
                 (Some(c), _) => Source::Config(c),
                 (_, Some(l)) => Source::Like(l),
@@ -124,18 +161,21 @@ fn run(command: Command) -> Result<()> {
                 None => None,
             };
             check_output(&output, force)?;
-            let outcome = job::run(&InitJob { source, preset, plan, seed, dtype })?;
+            let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
             let metadata = HashMap::from([("nninit.seed".to_string(), seed.to_string())]);
             outcome.save(&output, force, metadata)?;
             print!("{}", table::init_report(&outcome.rows()));
             println!("wrote {} (preset {}, seed {seed})", output.display(), outcome.preset);
             Ok(())
         }
-        Command::Tensor { shape, init, seed, dtype, output, force } => {
+        Command::Tensor { shape, init, seed, dtype, rng, threads, output, force } => {
+            set_threads(threads)?;
             check_output(&output, force)?;
-            let mut g = Generator::manual_seed(seed);
-            let mut t = Tensor::zeros(&shape, dtype);
-            init.apply(t.view_mut()?, &mut g)?;
+            let mut t = Tensor::try_zeros(&shape, dtype)?;
+            match rng {
+                RngKind::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(seed))?,
+                RngKind::Philox => init.apply(t.view_mut()?, &mut Philox::new(seed, "tensor"))?,
+            }
             let metadata = HashMap::from([
                 ("format".to_string(), "pt".to_string()),
                 ("nninit.init".to_string(), init.to_string()),
@@ -158,6 +198,20 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core.
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    let from_env = std::env::var("NNINIT_NUM_THREADS").ok();
+    let n = match (threads, from_env) {
+        (Some(n), _) => n,
+        (None, Some(v)) => v.trim().parse().map_err(|_| Error::parse("NNINIT_NUM_THREADS", v, "not a number"))?,
+        (None, None) => return Ok(()),
+    };
+    if n == 0 {
+        return Err(Error::value("--threads must be at least 1"));
+    }
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
 }
 
 /// Fails early, before any work, when the output exists and --force is not given.

@@ -12,7 +12,7 @@ use crate::nn::{Model, TensorId};
 use crate::plan::{preset, Applied, Plan, PresetOptions};
 use crate::rng::Generator;
 use crate::stats::Stats;
-use crate::tensor::DType;
+use crate::tensor::{DType, Data, Tensor};
 
 /// Where the model comes from.
 #[derive(Clone, Debug)]
@@ -54,6 +54,89 @@ pub struct InitJob {
     pub seed: u64,
     /// dtype of generated tensors (default f32; for `--like`, the checkpoint's).
     pub dtype: Option<DType>,
+    /// Which random stream the final values come from.
+    pub rng: RngKind,
+    /// Keep only one rank's slice of each tensor.
+    pub shard: Option<Shard>,
+}
+
+/// The random stream of a job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RngKind {
+    /// PyTorch's MT19937 stream: bit-exact with `torch.manual_seed` + construction + rules.
+    #[default]
+    Torch,
+    /// Counter-based Philox4x32-10: each value a function of (seed, `state_dict` name, element
+    /// index), whatever the thread count, the order, or the rest of the model.
+    Philox,
+}
+
+impl std::str::FromStr for RngKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "torch" => Ok(RngKind::Torch),
+            "philox" => Ok(RngKind::Philox),
+            _ => Err(Error::Unknown { what: "rng", name: s.into(), known: "torch, philox".into() }),
+        }
+    }
+}
+
+/// One rank's slice of every tensor: along `dim`, rank `rank` of `world` gets rows
+/// `[rank·c, min((rank+1)·c, size))` with `c = ceil(size / world)`; tensors with `dim` or fewer
+/// dimensions are kept whole (replicated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This rank, `0 ≤ rank < world`.
+    pub rank: usize,
+    /// Number of ranks.
+    pub world: usize,
+    /// The dimension that is split.
+    pub dim: usize,
+}
+
+impl Shard {
+    /// Parses `RANK/WORLD`. Errors: bad syntax, `world == 0`, `rank >= world`.
+    pub fn parse(s: &str, dim: usize) -> Result<Shard> {
+        let bad = || Error::parse("shard", s, "expected RANK/WORLD with 0 <= RANK < WORLD, e.g. 0/8");
+        let (r, w) = s.split_once('/').ok_or_else(bad)?;
+        let (rank, world): (usize, usize) =
+            (r.trim().parse().map_err(|_| bad())?, w.trim().parse().map_err(|_| bad())?);
+        if world == 0 || rank >= world {
+            return Err(bad());
+        }
+        Ok(Shard { rank, world, dim })
+    }
+
+    /// The slice `[start, end)` of a dimension of `size`.
+    pub fn range(&self, size: usize) -> (usize, usize) {
+        let chunk = size.div_ceil(self.world);
+        ((self.rank * chunk).min(size), ((self.rank + 1) * chunk).min(size))
+    }
+
+    /// This rank's slice of `t`.
+    pub fn slice(&self, t: &Tensor) -> Result<Tensor> {
+        let shape = t.shape();
+        if shape.len() <= self.dim {
+            return Ok(t.clone());
+        }
+        let (start, end) = self.range(shape[self.dim]);
+        let elem_bits = t.safetensors_dtype().bitsize();
+        let inner = shape[self.dim + 1..].iter().product::<usize>() * elem_bits / 8;
+        let outer: usize = shape[..self.dim].iter().product();
+        let bytes = t.bytes();
+        let mut out = Vec::with_capacity(outer * (end - start) * inner);
+        for o in 0..outer {
+            let base = (o * shape[self.dim]) * inner;
+            out.extend_from_slice(&bytes[base + start * inner..base + end * inner]);
+        }
+        let mut new_shape = shape.to_vec();
+        new_shape[self.dim] = end - start;
+        match t.dtype() {
+            Some(d) => Tensor::from_le_bytes(&new_shape, d, &out),
+            None => Tensor::new(&new_shape, Data::Other { dtype: t.safetensors_dtype(), bytes: out }),
+        }
+    }
 }
 
 /// A built and initialized model.
@@ -66,6 +149,8 @@ pub struct Outcome {
     pub preset: String,
     /// Per-tensor output dtype overrides (from `--like`).
     pub dtypes: BTreeMap<String, DType>,
+    /// The slice to keep.
+    pub shard: Option<Shard>,
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -102,7 +187,32 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let plan = job.plan.clone().unwrap_or_default().then(preset(&preset_name, &options)?);
     let mut model = model;
     let applied = plan.apply(&mut model, &mut g)?;
-    Ok(Outcome { model, applied, preset: preset_name, dtypes })
+    if job.rng == RngKind::Philox {
+        refill_philox(&mut model, job.seed)?;
+    }
+    Ok(Outcome { model, applied, preset: preset_name, dtypes, shard: job.shard })
+}
+
+/// Re-draws every parameter that has a recorded init from the counter-based stream keyed by
+/// (seed, its first `state_dict` name), re-zeroing recorded padding rows. Constants and
+/// buffers are unchanged (they draw nothing).
+pub fn refill_philox(model: &mut Model, seed: u64) -> Result<()> {
+    let mut done = std::collections::HashSet::new();
+    for (name, id) in model.state_dict() {
+        if !done.insert(id) {
+            continue;
+        }
+        let Some(p) = model.provenance(id).cloned() else { continue };
+        let t = model.tensor_mut(id);
+        let shape = t.shape().to_vec();
+        t.view_mut()
+            .and_then(|v| p.init.apply(v, &mut crate::rng::Philox::new(seed, &name)))
+            .map_err(|e| e.at(&name, &shape))?;
+        for row in p.zeroed_rows {
+            model.zero_row(id, row)?;
+        }
+    }
+    Ok(())
 }
 
 /// One row of the report.
@@ -179,11 +289,18 @@ impl Outcome {
         rows
     }
 
+    /// The tensor as written: converted to its output dtype, and sliced for the shard.
     fn output_tensor<'a>(&self, name: &str, t: &'a crate::Tensor) -> std::borrow::Cow<'a, crate::Tensor> {
-        match self.dtypes.get(name) {
+        let mut out = match self.dtypes.get(name) {
             Some(&d) if t.dtype().is_some_and(|td| td != d) => std::borrow::Cow::Owned(t.to_dtype(d)),
             _ => std::borrow::Cow::Borrowed(t),
+        };
+        if let Some(shard) = &self.shard {
+            if let Ok(sliced) = shard.slice(&out) {
+                out = std::borrow::Cow::Owned(sliced);
+            }
         }
+        out
     }
 
     /// Writes the `state_dict` to `path` (atomically; refuses to overwrite unless `force`).
@@ -205,6 +322,9 @@ impl Outcome {
             tensors.iter().map(|(n, t)| Entry { name: n.clone(), source: t.as_ref() }).collect();
         metadata.insert("format".into(), "pt".into());
         metadata.insert("nninit.preset".into(), self.preset.clone());
+        if let Some(sh) = &self.shard {
+            metadata.insert("nninit.shard".into(), format!("{}/{} dim {}", sh.rank, sh.world, sh.dim));
+        }
         if !ties.is_empty() {
             let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
             metadata.insert("nninit.tied".into(), pairs.join(","));

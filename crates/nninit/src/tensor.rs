@@ -235,6 +235,21 @@ impl Tensor {
         Tensor { shape: shape.to_vec(), data }
     }
 
+    /// A zero-filled tensor, refusing shapes whose byte size overflows or exceeds what can be
+    /// allocated (instead of aborting): `Error::Value` naming the shape.
+    pub fn try_zeros(shape: &[usize], dtype: DType) -> Result<Self> {
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let bytes = n.and_then(|n| n.checked_mul(dtype.size())).filter(|&b| b <= isize::MAX as usize);
+        let Some(bytes) = bytes else {
+            return Err(Error::value(format!("shape {shape:?} of {dtype} is too large")));
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        buf.try_reserve_exact(bytes)
+            .map_err(|_| Error::value(format!("cannot allocate {bytes} bytes for shape {shape:?}")))?;
+        drop(buf);
+        Ok(Self::zeros(shape, dtype))
+    }
+
     /// A tensor from typed data; `Error::Value` if `data` does not hold `prod(shape)` elements.
     pub fn new(shape: &[usize], data: Data) -> Result<Self> {
         let n: usize = shape.iter().product();

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::init::{constant_, Init};
-use crate::nn::{zero_row, Layer, Model, ModuleId, Role, Slot};
+use crate::nn::{Layer, Model, ModuleId, Role, Slot};
 use crate::rng::Generator;
 use crate::tensor::{DType, Tensor};
 
@@ -370,12 +370,12 @@ fn base_init_weights(b: &mut Builder, id: ModuleId, path: &str, std: f64, g: &mu
         Layer::Conv { ref kernel_size, transposed, .. } if !(transposed && kernel_size.len() == 3) => {
             linear_rule(b, id, path, std, g)
         }
-        Layer::Embedding { padding_idx, embedding_dim, .. } => {
+        Layer::Embedding { padding_idx, .. } => {
             b.normal(id, path, "weight", std, g)?;
-            if let (Some(p), Some(w)) = (padding_idx, b.tensor_mut(id, "weight")) {
-                zero_row(&mut w.view_mut()?, p, embedding_dim);
+            match padding_idx {
+                Some(p) => b.m.module_mut(id, path).zero_row("weight", p),
+                None => Ok(()),
             }
-            Ok(())
         }
         Layer::GroupNorm { .. } | Layer::BatchNorm { .. } => norm_rule(b, id),
         _ if class.contains("LayerNorm") || class.contains("RMSNorm") => norm_rule(b, id),

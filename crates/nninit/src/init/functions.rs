@@ -8,8 +8,7 @@ use super::fan::{calculate_gain, FanMode, Nonlinearity};
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::dispatch_mut;
 use crate::error::{Error, Result};
-use crate::rng::Generator;
-use crate::sample;
+use crate::rng::Engine;
 use crate::tensor::{DType, Element, TensorMut};
 
 /// Formats a number like C++'s default `ostream << double` (`%g`), as PyTorch's messages do.
@@ -46,13 +45,13 @@ fn dtype_limits(d: DType) -> (f64, f64) {
 
 /// `uniform_(tensor, a=0.0, b=1.0)`: fills with U(a, b).
 ///
-/// Draws one 32-bit word per element (two for f64) in row-major order; see [`sample::uniform`].
+/// Draws one 32-bit word per element (two for f64) in row-major order; see [`crate::sample::uniform`].
 ///
 /// # Errors
 /// `a` or `b` outside the dtype's finite range ("from is out of bounds for float"), `a > b`
 /// ("uniform_ expects to return a [from, to) range, but found from=1 > to=0"), or `b − a` above
 /// the dtype's max. An empty tensor draws nothing.
-pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut Generator) -> Result<()> {
+pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
     let dtype = tensor.dtype();
     let (lo, hi) = dtype_limits(dtype);
     let name = dtype.torch_scalar_name();
@@ -76,7 +75,7 @@ pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut Generator) ->
             fmt_g(a)
         )));
     }
-    dispatch_mut!(&mut tensor.data, |s| sample::uniform(s, a, b, g));
+    dispatch_mut!(&mut tensor.data, |s| g.uniform(s, a, b));
     Ok(())
 }
 
@@ -89,14 +88,14 @@ fn check_std(std: f64) -> Result<()> {
 }
 
 /// `normal_(tensor, mean=0.0, std=1.0)`: fills with N(mean, std²) by Box–Muller
-/// (block path for ≥ 16 elements, cached scalar path below; see [`sample::normal`]).
+/// (block path for ≥ 16 elements, cached scalar path below; see [`crate::sample::normal`]).
 ///
 /// # Errors
 /// `std < 0` or NaN: "normal expects std >= 0.0, but found std -1". `std == 0` gives `mean`
 /// everywhere (still drawing). An empty tensor draws nothing.
-pub fn normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut Generator) -> Result<()> {
+pub fn normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut impl Engine) -> Result<()> {
     check_std(std)?;
-    dispatch_mut!(&mut tensor.data, |s| sample::normal(s, mean, std, g));
+    dispatch_mut!(&mut tensor.data, |s| g.normal(s, mean, std));
     Ok(())
 }
 
@@ -177,13 +176,13 @@ pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
 ///
 /// # Errors
 /// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions".
-pub fn xavier_uniform_(tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
+pub fn xavier_uniform_(tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
     VarianceScaling { gain, fan: Fan::Avg, distribution: Distribution::Uniform }.init(tensor, g)
 }
 
 /// `xavier_normal_(tensor, gain=1.0)`: N(0, std²) with `std = gain · sqrt(2 / (fan_in + fan_out))`
 /// (Glorot & Bengio 2010). Errors as [`xavier_uniform_`].
-pub fn xavier_normal_(tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
+pub fn xavier_normal_(tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
     VarianceScaling { gain, fan: Fan::Avg, distribution: Distribution::Normal }.init(tensor, g)
 }
 
@@ -201,7 +200,7 @@ pub fn kaiming_uniform_(
     a: f64,
     mode: FanMode,
     nonlinearity: Nonlinearity,
-    g: &mut Generator,
+    g: &mut impl Engine,
 ) -> Result<()> {
     let gain = calculate_gain(nonlinearity, Some(a))?;
     VarianceScaling { gain, fan: Fan::Mode(mode), distribution: Distribution::Uniform }.init(tensor, g)
@@ -214,7 +213,7 @@ pub fn kaiming_normal_(
     a: f64,
     mode: FanMode,
     nonlinearity: Nonlinearity,
-    g: &mut Generator,
+    g: &mut impl Engine,
 ) -> Result<()> {
     let gain = calculate_gain(nonlinearity, Some(a))?;
     VarianceScaling { gain, fan: Fan::Mode(mode), distribution: Distribution::Normal }.init(tensor, g)
@@ -222,12 +221,12 @@ pub fn kaiming_normal_(
 
 /// `lecun_uniform_(tensor)`: U(−bound, bound), `bound = sqrt(3 / fan_in)` (LeCun et al. 1998;
 /// JAX's `lecun_uniform`). Errors as [`xavier_uniform_`].
-pub fn lecun_uniform_(tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
+pub fn lecun_uniform_(tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
     VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Uniform }.init(tensor, g)
 }
 
 /// `lecun_normal_(tensor)`: N(0, 1 / fan_in) (LeCun et al. 1998; JAX's `lecun_normal`, untruncated).
-pub fn lecun_normal_(tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
+pub fn lecun_normal_(tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
     VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Normal }.init(tensor, g)
 }
 
@@ -248,7 +247,14 @@ fn norm_cdf(x: f64) -> f64 {
 ///
 /// # Errors
 /// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0`; `a > b`.
-pub fn trunc_normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: f64, g: &mut Generator) -> Result<()> {
+pub fn trunc_normal_(
+    mut tensor: TensorMut<'_>,
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut impl Engine,
+) -> Result<()> {
     if std == 0.0 {
         return Err(Error::value("float division by zero (trunc_normal_ with std=0)"));
     }
@@ -271,14 +277,16 @@ pub fn trunc_normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: 
     Ok(())
 }
 
-fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut Generator) {
+fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
     let (lo, hi) = (E::from_f64(a), E::from_f64(b));
-    sample::normal(s, mean, std, g);
-    let outside = |x: &E| *x < lo || *x > hi;
+    g.normal(s, mean, std);
+    // PyTorch keeps values that round onto a bound; the tail-safe engines reject them too.
+    let strict = g.strict_truncation() && lo < hi;
+    let outside = |x: &E| *x < lo || *x > hi || (strict && (*x == lo || *x == hi));
     let mut fresh = Vec::new();
     while s.iter().any(outside) {
         fresh.resize(s.len(), E::from_f64(0.0));
-        sample::normal(&mut fresh, mean, std, g);
+        g.normal(&mut fresh, mean, std);
         for (x, &f) in s.iter_mut().zip(&fresh) {
             if outside(x) {
                 *x = f;
@@ -297,7 +305,7 @@ fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(f64) -> f64
     }
 }
 
-fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut Generator) {
+fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
     let n = s.len();
     let mode = a.max(mean.min(b));
     let z = (mode - mean) / std;
@@ -311,17 +319,20 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
     };
     let ln = |u: E| op(u, f32::ln, f64::ln);
     let mut accept_u = vec![E::from_f64(0.0); n];
-    sample::uniform(s, a, b, g);
-    sample::uniform(&mut accept_u, 0.0, 1.0, g);
-    let mut pending: Vec<bool> = s.iter().zip(&accept_u).map(|(&c, &u)| ln(u) > logpdf(c)).collect();
+    g.uniform(s, a, b);
+    g.uniform(&mut accept_u, 0.0, 1.0);
+    let lo = E::from_f64(a);
+    let strict = g.strict_truncation() && a < b;
+    let reject = |c: E, u: E| ln(u) > logpdf(c) || (strict && c == lo);
+    let mut pending: Vec<bool> = s.iter().zip(&accept_u).map(|(&c, &u)| reject(c, u)).collect();
     let mut candidates = vec![E::from_f64(0.0); n];
     while pending.iter().any(|&p| p) {
-        sample::uniform(&mut candidates, a, b, g);
-        sample::uniform(&mut accept_u, 0.0, 1.0, g);
+        g.uniform(&mut candidates, a, b);
+        g.uniform(&mut accept_u, 0.0, 1.0);
         for i in 0..n {
             if pending[i] {
                 s[i] = candidates[i];
-                pending[i] = ln(accept_u[i]) > logpdf(candidates[i]);
+                pending[i] = reject(candidates[i], accept_u[i]);
             }
         }
     }
@@ -339,7 +350,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
 /// # Errors
 /// Rank < 2: "Only tensors with 2 or more dimensions are supported"; f16/bf16 (after drawing, as
 /// PyTorch): `"geqrf_cpu" not implemented for 'Half'`.
-pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> Result<()> {
+pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
     if tensor.shape.len() < 2 {
         return Err(Error::value("Only tensors with 2 or more dimensions are supported"));
     }
@@ -351,7 +362,7 @@ pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut Generator) -> R
     let cols = numel / rows;
     let dtype = tensor.dtype();
     dispatch_mut!(&mut tensor.data, |s| {
-        sample::normal(s, 0.0, 1.0, g);
+        g.normal(s, 0.0, 1.0);
         if matches!(dtype, DType::F16 | DType::BF16) {
             return Err(Error::DType { op: "\"geqrf_cpu\"", dtype: dtype.torch_type_name().into() });
         }
@@ -405,7 +416,7 @@ fn orthonormal_factor<E: Element>(a: &[E], rows: usize, cols: usize) -> Vec<f64>
 /// # Errors
 /// Rank ≠ 2: "Only tensors with 2 dimensions are supported"; `sparsity` outside `[0, 1]`; `std`
 /// as [`normal_`].
-pub fn sparse_(mut tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut Generator) -> Result<()> {
+pub fn sparse_(mut tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut impl Engine) -> Result<()> {
     let &[rows, cols] = tensor.shape else {
         return Err(Error::value("Only tensors with 2 dimensions are supported"));
     };
@@ -415,9 +426,9 @@ pub fn sparse_(mut tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut Gener
     check_std(std)?;
     let num_zeros = ((sparsity * rows as f64).ceil() as usize).min(rows);
     dispatch_mut!(&mut tensor.data, |s| {
-        sample::normal(s, 0.0, std, g);
+        g.normal(s, 0.0, std);
         for c in 0..cols {
-            for r in sample::randperm(rows, g).into_iter().take(num_zeros) {
+            for r in g.randperm(rows).into_iter().take(num_zeros) {
                 s[r * cols + c] = Element::from_f64(0.0);
             }
         }

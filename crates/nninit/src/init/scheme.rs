@@ -8,8 +8,9 @@ use super::functions::*;
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::error::{Error, Result};
 use crate::pycall::{Call, Literal};
-use crate::rng::Generator;
-use crate::tensor::TensorMut;
+use crate::rng::Engine;
+use crate::rng::Philox;
+use crate::tensor::{SliceMut, TensorMut};
 
 /// An initializer: which `torch.nn.init` function, with its arguments.
 ///
@@ -66,7 +67,7 @@ pub enum Init {
 #[allow(missing_docs)]
 impl Init {
     /// Applies the initializer to `tensor`, drawing from `g`. Errors: those of the function called.
-    pub fn apply(&self, tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
+    pub fn apply(&self, tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
         match *self {
             Init::Uniform { a, b } => uniform_(tensor, a, b, g),
             Init::Normal { mean, std } => normal_(tensor, mean, std, g),
@@ -85,6 +86,30 @@ impl Init {
             Init::LecunUniform => lecun_uniform_(tensor, g),
             Init::LecunNormal => lecun_normal_(tensor, g),
         }
+    }
+
+    /// Fills `out` with elements `[start, start + out.len())` (row-major) of the tensor of `shape`
+    /// that this init produces on the counter-based stream `Philox::new(seed, path)`: a shard or
+    /// chunk of a tensor, computed alone and bit-identical to the same range of the whole tensor.
+    ///
+    /// # Errors
+    /// Non-elementwise schemes (`orthogonal_`, `sparse_`, `eye_`, `dirac_`: see
+    /// [`Init::is_elementwise`]); a range past the end; the init's own errors.
+    pub fn apply_range(&self, shape: &[usize], start: usize, out: SliceMut<'_>, seed: u64, path: &str) -> Result<()> {
+        if !self.is_elementwise() {
+            return Err(Error::value(format!(
+                "{} is not elementwise: it cannot fill a part of a tensor alone",
+                self.name()
+            )));
+        }
+        let len = crate::dispatch_mut!(&out, |s| s.len());
+        let numel: usize = shape.iter().product();
+        if start + len > numel {
+            return Err(Error::value(format!("range {start}..{} is past the end of shape {shape:?}", start + len)));
+        }
+        // Elementwise schemes read the shape only for fans and the zero-element rule.
+        let view = TensorMut { shape, data: out };
+        self.apply(view, &mut Philox::new(seed, path).with_offset(start as u64))
     }
 
     /// PyTorch's function name (`kaiming_normal_`, ...).

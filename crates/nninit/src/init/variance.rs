@@ -2,8 +2,7 @@
 
 use super::fan::{fan_in_and_fan_out, FanMode};
 use crate::error::Result;
-use crate::rng::Generator;
-use crate::sample;
+use crate::rng::Engine;
 use crate::tensor::TensorMut;
 
 /// Which fan the variance is scaled by.
@@ -57,7 +56,7 @@ impl VarianceScaling {
     /// `kaiming_*` guard ("Initializing zero-element tensors is a no-op") checked before the fans,
     /// and for `xavier_*` after them (so rank < 2 still errors; `[0, 0]`, where PyTorch divides
     /// by zero, is a no-op).
-    pub fn init(&self, mut tensor: TensorMut<'_>, g: &mut Generator) -> Result<()> {
+    pub fn init(&self, mut tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
         let empty = tensor.numel() == 0;
         if empty && self.fan != Fan::Avg {
             return Ok(());
@@ -69,10 +68,10 @@ impl VarianceScaling {
         match self.distribution {
             Distribution::Uniform => {
                 let bound = 3f64.sqrt() * std;
-                crate::dispatch_mut!(&mut tensor.data, |s| sample::uniform(s, -bound, bound, g));
+                crate::dispatch_mut!(&mut tensor.data, |s| g.uniform(s, -bound, bound));
             }
             Distribution::Normal => {
-                crate::dispatch_mut!(&mut tensor.data, |s| sample::normal(s, 0.0, std, g))
+                crate::dispatch_mut!(&mut tensor.data, |s| g.normal(s, 0.0, std))
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::layer::{Layer, Role, Slot};
+use super::layer::{zero_row, Layer, Role, Slot};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::rng::Generator;
@@ -37,6 +37,8 @@ pub struct Provenance {
     pub init: Init,
     /// `true` when it was the layer's default init at construction.
     pub default: bool,
+    /// Rows (of dim 0) set to zero after the init (Embedding padding rows).
+    pub zeroed_rows: Vec<usize>,
 }
 
 /// One module: its layer kind, its own parameters and buffers, and its named children.
@@ -265,6 +267,18 @@ impl Model {
         self.provenance.get(id.0).and_then(Option::as_ref)
     }
 
+    /// Sets row `row` (along dim 0) of tensor `id` to zero and records it in the tensor's
+    /// provenance (as an Embedding's padding row). A row past the end is ignored.
+    pub fn zero_row(&mut self, id: TensorId, row: usize) -> Result<()> {
+        let t = &mut self.tensors[id.0];
+        let width = t.numel() / t.shape().first().copied().unwrap_or(1).max(1);
+        zero_row(&mut t.view_mut()?, row, width);
+        if let Some(p) = self.provenance[id.0].as_mut() {
+            p.zeroed_rows.push(row);
+        }
+        Ok(())
+    }
+
     /// A tensor by id, mutable.
     pub fn tensor_mut(&mut self, id: TensorId) -> &mut Tensor {
         &mut self.tensors[id.0]
@@ -425,8 +439,15 @@ impl Model {
         })();
         for ((t, tensor), slot) in ids.iter().zip(taken).zip(layer.slots()) {
             self.tensors[t.0] = tensor;
-            self.provenance[t.0] =
-                layer.default_init(&slot.name, &slot.shape).map(|init| Provenance { init, default: true });
+            self.provenance[t.0] = layer.default_init(&slot.name, &slot.shape).map(|init| Provenance {
+                init,
+                default: true,
+                zeroed_rows: Vec::new(),
+            });
+            if let (Layer::Embedding { padding_idx: Some(p), .. }, Some(prov)) = (&layer, self.provenance[t.0].as_mut())
+            {
+                prov.zeroed_rows.push(*p);
+            }
         }
         if let (Some(t), Some(b)) = (child_bias, bias) {
             self.tensors[t.0] = b;
@@ -503,8 +524,16 @@ impl ModuleMut<'_> {
         let shape = t.shape().to_vec();
         let result = t.view_mut().and_then(|v| init.apply(v, g));
         result.map_err(|e| e.at(&join(&self.path(), name), &shape))?;
-        self.model.provenance[id.0] = Some(Provenance { init: init.clone(), default: false });
+        self.model.provenance[id.0] = Some(Provenance { init: init.clone(), default: false, zeroed_rows: Vec::new() });
         Ok(())
+    }
+
+    /// Zeroes row `row` of tensor `name` (recorded in its provenance), if registered.
+    pub fn zero_row(&mut self, name: &str, row: usize) -> Result<()> {
+        match self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) {
+            Some(id) => self.model.zero_row(id, row),
+            None => Ok(()),
+        }
     }
 
     /// Re-runs the layer's default init.

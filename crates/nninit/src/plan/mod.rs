@@ -9,7 +9,7 @@ use globset::{Glob, GlobMatcher};
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{zero_row, Layer, Model, Role};
+use crate::nn::{Layer, Model, Role};
 use crate::rng::Generator;
 use crate::tensor::Tensor;
 
@@ -172,8 +172,8 @@ impl Plan {
                 let whole = rules.iter().find(|r| r.gate.is_none());
                 if let Some(rule) = whole {
                     m.init(&name, &rule.init, g)?;
-                    if rule.zero_padding {
-                        zero_padding_row(&layer, m.tensor_mut(&name));
+                    if let (true, Layer::Embedding { padding_idx: Some(p), .. }) = (rule.zero_padding, &layer) {
+                        m.zero_row(&name, *p)?;
                     }
                 }
                 for rule in rules.iter().filter(|r| r.gate.is_some()) {
@@ -194,14 +194,6 @@ impl Plan {
             Ok(())
         })?;
         Ok(report)
-    }
-}
-
-fn zero_padding_row(layer: &Layer, t: Option<&mut Tensor>) {
-    if let (Layer::Embedding { padding_idx: Some(p), embedding_dim, .. }, Some(t)) = (layer, t) {
-        if let Ok(mut v) = t.view_mut() {
-            zero_row(&mut v, *p, *embedding_dim);
-        }
     }
 }
 

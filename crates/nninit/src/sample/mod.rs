@@ -3,6 +3,7 @@
 
 mod avx_math;
 mod normal;
+pub(crate) mod philox;
 mod randperm;
 mod uniform;
 

@@ -1,0 +1,165 @@
+//! The counter-based stream and the parallel engine: results independent of thread count,
+//! order, sharding and the rest of the model; distributions right.
+
+use nninit::init::Init;
+use nninit::job::{self, InitJob, RngKind, Shard, Source};
+use nninit::rng::{Generator, Philox};
+use nninit::stats::Stats;
+use nninit::tensor::{DType, Tensor};
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+}
+
+const SCHEMES: [&str; 8] = [
+    "uniform_(-0.5, 0.5)",
+    "normal_(0.1, 0.02)",
+    "trunc_normal_(std=0.02)",
+    "trunc_normal_(0, 1, 2, 3)",
+    "xavier_uniform_()",
+    "kaiming_normal_(mode='fan_out', nonlinearity='relu')",
+    "lecun_normal_()",
+    "constant_(0.25)",
+];
+
+fn philox_tensor(init: &str, shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+    let mut t = Tensor::zeros(shape, dtype);
+    init.parse::<Init>().unwrap().apply(t.view_mut().unwrap(), &mut Philox::new(seed, "w")).unwrap();
+    t
+}
+
+#[test]
+fn same_bits_for_any_thread_count() {
+    for dtype in [DType::F32, DType::F64, DType::BF16, DType::F16] {
+        for init in SCHEMES {
+            let shape = [300, 701];
+            let want = in_pool(1, || philox_tensor(init, &shape, dtype, 3));
+            for threads in [2, 4, 8] {
+                assert_eq!(
+                    in_pool(threads, || philox_tensor(init, &shape, dtype, 3)),
+                    want,
+                    "{init} {dtype} x{threads}"
+                );
+            }
+        }
+        // The PyTorch stream too.
+        let torch = |threads| {
+            in_pool(threads, || {
+                let mut t = Tensor::zeros(&[1000, 333], dtype);
+                let mut g = Generator::manual_seed(0);
+                "normal_()".parse::<Init>().unwrap().apply(t.view_mut().unwrap(), &mut g).unwrap();
+                t
+            })
+        };
+        let want = torch(1);
+        for threads in [2, 4, 8] {
+            assert_eq!(torch(threads), want, "torch normal_ {dtype} x{threads}");
+        }
+    }
+}
+
+#[test]
+fn any_range_equals_the_same_range_of_the_whole_tensor() {
+    let shape = [37, 53];
+    let n = 37 * 53;
+    for init in SCHEMES {
+        for dtype in [DType::F32, DType::F64, DType::BF16] {
+            let whole = philox_tensor(init, &shape, dtype, 9);
+            let width = dtype.size();
+            // 8 uneven pieces, concatenated.
+            let cuts = [0, 1, 17, 250, 999, 1000, 1500, n - 3, n];
+            let mut bytes = Vec::new();
+            for w in cuts.windows(2) {
+                let mut part = Tensor::zeros(&[w[1] - w[0]], dtype);
+                let init: Init = init.parse().unwrap();
+                init.apply_range(&shape, w[0], part.view_mut().unwrap().data, 9, "w").unwrap();
+                bytes.extend_from_slice(part.bytes());
+            }
+            assert_eq!(bytes.len(), n * width);
+            assert_eq!(bytes, whole.bytes(), "{init} {dtype}");
+        }
+    }
+    let ortho: Init = "orthogonal_()".parse().unwrap();
+    let mut part = Tensor::zeros(&[4], DType::F32);
+    let err = ortho.apply_range(&[4, 4], 0, part.view_mut().unwrap().data, 0, "w").unwrap_err();
+    assert!(err.to_string().contains("not elementwise"));
+}
+
+fn run(rng: RngKind, shard: Option<Shard>, dims: &[usize]) -> job::Outcome {
+    let source = Source::Arch { name: "mlp".into(), dims: dims.to_vec() };
+    job::run(&InitJob { source, preset: None, plan: None, seed: 5, dtype: None, rng, shard }).unwrap()
+}
+
+fn written(o: &job::Outcome) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    o.save(&path, false, Default::default()).unwrap();
+    let (tensors, _) = nninit::io::load_bytes(&std::fs::read(&path).unwrap()).unwrap();
+    tensors.into_iter().map(|(n, t)| (n, t.bytes().to_vec())).collect()
+}
+
+#[test]
+fn eight_shards_concatenated_equal_the_unsharded_checkpoint() {
+    for rng in [RngKind::Philox, RngKind::Torch] {
+        let full = written(&run(rng, None, &[64, 48, 10]));
+        let shards: Vec<_> =
+            (0..8).map(|r| written(&run(rng, Some(Shard { rank: r, world: 8, dim: 0 }), &[64, 48, 10]))).collect();
+        for (i, (name, bytes)) in full.iter().enumerate() {
+            let joined: Vec<u8> = shards.iter().flat_map(|s| s[i].1.clone()).collect();
+            assert_eq!(&shards[0][i].0, name);
+            assert_eq!(&joined, bytes, "{rng:?} {name}");
+        }
+    }
+    let t = Tensor::from_f32(&[2, 3], vec![0., 1., 2., 3., 4., 5.]).unwrap();
+    let s = Shard::parse("1/3", 1).unwrap().slice(&t).unwrap();
+    assert_eq!((s.shape(), s.to_f64_vec()), (&[2usize, 1][..], vec![1.0, 4.0]));
+    for bad in ["3/3", "1", "a/2", "0/0"] {
+        assert!(Shard::parse(bad, 0).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn philox_values_do_not_depend_on_the_rest_of_the_model() {
+    let small = written(&run(RngKind::Philox, None, &[64, 48, 10]));
+    let big = written(&run(RngKind::Philox, None, &[64, 48, 10, 7]));
+    let find = |v: &[(String, Vec<u8>)], n: &str| v.iter().find(|(m, _)| m == n).unwrap().1.clone();
+    for name in ["layer.0.weight", "layer.2.weight"] {
+        assert_eq!(find(&small, name), find(&big, name), "{name}");
+    }
+    let torch_small = written(&run(RngKind::Torch, None, &[64, 48, 10]));
+    assert_ne!(find(&small, "layer.0.weight"), find(&torch_small, "layer.0.weight"));
+}
+
+fn moments(t: &Tensor) -> (f64, f64, f64) {
+    let v = t.to_f64_vec();
+    let s = Stats::of(v.iter().copied());
+    let k = v.iter().map(|x| ((x - s.mean) / s.std).powi(4)).sum::<f64>() / v.len() as f64;
+    (s.mean, s.std, k)
+}
+
+#[test]
+fn philox_distributions() {
+    let n = [1000, 1000];
+    let (m, s, _) = moments(&philox_tensor("uniform_(-1, 1)", &n, DType::F32, 1));
+    assert!(m.abs() < 0.004 && (s - 1.0 / 3f64.sqrt()).abs() < 0.002, "uniform {m} {s}");
+    for dtype in [DType::F32, DType::F64] {
+        let (m, s, k) = moments(&philox_tensor("normal_(1.0, 2.0)", &n, dtype, 2));
+        assert!(
+            (m - 1.0).abs() < 0.008 && (s - 2.0).abs() < 0.006 && (k - 3.0).abs() < 0.03,
+            "normal {dtype} {m} {s} {k}"
+        );
+    }
+    // Truncated normal: strictly inside the bounds, also after rounding to bf16; small std keeps
+    // the normal's shape (kurtosis 3); the default window gives the truncated std 0.8796.
+    for dtype in [DType::F32, DType::BF16] {
+        let t = philox_tensor("trunc_normal_(0, 1, -2, 2)", &n, dtype, 3);
+        let v = t.to_f64_vec();
+        assert!(v.iter().all(|&x| -2.0 < x && x < 2.0), "{dtype}: a value at or past a bound");
+        let (_, s, _) = moments(&t);
+        assert!((s - 0.8796).abs() < 0.004, "{dtype} {s}");
+    }
+    let (_, s, k) = moments(&philox_tensor("trunc_normal_(std=0.02)", &n, DType::F32, 4));
+    assert!((s - 0.02).abs() < 0.0002 && (k - 3.0).abs() < 0.03, "small std {s} {k}");
+    let v = philox_tensor("trunc_normal_(0, 1, 2, 3)", &n, DType::F32, 5).to_f64_vec();
+    assert!(v.iter().all(|&x| 2.0 < x && x < 3.0));
+}
