@@ -2,7 +2,7 @@
 
 mod table;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,9 +36,9 @@ enum Command {
         /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2.
         #[arg(long, conflicts_with_all = ["config", "like"])]
         arch: Option<String>,
-        /// Layer sizes for --arch mlp.
-        #[arg(long, value_delimiter = ',', default_value = "784,256,128,10")]
-        dims: Vec<usize>,
+        /// Layer sizes for --arch mlp [default: 784,256,128,10].
+        #[arg(long, value_delimiter = ',')]
+        dims: Option<Vec<usize>>,
         /// A Hugging Face config.json (BERT, GPT-2, Llama).
         #[arg(long, conflicts_with = "like")]
         config: Option<PathBuf>,
@@ -151,40 +151,50 @@ fn run(command: Command) -> Result<()> {
         } => {
             set_threads(threads)?;
             let shard = shard.map(|s| Shard::parse(&s, shard_dim)).transpose()?;
+            let dims_given_elsewhere = dims.is_some() && (config.is_some() || like.is_some());
             let source = match (config, like) {
                 (Some(c), _) => Source::Config(c),
                 (_, Some(l)) => Source::Like(l),
-                _ => Source::Arch { name: arch.unwrap_or_else(|| "mlp".into()), dims },
+                _ => {
+                    let name = arch.unwrap_or_else(|| "mlp".into());
+                    if dims.is_some() && name != "mlp" {
+                        return Err(Error::value(format!("--dims is for --arch mlp, not {name}")));
+                    }
+                    Source::Arch { name, dims: dims.unwrap_or_else(|| vec![784, 256, 128, 10]) }
+                }
             };
+            if dims_given_elsewhere {
+                return Err(Error::value("--dims is for --arch mlp"));
+            }
             let plan = match plan {
-                Some(p) => Some(Plan::from_toml(&std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?)?),
+                Some(p) => Some(Plan::from_file(&p)?),
                 None => None,
             };
-            check_output(&output, force)?;
+            nninit::io::check_destination(&output, force)?;
             let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
-            let metadata = HashMap::from([("nninit.seed".to_string(), seed.to_string())]);
+            let metadata = BTreeMap::from([("nninit.seed".to_string(), seed.to_string())]);
             outcome.save(&output, force, metadata)?;
-            print!("{}", table::init_report(&outcome.rows()));
-            println!("wrote {} (preset {}, seed {seed})", output.display(), outcome.preset);
+            say(&table::init_report(&outcome.rows()));
+            say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
             Ok(())
         }
         Command::Tensor { shape, init, seed, dtype, rng, threads, output, force } => {
             set_threads(threads)?;
-            check_output(&output, force)?;
+            nninit::io::check_destination(&output, force)?;
             let mut t = Tensor::try_zeros(&shape, dtype)?;
             match rng {
                 RngKind::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(seed))?,
                 RngKind::Philox => init.apply(t.view_mut()?, &mut Philox::new(seed, "tensor"))?,
             }
-            let metadata = HashMap::from([
+            let metadata = BTreeMap::from([
                 ("format".to_string(), "pt".to_string()),
                 ("nninit.init".to_string(), init.to_string()),
                 ("nninit.seed".to_string(), seed.to_string()),
             ]);
-            nninit::io::write(&output, &[Entry { name: "tensor".into(), source: &t }], metadata, force)?;
+            nninit::io::write(&output, &[Entry { name: "tensor".into(), source: &t }], &metadata, force)?;
             let row = table::stats_row("tensor", &t, Stats::of_tensor(&t), init.expected_std(&shape));
-            print!("{}", table::stats_report(&[row], true));
-            println!("wrote {} ({init}, seed {seed})", output.display());
+            say(&table::stats_report(&[row], true));
+            say(&format!("wrote {} ({init}, seed {seed})\n", output.display()));
             Ok(())
         }
         Command::Stats { file } => {
@@ -194,7 +204,7 @@ fn run(command: Command) -> Result<()> {
                 let t = ckpt.tensor(info)?;
                 rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None));
             }
-            print!("{}", table::stats_report(&rows, false));
+            say(&table::stats_report(&rows, false));
             Ok(())
         }
     }
@@ -214,10 +224,11 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
 }
 
-/// Fails early, before any work, when the output exists and --force is not given.
-fn check_output(path: &std::path::Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
-        return Err(Error::value(format!("{} exists (use --force to overwrite)", path.display())));
+/// Prints to stdout; a closed pipe (`nninit ... | head`) ends the output quietly.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
     }
-    Ok(())
 }

@@ -34,6 +34,7 @@ fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 fn num(x: Option<f64>) -> String {
     match x {
         Some(v) if v.is_finite() => format!("{v:.6}"),
+        Some(v) if v.is_nan() => "-".into(),
         Some(v) => v.to_string(),
         None => "-".into(),
     }
@@ -76,7 +77,7 @@ pub fn init_report(rows: &[Row]) -> String {
 /// One row of the `stats` / `tensor` report.
 pub fn stats_row(name: &str, t: &Tensor, stats: Option<Stats>, expected_std: Option<f64>) -> Vec<String> {
     let dtype = t.dtype().map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string());
-    let mut c = vec![name.to_string(), dtype, shape(t.shape())];
+    let mut c = vec![name.to_string(), shape(t.shape()), dtype];
     c.extend(fans(nninit::init::fan_in_and_fan_out(t.shape()).ok()));
     c.push(num(expected_std));
     c.extend(stat_cells(stats));
@@ -85,7 +86,7 @@ pub fn stats_row(name: &str, t: &Tensor, stats: Option<Stats>, expected_std: Opt
 
 /// The `stats` report (with an expected-std column when `with_expected`).
 pub fn stats_report(rows: &[Vec<String>], with_expected: bool) -> String {
-    let header = ["name", "dtype", "shape", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"];
+    let header = ["name", "shape", "dtype", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"];
     if with_expected {
         return render(&header, rows);
     }

@@ -99,7 +99,7 @@ fn stats_reports_every_tensor() {
     let out = nninit(dir.path(), &["stats", "model.safetensors"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("layer.0.weight  f32    [4, 8]  8       4"), "{text}");
+    assert!(text.contains("layer.0.weight  [4, 8]  f32    8       4"), "{text}");
     assert_eq!(text.lines().count(), 3);
 }
 
@@ -107,6 +107,9 @@ fn stats_reports_every_tensor() {
 fn bad_input_fails_with_one_line_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}        ").unwrap();
+    std::fs::write(dir.path().join("badplan.toml"), "[[rule]]\ninit = 3\n[oops\n").unwrap();
+    let gpt2 = concat!(env!("CARGO_MANIFEST_DIR"), "/../nninit/tests/data/gpt2-tiny.config.json");
+    assert!(nninit(dir.path(), &["init", "--config", gpt2, "-o", "gpt2.safetensors"]).status.success());
     std::fs::write(dir.path().join("plan.toml"), "[[rule]]\nlayer = \"Linear\"\ninit = \"xavier_uniform_()\"\n")
         .unwrap();
     let cases: &[(&[&str], &str)] = &[
@@ -124,6 +127,21 @@ fn bad_input_fails_with_one_line_and_no_file() {
         (&["init", "--plan", "plan.toml"], "layer.0.bias (shape [256]): Fan in and fan out"),
         (&["init", "--dims", "5"], "an MLP needs at least two sizes"),
         (&["stats", "bad.safetensors"], "malformed checkpoint"),
+        (&["tensor", "--shape", "3", "--init", "normal_(0, std=1, std=2)"], "multiple values for argument `std`"),
+        (
+            &["tensor", "--shape", "3", "--init", "constant_(70000)", "--dtype", "f16"],
+            "cannot be converted to type at::Half",
+        ),
+        (
+            &["tensor", "--shape", "100000,100000,100000", "--init", "zeros_()"],
+            "bytes for shape [100000, 100000, 100000]",
+        ),
+        (&["tensor", "--shape", "9223372036854775809,2", "--init", "zeros_()"], "too large"),
+        (&["init", "--arch", "resnet18", "--dims", "3,3"], "--dims is for --arch mlp"),
+        (&["init", "--like", "gpt2.safetensors"], "unrecognised layers and no plan rule"),
+        (&["init", "--plan", "badplan.toml"], "badplan.toml"),
+        (&["init", "--shard", "8/8"], "RANK/WORLD"),
+        (&["init", "--rng", "mersenne"], "unknown rng `mersenne`"),
     ];
     for (args, want) in cases {
         let mut all = args.to_vec();
@@ -139,5 +157,30 @@ fn bad_input_fails_with_one_line_and_no_file() {
         assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    assert_eq!(leftovers.len(), 4, "{leftovers:?}");
+}
+
+#[test]
+fn outputs_are_reproducible_and_never_replace_special_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.safetensors", "b.safetensors"] {
+        let out = nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "8,4", "--seed", "3", "-o", name]);
+        assert!(out.status.success());
+    }
+    let (a, b) = (
+        std::fs::read(dir.path().join("a.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("b.safetensors")).unwrap(),
+    );
+    assert_eq!(a, b, "same seed, same bytes (header included)");
+    let out = nninit(dir.path(), &["init", "-o", "/dev/null", "--force"]);
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    let out = nninit(dir.path(), &["init", "-o", "d", "--force"]);
+    assert!(stderr(&out).contains("is a directory"));
+    let out = nninit(dir.path(), &["init", "-o", "missing/x.safetensors"]);
+    assert!(stderr(&out).contains("output directory missing does not exist"), "{}", stderr(&out));
+    // A closed pipe ends the output quietly.
+    let sh = format!("{} init --arch resnet18 -o r.safetensors | head -1", env!("CARGO_BIN_EXE_nninit"));
+    let out = Command::new("sh").args(["-c", &sh]).current_dir(dir.path()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }

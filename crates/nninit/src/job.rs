@@ -187,10 +187,32 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let plan = job.plan.clone().unwrap_or_default().then(preset(&preset_name, &options)?);
     let mut model = model;
     let applied = plan.apply(&mut model, &mut g)?;
+    if let Source::Like(_) = job.source {
+        require_initialized(&model)?;
+    }
     if job.rng == RngKind::Philox {
         refill_philox(&mut model, job.seed)?;
     }
     Ok(Outcome { model, applied, preset: preset_name, dtypes, shard: job.shard })
+}
+
+/// Fails when a parameter of a checkpoint layout was neither typed (so it has no default init)
+/// nor matched by a plan rule: writing it would silently give zeros.
+fn require_initialized(model: &Model) -> Result<()> {
+    let missing: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .filter(|(_, id)| model.provenance(*id).is_none())
+        .map(|(n, id)| format!("{n} {:?}", model.tensor(id).shape()))
+        .collect();
+    match missing.len() {
+        0 => Ok(()),
+        n => Err(Error::value(format!(
+            "{n} tensor(s) of unrecognised layers and no plan rule for them: {}{}; add [[rule]]s for them with --plan",
+            missing.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if n > 3 { ", ..." } else { "" }
+        ))),
+    }
 }
 
 /// Re-draws every parameter that has a recorded init from the counter-based stream keyed by
@@ -309,7 +331,7 @@ impl Outcome {
     ///
     /// # Errors
     /// As [`io::write`].
-    pub fn save(&self, path: &Path, force: bool, mut metadata: HashMap<String, String>) -> Result<()> {
+    pub fn save(&self, path: &Path, force: bool, mut metadata: BTreeMap<String, String>) -> Result<()> {
         let (unique, ties) = self.unique_state_dict();
         let tensors: Vec<(String, std::borrow::Cow<'_, crate::Tensor>)> = unique
             .into_iter()
@@ -329,6 +351,6 @@ impl Outcome {
             let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
             metadata.insert("nninit.tied".into(), pairs.join(","));
         }
-        io::write(path, &entries, metadata, force)
+        io::write(path, &entries, &metadata, force)
     }
 }

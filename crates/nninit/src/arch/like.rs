@@ -49,6 +49,9 @@ fn infer(path: &str, tensors: &[&TensorInfo], opts: &LikeOptions) -> Option<Laye
     let has_only = |allowed: &[&str]| leaves.iter().all(|l| allowed.contains(l));
     let module = split(path).1;
     if let (Some(ih), Some(hh)) = (get("weight_ih_l0"), get("weight_hh_l0")) {
+        if ih.len() != 2 || hh.len() != 2 || get("weight_hr_l0").is_some_and(|hr| hr.len() != 2) {
+            return None;
+        }
         let hidden = get("weight_hr_l0").map_or(hh[1], |hr| hr[1]);
         let mode = match ih[0] / hidden.max(1) {
             4 => RnnMode::Lstm,
@@ -159,7 +162,11 @@ pub fn like(
         let (float, others): (Vec<&TensorInfo>, Vec<&TensorInfo>) =
             group.tensors.iter().partition(|t| DType::from_safetensors(t.dtype).is_some());
         let existing = modules.get(&group.path).copied();
-        let id = match (existing, infer(&group.path, &float, opts)) {
+        let inferred = infer(&group.path, &group.tensors, opts);
+        let declared: Vec<String> = inferred.iter().flat_map(|l| l.slots()).map(|s| s.name).collect();
+        let others: Vec<&TensorInfo> =
+            others.into_iter().filter(|t| !declared.iter().any(|d| d == split(&t.name).1)).collect();
+        let id = match (existing, inferred) {
             (None, Some(layer)) => {
                 let id = model.add(layer, g)?;
                 attach(&mut model, &mut modules, &group.path, id)?;

@@ -100,7 +100,22 @@ pub fn normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut impl Engi
 }
 
 /// `constant_(tensor, val)`: every element `(T) val`. No randomness.
+///
+/// # Errors
+/// A finite `val` outside the dtype's range: "value cannot be converted to type at::Half without
+/// overflow" (PyTorch's `fill_`).
 pub fn constant_(mut tensor: TensorMut<'_>, val: f64) -> Result<()> {
+    let dtype = tensor.dtype();
+    let (lo, hi) = dtype_limits(dtype);
+    if val.is_finite() && !(lo..=hi).contains(&val) {
+        let name = match dtype {
+            DType::F16 => "at::Half",
+            DType::BF16 => "at::BFloat16",
+            DType::F32 => "float",
+            DType::F64 => "double",
+        };
+        return Err(Error::value(format!("value cannot be converted to type {name} without overflow")));
+    }
     dispatch_mut!(&mut tensor.data, |s| fill(s, val));
     Ok(())
 }

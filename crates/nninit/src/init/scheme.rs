@@ -280,9 +280,11 @@ impl FromStr for Init {
             )));
         }
         let mut values: Vec<Option<Literal>> = params.iter().map(|(_, d)| d.clone()).collect();
+        let given = call.positional.len();
         for (i, v) in call.positional.into_iter().enumerate() {
             values[i] = Some(v);
         }
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in call.keyword {
             if k == "generator" && v == Literal::None {
                 continue;
@@ -291,6 +293,9 @@ impl FromStr for Init {
                 .iter()
                 .position(|(p, _)| *p == k)
                 .ok_or_else(|| bad(format!("unexpected keyword argument `{k}`")))?;
+            if i < given || !seen.insert(i) {
+                return Err(bad(format!("multiple values for argument `{k}`")));
+            }
             values[i] = Some(v);
         }
         let arg = |i: usize| -> Result<&Literal> {

@@ -3,4 +3,6 @@
 
 mod safetensors;
 
-pub use self::safetensors::{load_bytes, read_layout, write, Checkpoint, Entry, TensorInfo, TensorSource};
+pub use self::safetensors::{
+    check_destination, load_bytes, read_layout, write, Checkpoint, Entry, TensorInfo, TensorSource,
+};

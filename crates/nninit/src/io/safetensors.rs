@@ -1,15 +1,16 @@
 //! safetensors files, read and written with the `safetensors` crate.
 //!
-//! Reading first checks the header with errors that name the tensor and the broken rule (the
-//! crate's own errors do not always name the tensor); writing goes to a temporary file in the
-//! destination's directory that is renamed into place, so a failure never leaves a half-written
-//! file behind.
+//! The format's types come from the `safetensors` crate. Reading checks the header with errors
+//! that name the tensor and the broken rule (the crate's own errors do not always name the
+//! tensor). Writing is ours: the crate's writer needs each tensor's bytes at once and orders
+//! `__metadata__` by a per-process random hash, while checkpoints here must stream and be
+//! byte-for-byte reproducible. It goes to a temporary file in the destination's directory that is
+//! renamed into place, so a failure never leaves a half-written file behind.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use safetensors::tensor::View;
 use safetensors::Dtype;
 
 use crate::error::{Error, Result};
@@ -102,7 +103,8 @@ fn parse_header(bytes: &[u8], total_len: usize) -> Result<(Vec<TensorInfo>, Hash
         }
     }
     if end != data_len {
-        return Err(bad(format!("{} trailing bytes after the last tensor", data_len - end)));
+        let last = prev.map_or(String::new(), |p| format!(" `{}`", p.name));
+        return Err(bad(format!("{} trailing bytes after the last tensor{last}", data_len - end)));
     }
     Ok((infos, metadata, 8 + n))
 }
@@ -122,12 +124,17 @@ impl Checkpoint {
     /// [`Error::Io`] if unreadable; [`Error::Checkpoint`] naming the tensor and the broken rule if
     /// malformed.
     pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::value(format!("{} is a directory, not a safetensors file", path.display())));
+        }
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only; a file changed under us while mapped can only yield
         // wrong values, which later checks catch or the user sees.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let (tensors, metadata, data_start) =
-            parse_header(&map, map.len()).map_err(|e| Error::Checkpoint(format!("{}: {e}", path.display())))?;
+        let (tensors, metadata, data_start) = parse_header(&map, map.len()).map_err(|e| match e {
+            Error::Checkpoint(m) => Error::Checkpoint(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
         Ok(Checkpoint { map, tensors, metadata, data_start })
     }
 
@@ -184,8 +191,8 @@ pub trait TensorSource: Sync {
     fn dtype(&self) -> Dtype;
     /// The shape.
     fn shape(&self) -> &[usize];
-    /// Produces the little-endian bytes (called once, while writing).
-    fn bytes(&self) -> Cow<'_, [u8]>;
+    /// Writes the little-endian bytes, `numel × dtype size` of them (called once, in file order).
+    fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()>;
 }
 
 impl TensorSource for Tensor {
@@ -195,8 +202,8 @@ impl TensorSource for Tensor {
     fn shape(&self) -> &[usize] {
         Tensor::shape(self)
     }
-    fn bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(Tensor::bytes(self))
+    fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        w.write_all(self.bytes())
     }
 }
 
@@ -208,56 +215,144 @@ pub struct Entry<'a> {
     pub source: &'a dyn TensorSource,
 }
 
-impl View for &Entry<'_> {
-    fn dtype(&self) -> Dtype {
-        self.source.dtype()
+/// The header: `__metadata__` (keys sorted), then the tensors in the given order with
+/// consecutive `data_offsets`; padded with spaces to a multiple of 8 bytes.
+fn header(entries: &[Entry<'_>], metadata: &BTreeMap<String, String>) -> Result<(Vec<u8>, Vec<usize>)> {
+    let json = |v: &dyn erased::Json| v.to_json();
+    let mut h = String::from("{");
+    if !metadata.is_empty() {
+        h.push_str("\"__metadata__\":");
+        h.push_str(&json(metadata));
     }
-    fn shape(&self) -> &[usize] {
-        self.source.shape()
+    let mut offset = 0usize;
+    let mut sizes = Vec::with_capacity(entries.len());
+    for e in entries {
+        let numel = e.source.shape().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let bytes = numel
+            .and_then(|n| n.checked_mul(e.source.dtype().bitsize()))
+            .map(|b| b.div_ceil(8))
+            .ok_or_else(|| Error::value(format!("tensor `{}`: shape {:?} is too large", e.name, e.source.shape())))?;
+        if h.len() > 1 {
+            h.push(',');
+        }
+        h.push_str(&format!(
+            "{}:{{\"dtype\":{},\"shape\":{},\"data_offsets\":[{},{}]}}",
+            json(&e.name),
+            json(&e.source.dtype()),
+            json(&e.source.shape()),
+            offset,
+            offset + bytes
+        ));
+        offset += bytes;
+        sizes.push(bytes);
     }
-    fn data(&self) -> Cow<'_, [u8]> {
-        self.source.bytes()
+    h.push('}');
+    let mut h = h.into_bytes();
+    h.resize(h.len().next_multiple_of(8), b' ');
+    Ok((h, sizes))
+}
+
+/// JSON encoding of the few value types a header holds.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> String;
     }
-    fn data_len(&self) -> usize {
-        let n: usize = self.source.shape().iter().product();
-        (n * self.source.dtype().bitsize()).div_ceil(8)
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
     }
 }
 
+/// Where [`write`] will write `path` (call it to fail early, before any work): a symlink is followed to its target; anything existing there must be
+/// a regular file (replaced only with `force`), and the directory must exist.
+pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?,
+        _ => path.to_path_buf(),
+    };
+    if let Ok(meta) = std::fs::metadata(&target) {
+        if meta.is_dir() {
+            return Err(Error::value(format!("{} is a directory", path.display())));
+        }
+        if !meta.is_file() {
+            return Err(Error::value(format!("{} is not a regular file; refusing to replace it", path.display())));
+        }
+        if !force {
+            return Err(Error::value(format!("{} exists (use --force to overwrite)", path.display())));
+        }
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::value(format!("output directory {} does not exist", dir.display())));
+    }
+    Ok(target)
+}
+
 /// Writes `entries` and `metadata` to `path` as safetensors, atomically: into a temporary file in
-/// the same directory, renamed over `path` only when complete. Each source produces its bytes
-/// when its turn comes, so only one tensor's data is held at a time.
+/// the same directory, renamed over `path` only when complete. The header is written first, then
+/// each source writes its bytes in turn, so only what a source holds is in memory. The output is
+/// deterministic: the same entries give the same bytes.
 ///
 /// # Errors
-/// `path` exists and `force` is false; duplicate names; I/O errors (the temporary file is
-/// removed).
-pub fn write(path: &Path, entries: &[Entry<'_>], metadata: HashMap<String, String>, force: bool) -> Result<()> {
-    if !force && path.exists() {
-        return Err(Error::value(format!("{} exists (use --force to overwrite)", path.display())));
-    }
+/// `path` exists and `force` is false, or is a directory or not a regular file; its directory
+/// does not exist; duplicate names; a shape too large; I/O errors (the temporary file is removed).
+pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, String>, force: bool) -> Result<()> {
+    let target = check_destination(path, force)?;
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = entries.iter().find(|e| !seen.insert(e.name.as_str())) {
         return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let (head, sizes) = header(entries, metadata)?;
+    let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp =
         tempfile::Builder::new().prefix(".nninit-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    let meta = if metadata.is_empty() { None } else { Some(metadata) };
-    let views: Vec<(&str, &Entry<'_>)> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
-    safetensors::serialize_to_file(views, meta, tmp.path()).map_err(|e| Error::Checkpoint(format!("writing: {e}")))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    let io_err = |e| Error::io(&target, e);
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+        w.write_all(&(head.len() as u64).to_le_bytes()).map_err(io_err)?;
+        w.write_all(&head).map_err(io_err)?;
+        for (e, &size) in entries.iter().zip(&sizes) {
+            let mut counted = Counted { inner: &mut w, written: 0 };
+            e.source.write_to(&mut counted).map_err(io_err)?;
+            if counted.written != size {
+                return Err(Error::value(format!(
+                    "tensor `{}` wrote {} bytes, expected {size}",
+                    e.name, counted.written
+                )));
+            }
+        }
+        w.flush().map_err(io_err)?;
+    }
+    tmp.as_file().sync_all().map_err(io_err)?;
     #[cfg(unix)]
     {
         // Temporary files are created 0600; give the checkpoint ordinary file permissions.
         use std::os::unix::fs::PermissionsExt;
         let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
     }
-    let file = tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    file.sync_all().ok();
+    tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
     Ok(())
+}
+
+/// Counts the bytes a source writes.
+struct Counted<'a, W: Write> {
+    inner: &'a mut W,
+    written: usize,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -427,7 +427,8 @@ impl Layer {
     /// does to it, for reports), `None` for buffers and unknown names. The padding row of an
     /// Embedding and MultiheadAttention's zeroed `out_proj.bias` are not expressed.
     pub fn default_init(&self, name: &str, shape: &[usize]) -> Option<Init> {
-        let uniform = |b: f64| Init::Uniform { a: -b, b };
+        // A zero bound is PyTorch's int 0: U(0, 0) gives +0.0 (U(-0.0, 0.0) would give -0.0).
+        let uniform = |b: f64| Init::Uniform { a: if b == 0.0 { 0.0 } else { -b }, b };
         let inv_sqrt = |n: usize| if n > 0 { 1.0 / (n as f64).sqrt() } else { 0.0 };
         match self {
             Layer::Linear { .. } | Layer::Conv { .. } => match name {

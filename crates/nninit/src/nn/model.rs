@@ -150,7 +150,7 @@ impl Model {
                 let n: usize = s.shape.iter().product();
                 Tensor::new(&s.shape, Data::Other { dtype: safetensors::Dtype::I64, bytes: vec![0; 8 * n] })?
             } else {
-                Tensor::zeros(&s.shape, self.dtype)
+                Tensor::try_zeros(&s.shape, self.dtype).map_err(|e| e.at(&s.name, &s.shape))?
             };
             self.tensors.push(tensor);
             self.provenance.push(None);
@@ -298,19 +298,28 @@ impl Model {
     /// `named_modules()` from `from`: pre-order, `from` first (named `""`), each distinct module
     /// once under the first name it is reached by.
     pub fn named_modules_of(&self, from: ModuleId) -> Vec<(String, ModuleId)> {
-        let mut seen = HashSet::new();
         let mut out = Vec::new();
-        let mut stack = vec![(String::new(), from)];
-        while let Some((name, id)) = stack.pop() {
+        self.pre_order(from, |frames, i| out.push((frame_path(frames, i), frames[i].id)));
+        out
+    }
+
+    /// Visits each distinct module reachable from `from` once, pre-order, with the frames to
+    /// rebuild its path on demand (so a walk that names few modules stays linear in depth).
+    fn pre_order(&self, from: ModuleId, mut visit: impl FnMut(&[Frame], usize)) {
+        let mut seen = HashSet::new();
+        let mut frames = vec![Frame { id: from, parent: None, name: String::new() }];
+        let mut stack = vec![0];
+        while let Some(i) = stack.pop() {
+            let id = frames[i].id;
             if !seen.insert(id) {
                 continue;
             }
-            for (child_name, child) in self.modules[id.0].children.iter().rev() {
-                stack.push((join(&name, child_name), *child));
+            visit(&frames, i);
+            for (name, child) in self.modules[id.0].children.iter().rev() {
+                frames.push(Frame { id: *child, parent: Some(i), name: name.clone() });
+                stack.push(frames.len() - 1);
             }
-            out.push((name, id));
         }
-        out
     }
 
     /// `named_modules()` from the root.
@@ -336,13 +345,18 @@ impl Model {
     fn named_slots(&self, buffers: bool) -> Vec<(String, TensorId)> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for (prefix, id) in self.named_modules() {
-            for s in &self.modules[id.0].slots {
-                if s.buffer == buffers && seen.insert(s.tensor) {
-                    out.push((join(&prefix, &s.name), s.tensor));
+        let Some(root) = self.root() else { return out };
+        self.pre_order(root, |frames, i| {
+            let slots = &self.modules[frames[i].id.0].slots;
+            if slots.iter().any(|s| s.buffer == buffers) {
+                let prefix = frame_path(frames, i);
+                for s in slots {
+                    if s.buffer == buffers && seen.insert(s.tensor) {
+                        out.push((join(&prefix, &s.name), s.tensor));
+                    }
                 }
             }
-        }
+        });
         out
     }
 

@@ -9,7 +9,7 @@ use globset::{Glob, GlobMatcher};
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{Layer, Model, Role};
+use crate::nn::{Layer, Model, RnnMode, Role};
 use crate::rng::Generator;
 use crate::tensor::Tensor;
 
@@ -43,7 +43,7 @@ impl OneOrMany {
 /// init = "kaiming_normal_(mode='fan_out', nonlinearity='relu')"
 /// ```
 /// Every given criterion must match. `gate = "forget"` restricts the init to that gate's rows of
-/// an LSTM/GRU parameter (gates are stacked along dim 0 in PyTorch's order: LSTM input, forget,
+/// an LSTM/GRU parameter (and the rule to layers that have that gate) (gates are stacked along dim 0 in PyTorch's order: LSTM input, forget,
 /// cell, output; GRU reset, update, new). `zero_padding = true` zeroes an Embedding's
 /// `padding_idx` row after the init (PyTorch leaves a user init's value there).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -122,10 +122,36 @@ fn globs(v: &Option<OneOrMany>) -> Result<Option<Vec<GlobMatcher>>> {
 }
 
 impl Plan {
-    /// Parses a TOML plan (`[[rule]]` tables). Errors: [`Error::Parse`] with the TOML error.
+    /// Parses a TOML plan (`[[rule]]` tables). Errors: [`Error::Parse`] with the TOML error on
+    /// one line; unknown keys, roles or gates; bad globs.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let plan: Plan =
-            toml::from_str(text).map_err(|e| Error::parse("plan", "TOML", e.to_string().trim().to_string()))?;
+        Self::parse_named(text, "plan")
+    }
+
+    /// Reads and parses a TOML plan file; errors name the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse_named(&text, &path.display().to_string())
+    }
+
+    fn parse_named(text: &str, name: &str) -> Result<Self> {
+        let plan: Plan = toml::from_str(text).map_err(|e| {
+            // toml's own message spans several lines (with a caret diagram): one line here.
+            let msg = e.message().trim().replace('\n', " ");
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            Error::parse("plan", name, line.map_or(msg.clone(), |l| format!("line {l}: {msg}")))
+        })?;
+        for rule in &plan.rules {
+            if let Some(gate) = &rule.gate {
+                if ![RnnMode::Lstm, RnnMode::Gru].iter().any(|m| m.gate_index(gate).is_some()) {
+                    return Err(Error::parse(
+                        "plan",
+                        name,
+                        format!("unknown gate `{gate}` (LSTM: input, forget, cell, output; GRU: reset, update, new)"),
+                    ));
+                }
+            }
+        }
         plan.compile()?;
         Ok(plan)
     }
@@ -164,7 +190,8 @@ impl Plan {
             for (name, role) in slots {
                 let path = if module_path.is_empty() { name.clone() } else { format!("{module_path}.{name}") };
                 let matches = |(r, c): &(&Rule, &Compiled)| {
-                    c.layer.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&type_name)))
+                    r.gate.as_deref().is_none_or(|gate| has_gate(&layer, gate))
+                        && c.layer.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&type_name)))
                         && c.name.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&path)))
                         && r.role.is_none_or(|want| want == role)
                 };
@@ -179,7 +206,8 @@ impl Plan {
                 for rule in rules.iter().filter(|r| r.gate.is_some()) {
                     let gate = rule.gate.as_deref().unwrap_or_default();
                     let t = m.tensor_mut(&name).ok_or_else(|| Error::value(format!("{path}: missing")))?;
-                    init_gate(&layer, gate, t, &rule.init, g).map_err(|e| e.at(&path, &[]))?;
+                    let shape = t.shape().to_vec();
+                    init_gate(&layer, gate, t, &rule.init, g).map_err(|e| e.at(&path, &shape))?;
                 }
                 let entry = Applied { path, init: whole.map(|r| r.init.clone()), layer: type_name.clone() };
                 match index.get(&entry.path) {
@@ -195,6 +223,11 @@ impl Plan {
         })?;
         Ok(report)
     }
+}
+
+/// Whether `layer` is a recurrent layer with a gate named `gate`.
+fn has_gate(layer: &Layer, gate: &str) -> bool {
+    matches!(layer, Layer::Rnn { mode, .. } | Layer::RnnCell { mode, .. } if mode.gate_index(gate).is_some())
 }
 
 /// Initializes rows `[k·H, (k+1)·H)` (gate `k`) of a recurrent parameter with `init`.

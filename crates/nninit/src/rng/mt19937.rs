@@ -29,13 +29,27 @@ impl Mt19937 {
 
     fn twist(&mut self) {
         let st = &mut self.state;
-        for i in 0..N {
-            let y = (st[i] & UPPER_MASK) | (st[(i + 1) % N] & LOWER_MASK);
-            let mag = if st[(i + 1) % N] & 1 != 0 { MATRIX_A } else { 0 };
-            st[i] = st[(i + M) % N] ^ (y >> 1) ^ mag;
+        let mix = |a: u32, b: u32, c: u32| {
+            let y = (a & UPPER_MASK) | (b & LOWER_MASK);
+            c ^ (y >> 1) ^ if b & 1 != 0 { MATRIX_A } else { 0 }
+        };
+        for i in 0..N - M {
+            st[i] = mix(st[i], st[i + 1], st[i + M]);
         }
+        for i in N - M..N - 1 {
+            st[i] = mix(st[i], st[i + 1], st[i + M - N]);
+        }
+        st[N - 1] = mix(st[N - 1], st[0], st[M - 1]);
         self.left = N;
         self.next = 0;
+    }
+
+    #[inline(always)]
+    fn temper(mut y: u32) -> u32 {
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9D2C_5680;
+        y ^= (y << 15) & 0xEFC6_0000;
+        y ^ (y >> 18)
     }
 
     /// The next tempered 32-bit output.
@@ -45,18 +59,28 @@ impl Mt19937 {
         if self.left == 0 {
             self.twist();
         }
-        let mut y = self.state[self.next];
+        let y = self.state[self.next];
         self.next += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9D2C_5680;
-        y ^= (y << 15) & 0xEFC6_0000;
-        y ^ (y >> 18)
+        Self::temper(y)
     }
 
-    /// Fills `out` with consecutive outputs (same as calling [`Mt19937::next_u32`] in a loop).
+    /// Fills `out` with consecutive outputs (the same as calling [`Mt19937::next_u32`] in a
+    /// loop), a whole block of the state at a time.
     pub fn fill_u32(&mut self, out: &mut [u32]) {
-        for x in out {
-            *x = self.next_u32();
+        let mut pos = 0;
+        while pos < out.len() {
+            // `left − 1` outputs remain before the next twist.
+            if self.left <= 1 {
+                self.twist();
+                self.left = N + 1;
+            }
+            let take = (self.left - 1).min(out.len() - pos);
+            for (o, &y) in out[pos..pos + take].iter_mut().zip(&self.state[self.next..self.next + take]) {
+                *o = Self::temper(y);
+            }
+            self.next += take;
+            self.left -= take;
+            pos += take;
         }
     }
 
@@ -75,6 +99,20 @@ mod tests {
         let mut mt = Mt19937::new(0);
         let got: Vec<u32> = (0..4).map(|_| mt.next_u32()).collect();
         assert_eq!(got, [0x8C7F_0AAC, 0x97C4_AA2F, 0xB716_A675, 0xD821_CCC0]);
+    }
+
+    #[test]
+    fn bulk_fill_equals_single_draws() {
+        for split in [1usize, 5, 623, 624, 625, 1300, 5000] {
+            let (mut a, mut b) = (Mt19937::new(42), Mt19937::new(42));
+            a.next_u32();
+            b.next_u32();
+            let mut bulk = vec![0u32; split];
+            a.fill_u32(&mut bulk);
+            let single: Vec<u32> = (0..split).map(|_| b.next_u32()).collect();
+            assert_eq!(bulk, single, "{split}");
+            assert_eq!(a.next_u32(), b.next_u32());
+        }
     }
 
     #[test]
