@@ -34,5 +34,6 @@ pub mod stats;
 pub mod tensor;
 
 pub use error::{Error, Result};
+pub use half;
 pub use rng::Generator;
 pub use tensor::{DType, Tensor, TensorMut};
