@@ -16,7 +16,7 @@ fn round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {
 
 /// One Philox4x32-10 block: 4 random words for `counter` under `key` (Random123's
 /// `philox4x32(ctr, key)` with 10 rounds).
-#[inline]
+#[inline(always)]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let mut c = round(counter, key);
     let mut k = key;
@@ -73,7 +73,7 @@ impl Philox {
     }
 
     /// The 4 words of block `block` of the current draw, for purpose `tag`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn block(&self, block: u64, tag: u32) -> [u32; 4] {
         philox4x32_10([block as u32, (block >> 32) as u32, self.draw, tag], self.key)
     }

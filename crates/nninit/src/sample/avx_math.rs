@@ -18,7 +18,7 @@ const LOG_Q1: f32 = f32::from_bits(0xB95E_8083);
 const LOG_Q2: f32 = f32::from_bits(0x3F31_8000);
 
 /// `log256_ps` for one lane: natural log of `x` (input domain here: [2^-24, 1]).
-#[inline]
+#[inline(always)]
 pub fn log256(x: f32) -> f32 {
     let invalid = x <= 0.0;
     let x = x.max(f32::MIN_POSITIVE);
@@ -56,7 +56,7 @@ const SIN_P: [f32; 3] = [f32::from_bits(0xB94C_A1F9), f32::from_bits(0x3C08_839E
 const COS_P: [f32; 3] = [f32::from_bits(0x37CC_F5CE), f32::from_bits(0xBAB6_061A), f32::from_bits(0x3D2A_AAA5)];
 
 /// `sincos256_ps` for one lane: `(sin θ, cos θ)` (input domain here: [0, 2π)).
-#[inline]
+#[inline(always)]
 pub fn sincos256(theta: f32) -> (f32, f32) {
     let mut sign_sin = theta.to_bits() & 0x8000_0000;
     let a = f32::from_bits(theta.to_bits() & 0x7FFF_FFFF);

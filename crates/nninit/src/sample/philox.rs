@@ -13,59 +13,150 @@ const TAG_UNIFORM: u32 = 0;
 const TAG_NORMAL: u32 = 1;
 const TAG_PERM: u32 = 2;
 
-/// Fills `out` in parallel: `f(block)` computes the `per_block` values of block `block`;
-/// element `i` (global index `offset + local`) takes lane `i % per_block` of block `i / per_block`.
-fn fill_blocks<E: Element, const K: usize>(out: &mut [E], offset: u64, f: impl Fn(u64) -> [E; K] + Sync) {
-    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-        let start = offset + (c * CHUNK) as u64;
-        let mut cached = (u64::MAX, [E::from_f64(0.0); K]);
-        for (j, o) in chunk.iter_mut().enumerate() {
-            let i = start + j as u64;
-            let b = i / K as u64;
-            if cached.0 != b {
-                cached = (b, f(b));
-            }
-            *o = cached.1[(i % K as u64) as usize];
-        }
-    });
+/// Computes the values of one block of the stream. Implementations are `#[inline(always)]` so
+/// that they are compiled inside [`fill_chunk`]'s CPU-specific versions.
+trait BlockSampler<E, const K: usize>: Sync {
+    fn block(&self, block: u64) -> [E; K];
 }
 
-#[inline]
+/// Fills `out` in parallel: element `i` (global index `offset + local`) takes lane `i % K` of
+/// block `i / K`.
+fn fill_blocks<E: Element, const K: usize, S: BlockSampler<E, K>>(out: &mut [E], offset: u64, s: &S) {
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| fill_chunk(chunk, offset + (c * CHUNK) as u64, s));
+}
+
+/// One chunk, compiled for AVX2+FMA where the CPU has them (bit-identical either way: every
+/// operation is correctly rounded).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn fill_chunk<E: Element, const K: usize, S: BlockSampler<E, K>>(chunk: &mut [E], start: u64, s: &S) {
+    let mut j = 0;
+    // A partial first block (a chunk or shard starting mid-block).
+    while j < chunk.len() && (start + j as u64) % K as u64 != 0 {
+        let i = start + j as u64;
+        chunk[j] = s.block(i / K as u64)[(i % K as u64) as usize];
+        j += 1;
+    }
+    let mut block = (start + j as u64) / K as u64;
+    let mut whole = chunk[j..].chunks_exact_mut(K);
+    for out in &mut whole {
+        out.copy_from_slice(&s.block(block));
+        block += 1;
+    }
+    let rest = whole.into_remainder();
+    if !rest.is_empty() {
+        let values = s.block(block);
+        rest.copy_from_slice(&values[..rest.len()]);
+    }
+}
+
+#[inline(always)]
 fn unit_f32(x: u32) -> f32 {
     (x >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
-#[inline]
+#[inline(always)]
 fn unit_f64(hi: u32, lo: u32) -> f64 {
     (((hi as u64) << 32 | lo as u64) >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+}
+
+/// U(from, to) in f32 opmath: `x·(to − from) + from` fused, rounded once to `E`.
+struct Uniform32<'a, E> {
+    p: &'a Philox,
+    from: f32,
+    range: f32,
+    from_s: E,
+    to_s: E,
+}
+
+impl<E: Element> BlockSampler<E, 4> for Uniform32<'_, E> {
+    #[inline(always)]
+    fn block(&self, b: u64) -> [E; 4] {
+        self.p.block(b, TAG_UNIFORM).map(|x| {
+            let w = E::from_f32(unit_f32(x).mul_add(self.range, self.from));
+            if w == self.to_s {
+                self.from_s
+            } else {
+                w
+            }
+        })
+    }
+}
+
+/// U(from, to) in f64: 53-bit uniforms from two words each.
+struct Uniform64<'a> {
+    p: &'a Philox,
+    from: f64,
+    to: f64,
+}
+
+impl<E: Element> BlockSampler<E, 2> for Uniform64<'_> {
+    #[inline(always)]
+    fn block(&self, b: u64) -> [E; 2] {
+        let w = self.p.block(b, TAG_UNIFORM);
+        let value = |u: f64| {
+            let v = u.mul_add(self.to - self.from, self.from);
+            E::from_f64(if v >= self.to { self.from } else { v })
+        };
+        [value(unit_f64(w[0], w[1])), value(unit_f64(w[2], w[3]))]
+    }
+}
+
+/// N(mean, std²) in f32 opmath: two Box–Muller pairs per block.
+struct Normal32<'a> {
+    p: &'a Philox,
+    mean: f32,
+    std: f32,
+}
+
+#[inline(always)]
+fn box_muller_f32(x1: u32, x2: u32) -> (f32, f32) {
+    let r = (-2.0 * log256(1.0 - unit_f32(x1))).sqrt();
+    let (s, c) = sincos256(std::f32::consts::TAU * unit_f32(x2));
+    (r * c, r * s)
+}
+
+impl<E: Element> BlockSampler<E, 4> for Normal32<'_> {
+    #[inline(always)]
+    fn block(&self, b: u64) -> [E; 4] {
+        let w = self.p.block(b, TAG_NORMAL);
+        let (a0, a1) = box_muller_f32(w[0], w[1]);
+        let (b0, b1) = box_muller_f32(w[2], w[3]);
+        [a0, a1, b0, b1].map(|z| E::from_f32(z.mul_add(self.std, self.mean)))
+    }
+}
+
+/// N(mean, std²) in f64: one Box–Muller pair of 53-bit uniforms per block.
+struct Normal64<'a> {
+    p: &'a Philox,
+    mean: f64,
+    std: f64,
+}
+
+impl<E: Element> BlockSampler<E, 2> for Normal64<'_> {
+    #[inline(always)]
+    fn block(&self, b: u64) -> [E; 2] {
+        let w = self.p.block(b, TAG_NORMAL);
+        let r = (-2.0 * (1.0 - unit_f64(w[0], w[1])).ln()).sqrt();
+        let (s, c) = (2.0 * std::f64::consts::PI * unit_f64(w[2], w[3])).sin_cos();
+        [E::from_f64((r * c).mul_add(self.std, self.mean)), E::from_f64((r * s).mul_add(self.std, self.mean))]
+    }
 }
 
 /// U(from, to), half-open: 24-bit uniforms (53-bit for f64, two words each), the multiply-add
 /// fused, one rounding to the element type, a value equal to `(T) to` replaced by `(T) from`.
 pub fn uniform<E: Element>(p: &Philox, out: &mut [E], from: f64, to: f64) {
     if E::DTYPE == DType::F64 {
-        let range = to - from;
-        let value = |u: f64| {
-            let v = u.mul_add(range, from);
-            E::from_f64(if v >= to { from } else { v })
+        fill_blocks(out, p.offset, &Uniform64 { p, from, to });
+    } else {
+        let sampler = Uniform32 {
+            p,
+            from: from as f32,
+            range: to as f32 - from as f32,
+            from_s: E::from_f64(from),
+            to_s: E::from_f64(to),
         };
-        fill_blocks::<E, 2>(out, p.offset, |b| {
-            let w = p.block(b, TAG_UNIFORM);
-            [value(unit_f64(w[0], w[1])), value(unit_f64(w[2], w[3]))]
-        });
-        return;
+        fill_blocks(out, p.offset, &sampler);
     }
-    let (from_o, range) = (from as f32, to as f32 - from as f32);
-    let (from_s, to_s) = (E::from_f64(from), E::from_f64(to));
-    let value = |x: u32| {
-        let w = E::from_f32(unit_f32(x).mul_add(range, from_o));
-        if w == to_s {
-            from_s
-        } else {
-            w
-        }
-    };
-    fill_blocks::<E, 4>(out, p.offset, |b| p.block(b, TAG_UNIFORM).map(value));
 }
 
 /// N(mean, std²) by Box–Muller: each block's four words give two pairs (f32 opmath, with the
@@ -73,25 +164,10 @@ pub fn uniform<E: Element>(p: &Philox, out: &mut [E], from: f64, to: f64) {
 /// (f64). `1 − u ∈ (0, 1]` keeps the logarithm finite.
 pub fn normal<E: Element>(p: &Philox, out: &mut [E], mean: f64, std: f64) {
     if E::DTYPE == DType::F64 {
-        fill_blocks::<E, 2>(out, p.offset, |b| {
-            let w = p.block(b, TAG_NORMAL);
-            let r = (-2.0 * (1.0 - unit_f64(w[0], w[1])).ln()).sqrt();
-            let (s, c) = (2.0 * std::f64::consts::PI * unit_f64(w[2], w[3])).sin_cos();
-            [E::from_f64((r * c).mul_add(std, mean)), E::from_f64((r * s).mul_add(std, mean))]
-        });
-        return;
+        fill_blocks(out, p.offset, &Normal64 { p, mean, std });
+    } else {
+        fill_blocks(out, p.offset, &Normal32 { p, mean: mean as f32, std: std as f32 });
     }
-    let (mean, std) = (mean as f32, std as f32);
-    let pair = |x1: u32, x2: u32| {
-        let r = (-2.0 * log256(1.0 - unit_f32(x1))).sqrt();
-        let (s, c) = sincos256(std::f32::consts::TAU * unit_f32(x2));
-        [E::from_f32((r * c).mul_add(std, mean)), E::from_f32((r * s).mul_add(std, mean))]
-    };
-    fill_blocks::<E, 4>(out, p.offset, |b| {
-        let w = p.block(b, TAG_NORMAL);
-        let (a, c) = (pair(w[0], w[1]), pair(w[2], w[3]));
-        [a[0], a[1], c[0], c[1]]
-    });
 }
 
 /// A permutation of `0..n` by Fisher–Yates, swap `i` taking word `i % 4` of block `i / 4`
