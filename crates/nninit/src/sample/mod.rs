@@ -15,7 +15,7 @@ pub use uniform::uniform;
 use crate::rng::Generator;
 
 /// A 24-bit uniform in [0, 1) as f32: `(bits & (2^24 − 1)) · 2^-24` (exact).
-#[inline]
+#[inline(always)]
 pub(crate) fn uniform01_f32(bits: u32) -> f32 {
     (bits & 0x00FF_FFFF) as f32 * (1.0 / 16_777_216.0)
 }

@@ -6,6 +6,7 @@ use super::avx_math::{log256, sincos256};
 use super::{uniform01_f32, uniform01_f64};
 use crate::rng::{Capability, Generator};
 use crate::tensor::{DType, Element};
+use rayon::prelude::*;
 
 const BLOCK: usize = 16;
 const TWO_PI_F32: f32 = f32::from_bits(0x40C9_0FDB);
@@ -60,42 +61,49 @@ pub(crate) fn scalar_normal(g: &mut Generator) -> f64 {
     r * theta.cos()
 }
 
+/// Fills `out` with 24-bit uniforms from consecutive `random()` outputs: the words are
+/// generated in bulk into the same memory, then converted in place.
 fn fill_uniform_f32(out: &mut [f32], g: &mut Generator) {
-    for o in out {
-        *o = uniform01_f32(g.random());
+    let bits: &mut [u32] = bytemuck::cast_slice_mut(out);
+    g.fill_u32(bits);
+    for x in bits.iter_mut() {
+        *x = uniform01_f32(*x).to_bits();
     }
 }
+
+/// Elements per parallel task (a multiple of the block).
+const CHUNK: usize = BLOCK * 4096;
 
 fn block_f32(out: &mut [f32], mean: f32, std: f32, g: &mut Generator) {
     let n = out.len();
+    let cap = g.capability();
     fill_uniform_f32(out, g);
-    let transform = transform_f32(g.capability());
-    for block in out.chunks_exact_mut(BLOCK) {
-        transform(block, mean, std);
-    }
+    let full = n - n % BLOCK;
+    transform_parallel(&mut out[..full], mean, std, cap);
     if n % BLOCK != 0 {
         let tail = &mut out[n - BLOCK..];
         fill_uniform_f32(tail, g);
-        transform(tail, mean, std);
+        transform_chunk(tail, mean, std, cap);
     }
 }
 
+/// f16/bf16: PyTorch draws 16 uniforms per block (the full blocks, then the tail block), so the
+/// words are drawn up front in that order, transformed in parallel, and narrowed.
 fn block_narrow<E: Element>(out: &mut [E], mean: f32, std: f32, g: &mut Generator) {
     let n = out.len();
-    let transform = transform_f32(g.capability());
-    let mut scratch = [0f32; BLOCK];
-    let mut fill = |dst: &mut [E], g: &mut Generator| {
-        fill_uniform_f32(&mut scratch, g);
-        transform(&mut scratch, mean, std);
-        for (d, &s) in dst.iter_mut().zip(&scratch) {
-            *d = E::from_f32(s);
-        }
-    };
-    for block in out.chunks_exact_mut(BLOCK) {
-        fill(block, g);
-    }
+    let full = n - n % BLOCK;
+    let mut scratch = vec![0f32; n.div_ceil(BLOCK) * BLOCK];
+    fill_uniform_f32(&mut scratch, g);
+    transform_parallel(&mut scratch, mean, std, g.capability());
+    out[..full].par_chunks_mut(CHUNK).zip(scratch[..full].par_chunks(CHUNK)).for_each(|(o, s)| narrow(o, s));
     if n % BLOCK != 0 {
-        fill(&mut out[n - BLOCK..], g);
+        narrow(&mut out[n - BLOCK..], &scratch[full..]);
+    }
+}
+
+fn narrow<E: Element>(out: &mut [E], values: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = E::from_f32(v);
     }
 }
 
@@ -104,9 +112,8 @@ fn block_f64(out: &mut [f64], mean: f64, std: f64, g: &mut Generator) {
     for o in out.iter_mut() {
         *o = uniform01_f64(g);
     }
-    for block in out.chunks_exact_mut(BLOCK) {
-        transform_f64(block, mean, std);
-    }
+    let full = n - n % BLOCK;
+    out[..full].par_chunks_mut(CHUNK).for_each(|c| c.chunks_exact_mut(BLOCK).for_each(|b| transform_f64(b, mean, std)));
     if n % BLOCK != 0 {
         let tail = &mut out[n - BLOCK..];
         for o in tail.iter_mut() {
@@ -116,16 +123,26 @@ fn block_f64(out: &mut [f64], mean: f64, std: f64, g: &mut Generator) {
     }
 }
 
-type Transform32 = fn(&mut [f32], f32, f32);
+/// Transforms whole blocks in parallel; block boundaries are fixed, so the result does not
+/// depend on the thread count.
+fn transform_parallel(d: &mut [f32], mean: f32, std: f32, cap: Capability) {
+    d.par_chunks_mut(CHUNK).for_each(|c| transform_chunk(c, mean, std, cap));
+}
 
-fn transform_f32(cap: Capability) -> Transform32 {
-    match cap {
-        Capability::Avx2 => transform_f32_avx2,
-        Capability::Default => transform_f32_default,
+/// Transforms the whole blocks of `d`, compiled for AVX2+FMA where the CPU has them (the result
+/// is the same: every operation is correctly rounded).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn transform_chunk(d: &mut [f32], mean: f32, std: f32, cap: Capability) {
+    for block in d.chunks_exact_mut(BLOCK) {
+        match cap {
+            Capability::Avx2 => transform_f32_avx2(block, mean, std),
+            Capability::Default => transform_f32_default(block, mean, std),
+        }
     }
 }
 
 /// PyTorch's AVX2 `normal_fill_16`: vectorised `log`/`sincos` of `avx_mathfun.h`.
+#[inline(always)]
 fn transform_f32_avx2(d: &mut [f32], mean: f32, std: f32) {
     for j in 0..BLOCK / 2 {
         let radius = (-2.0 * log256(1.0 - d[j])).sqrt();

@@ -27,12 +27,31 @@ pub fn uniform<E: Element>(out: &mut [E], from: f64, to: f64, g: &mut Generator)
         return;
     }
     let (from_o, to_o) = (from as f32, to as f32);
-    let range = to_o - from_o;
-    let (from_s, to_s) = (E::from_f64(from), E::from_f64(to));
-    for o in out {
-        let x = uniform01_f32(g.random());
-        let v = if fused { x.mul_add(range, from_o) } else { x * range + from_o };
+    let params = Params { from: from_o, range: to_o - from_o, from_s: E::from_f64(from), to_s: E::from_f64(to), fused };
+    let mut bits = vec![0u32; out.len().min(1 << 16)];
+    for chunk in out.chunks_mut(1 << 16) {
+        let bits = &mut bits[..chunk.len()];
+        g.fill_u32(bits);
+        convert(chunk, bits, &params);
+    }
+}
+
+struct Params<E> {
+    from: f32,
+    range: f32,
+    from_s: E,
+    to_s: E,
+    fused: bool,
+}
+
+/// Turns words into values, compiled for AVX2+FMA where the CPU has them (the result is the
+/// same: `mul_add` is correctly rounded either way).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn convert<E: Element>(out: &mut [E], bits: &[u32], p: &Params<E>) {
+    for (o, &b) in out.iter_mut().zip(bits) {
+        let x = uniform01_f32(b);
+        let v = if p.fused { x.mul_add(p.range, p.from) } else { x * p.range + p.from };
         let w = E::from_f32(v);
-        *o = if w == to_s { from_s } else { w };
+        *o = if w == p.to_s { p.from_s } else { w };
     }
 }
