@@ -357,7 +357,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
 ///
 /// The tensor is viewed as `rows × cols` with `rows = shape[0]`, `cols = numel / rows`. A
 /// `rows × cols` N(0, 1) matrix is drawn (PyTorch's draws exactly), transposed when
-/// `rows < cols`, factored `A = QR` (Householder QR by `faer`, in f64), `Q`'s columns multiplied
+/// `rows < cols`, factored `A = QR` (Householder QR by `faer`, in the tensor's precision), `Q`'s columns multiplied
 /// by `sign(diag(R))`, transposed back, rounded to the dtype and multiplied by `gain`. Rows are
 /// orthonormal when `rows ≤ cols`, columns otherwise. Values agree with PyTorch's LAPACK QR to
 /// about 1e-7 (not bit-exact). An empty tensor is left as is.
@@ -390,29 +390,36 @@ pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) ->
 }
 
 /// The sign-corrected Q factor of the row-major `rows × cols` matrix `a` (transposed first when
-/// `rows < cols`), returned row-major `rows × cols`.
+/// `rows < cols`), returned row-major `rows × cols`. Factored in the tensor's own precision (f32
+/// or f64), as PyTorch's LAPACK call is.
 fn orthonormal_factor<E: Element>(a: &[E], rows: usize, cols: usize) -> Vec<f64> {
+    if E::DTYPE == DType::F64 {
+        householder_q::<f64>(rows, cols, |i| a[i].to_f64(), |x| x)
+    } else {
+        householder_q::<f32>(rows, cols, |i| a[i].to_f32(), |x| x as f64)
+    }
+}
+
+fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
+    rows: usize,
+    cols: usize,
+    at: impl Fn(usize) -> T,
+    widen: impl Fn(T) -> f64,
+) -> Vec<f64> {
     let transpose = rows < cols;
     let (m, k) = if transpose { (cols, rows) } else { (rows, cols) };
-    let mat =
-        faer::Mat::<f64>::from_fn(m, k, |i, j| if transpose { a[j * cols + i] } else { a[i * cols + j] }.to_f64());
+    let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
     let qr = mat.qr();
     let q = qr.compute_thin_Q();
     let r = qr.thin_R();
-    let sign = |j: usize| {
-        let d = r[(j, j)];
-        if d > 0.0 {
-            1.0
-        } else if d < 0.0 {
-            -1.0
-        } else {
-            0.0
-        }
-    };
+    let zero = T::default();
     let mut out = vec![0.0; rows * cols];
-    for i in 0..m {
-        for j in 0..k {
-            let v = q[(i, j)] * sign(j);
+    for j in 0..k {
+        // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
+        let d = r[(j, j)];
+        let sign = if d > zero { 1.0 } else if d < zero { -1.0 } else { 0.0 };
+        for i in 0..m {
+            let v = widen(q[(i, j)]) * sign;
             if transpose {
                 out[j * cols + i] = v;
             } else {
