@@ -104,6 +104,28 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Time one init on one tensor in memory (no file): prints a JSON line with the best of
+    /// --repeat runs, in seconds and elements per second.
+    Bench {
+        /// Shape, comma-separated.
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        shape: Vec<usize>,
+        /// The init, in PyTorch call syntax.
+        #[arg(long)]
+        init: Init,
+        /// dtype: f32, f64, f16, bf16.
+        #[arg(long, default_value = "f32")]
+        dtype: DType,
+        /// Random stream: torch or philox.
+        #[arg(long, default_value = "torch")]
+        rng: RngKind,
+        /// Runs; the fastest is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Worker threads (default: NNINIT_NUM_THREADS, else all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Per-tensor statistics of a safetensors checkpoint: dtype, shape, fans, mean, std, min, max.
     Stats {
         /// The checkpoint.
@@ -195,6 +217,22 @@ fn run(command: Command) -> Result<()> {
             let row = table::stats_row("tensor", &t, Stats::of_tensor(&t), init.expected_std(&shape));
             say(&table::stats_report(&[row], true));
             say(&format!("wrote {} ({init}, seed {seed})\n", output.display()));
+            Ok(())
+        }
+        Command::Bench { shape, init, dtype, rng, repeat, threads } => {
+            set_threads(threads)?;
+            let mut t = Tensor::try_zeros(&shape, dtype)?;
+            let mut best = f64::INFINITY;
+            for _ in 0..repeat.max(1) {
+                let start = std::time::Instant::now();
+                match rng {
+                    RngKind::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(0))?,
+                    RngKind::Philox => init.apply(t.view_mut()?, &mut Philox::new(0, "tensor"))?,
+                }
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            let n = t.numel() as f64;
+            say(&format!("{{\"seconds\": {best:.6}, \"elements_per_second\": {:.0}}}\n", n / best));
             Ok(())
         }
         Command::Stats { file } => {

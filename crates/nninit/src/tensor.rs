@@ -163,13 +163,23 @@ impl Element for f16 {
     }
 }
 
+/// f32 → bf16 with round-to-nearest-even, as PyTorch's `c10::BFloat16` (NaN → 0x7FC0):
+/// branch-free apart from NaN, so loops converting many values vectorize.
+#[inline(always)]
+fn f32_to_bf16(x: f32) -> bf16 {
+    let u = x.to_bits();
+    let rounded = (u.wrapping_add(0x7FFF + ((u >> 16) & 1)) >> 16) as u16;
+    bf16::from_bits(if x.is_nan() { 0x7FC0 } else { rounded })
+}
+
 impl Element for bf16 {
     const DTYPE: DType = DType::BF16;
+    #[inline(always)]
     fn from_f32(x: f32) -> Self {
-        bf16::from_f32(x)
+        f32_to_bf16(x)
     }
     fn from_f64(x: f64) -> Self {
-        bf16::from_f32(x as f32)
+        f32_to_bf16(x as f32)
     }
     fn to_f32(self) -> f32 {
         self.to_f32()

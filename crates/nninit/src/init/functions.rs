@@ -417,7 +417,13 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     for j in 0..k {
         // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
         let d = r[(j, j)];
-        let sign = if d > zero { 1.0 } else if d < zero { -1.0 } else { 0.0 };
+        let sign = if d > zero {
+            1.0
+        } else if d < zero {
+            -1.0
+        } else {
+            0.0
+        };
         for i in 0..m {
             let v = widen(q[(i, j)]) * sign;
             if transpose {

@@ -88,16 +88,23 @@ fn block_f32(out: &mut [f32], mean: f32, std: f32, g: &mut Generator) {
 }
 
 /// f16/bf16: PyTorch draws 16 uniforms per block (the full blocks, then the tail block), so the
-/// words are drawn up front in that order, transformed in parallel, and narrowed.
+/// words are drawn in that order into a reused buffer, transformed in parallel, and narrowed.
 fn block_narrow<E: Element>(out: &mut [E], mean: f32, std: f32, g: &mut Generator) {
     let n = out.len();
     let full = n - n % BLOCK;
-    let mut scratch = vec![0f32; n.div_ceil(BLOCK) * BLOCK];
-    fill_uniform_f32(&mut scratch, g);
-    transform_parallel(&mut scratch, mean, std, g.capability());
-    out[..full].par_chunks_mut(CHUNK).zip(scratch[..full].par_chunks(CHUNK)).for_each(|(o, s)| narrow(o, s));
+    let cap = g.capability();
+    let mut scratch = vec![0f32; full.clamp(BLOCK, 64 * CHUNK)];
+    for part in out[..full].chunks_mut(scratch.len()) {
+        let buf = &mut scratch[..part.len()];
+        fill_uniform_f32(buf, g);
+        transform_parallel(buf, mean, std, cap);
+        part.par_chunks_mut(CHUNK).zip(buf.par_chunks(CHUNK)).for_each(|(o, s)| narrow(o, s));
+    }
     if n % BLOCK != 0 {
-        narrow(&mut out[n - BLOCK..], &scratch[full..]);
+        let tail = &mut scratch[..BLOCK];
+        fill_uniform_f32(tail, g);
+        transform_chunk(tail, mean, std, cap);
+        narrow(&mut out[n - BLOCK..], tail);
     }
 }
 

@@ -73,7 +73,8 @@ impl<E: Element> BlockSampler<E, 4> for Uniform32<'_, E> {
     fn block(&self, b: u64) -> [E; 4] {
         self.p.block(b, TAG_UNIFORM).map(|x| {
             let w = E::from_f32(unit_f32(x).mul_add(self.range, self.from));
-            if w == self.to_s {
+            // Compared as f32 (exact for these types): vectorizes, unlike f16/bf16 `==`.
+            if w.to_f32() == self.to_s.to_f32() {
                 self.from_s
             } else {
                 w
