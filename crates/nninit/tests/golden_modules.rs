@@ -8,32 +8,6 @@ use nninit::nn::{Layer, Model};
 use nninit::rng::Generator;
 use nninit::tensor::DType;
 
-/// Compares a model's `state_dict` with a recorded one; returns the differences.
-pub fn compare_state_dict(model: &Model, want: &serde_json::Value, id: &str) -> Vec<String> {
-    let mut failures = Vec::new();
-    let got = model.state_dict();
-    let want = want.as_array().unwrap();
-    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-    let want_names: Vec<&str> = want.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    if names != want_names {
-        return vec![format!("{id}: state_dict keys {names:?} vs torch {want_names:?}")];
-    }
-    for ((name, tid), w) in got.iter().zip(want) {
-        let t = model.tensor(*tid);
-        if t.shape() != shape(&w["shape"]).as_slice() {
-            failures.push(format!("{id} {name}: shape {:?} vs {:?}", t.shape(), w["shape"]));
-        } else if sha256_hex(t.bytes()) != w["sha256"].as_str().unwrap() {
-            let head = hex_bits(t);
-            failures.push(format!(
-                "{id} {name}: bytes differ: {:?} vs torch {:?}",
-                &head[..head.len().min(4)],
-                &strings(&w["head"])[..4.min(head.len())]
-            ));
-        }
-    }
-    failures
-}
-
 fn build(ctor: &str, dtype: DType, g: &mut Generator) -> nninit::Result<Model> {
     let (layer, _) = Layer::parse(ctor)?;
     let mut m = Model::new(dtype);
@@ -62,7 +36,7 @@ fn single_layers_match_pytorch() {
             }
         };
         checked += 1;
-        failures.extend(compare_state_dict(&model, &case["tensors"], id));
+        failures.extend(state_dict_differences(&model, &case["tensors"], id));
         if sha256_hex(&gen.get_rng_state()) != case["rng_state_sha256"].as_str().unwrap() {
             failures.push(format!("{id}: generator state differs"));
         }

@@ -12,32 +12,6 @@ use nninit::rng::Generator;
 use nninit::tensor::DType;
 use sha2::{Digest, Sha256};
 
-/// Compares a model's `state_dict` with a recorded one; returns the differences.
-fn compare_state_dict(model: &Model, want: &serde_json::Value, id: &str) -> Vec<String> {
-    let mut failures = Vec::new();
-    let got = model.state_dict();
-    let want = want.as_array().unwrap();
-    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-    let want_names: Vec<&str> = want.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    if names != want_names {
-        return vec![format!("{id}: state_dict keys {names:?} vs torch {want_names:?}")];
-    }
-    for ((name, tid), w) in got.iter().zip(want) {
-        let t = model.tensor(*tid);
-        if t.shape() != shape(&w["shape"]).as_slice() {
-            failures.push(format!("{id} {name}: shape {:?} vs {:?}", t.shape(), w["shape"]));
-        } else if sha256_hex(t.bytes()) != w["sha256"].as_str().unwrap() {
-            let head = hex_bits(t);
-            failures.push(format!(
-                "{id} {name}: bytes differ: {:?} vs torch {:?}",
-                &head[..head.len().min(4)],
-                &strings(&w["head"])[..4.min(head.len())]
-            ));
-        }
-    }
-    failures
-}
-
 /// `(len, sha256)` of `"\n".join(f"{path} {type(m).__name__}" for path, m in named_modules())`
 /// (PyTorch's `NonDynamicallyQuantizableLinear` written `Linear`).
 fn module_tree(model: &Model) -> (usize, String) {
@@ -90,7 +64,7 @@ fn check_torchvision(name: &str) {
         let mut g = Generator::manual_seed(case["seed"].as_u64().unwrap());
         let model = arch::build(name, &[], DType::F32, &mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
         checked += 1;
-        failures.extend(compare_state_dict(&model, &case["tensors"], id));
+        failures.extend(state_dict_differences(&model, &case["tensors"], id));
         if !rng_matches(&g, case) {
             failures.push(format!("{id}: generator state differs"));
         }
@@ -248,7 +222,7 @@ fn transformer_modules_match_pytorch() {
         let model =
             build_transformer(&parse_transformer_ctor(ctor), dtype, &mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
         checked += 1;
-        failures.extend(compare_state_dict(&model, &case["tensors"], id));
+        failures.extend(state_dict_differences(&model, &case["tensors"], id));
         if !rng_matches(&g, case) {
             failures.push(format!("{id}: generator state differs"));
         }

@@ -327,7 +327,6 @@ pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, Str
         }
         w.flush().map_err(io_err)?;
     }
-    tmp.as_file().sync_all().map_err(io_err)?;
     #[cfg(unix)]
     {
         // Temporary files are created 0600; give the checkpoint ordinary file permissions.
