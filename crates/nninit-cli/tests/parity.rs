@@ -1,5 +1,5 @@
 //! The command line reproduces PyTorch's whole models: `nninit init --arch NAME --preset torch
-//! --seed S` and `nninit init --config config.json --seed S` write the `state_dict` that
+//! --seed S` (NAME a built-in model or a `torch.nn` constructor call) and `nninit init --config config.json --seed S` write the `state_dict` that
 //! `torch.manual_seed(S)` + construction gives (recorded in nninit's golden data).
 
 use std::process::Command;
@@ -9,10 +9,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The recorded case `id`, from the whole-model or the single-layer golden file.
 fn golden_case(id: &str) -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../nninit/tests/golden/models.json");
-    let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    g["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone()
+    ["models.json", "modules.json"]
+        .iter()
+        .find_map(|file| {
+            let path = format!("{}/../nninit/tests/golden/{file}", env!("CARGO_MANIFEST_DIR"));
+            let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            g["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned()
+        })
+        .unwrap_or_else(|| panic!("no golden case {id}"))
 }
 
 fn check(id: &str, args: &[&str]) {
@@ -55,4 +61,16 @@ fn hugging_face_configs_through_the_cli() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../nninit/tests/data/");
     check("all_minilm_l6_v2_s0", &["--config", &format!("{data}all-minilm-l6-v2.config.json")]);
     check("gpt2_tiny_s0", &["--config", &format!("{data}gpt2-tiny.config.json")]);
+}
+
+#[test]
+fn torch_nn_constructors_through_the_cli() {
+    for (id, ctor) in [
+        ("lstm_8_16_num_layers_2_bidirectional_true_s0", "nn.LSTM(8,16,num_layers=2,bidirectional=True)"),
+        ("gru_5_7_num_layers_2_bidirectional_true_s0", "nn.GRU(5,7,num_layers=2,bidirectional=True)"),
+        ("multiheadattention_16_4_add_bias_kv_true_s0", "nn.MultiheadAttention(16,4,add_bias_kv=True)"),
+        ("transformerencoderlayer_16_4_dim_feedforward_32_s0", "nn.TransformerEncoderLayer(16,4,dim_feedforward=32)"),
+    ] {
+        check(id, &["--arch", ctor]);
+    }
 }

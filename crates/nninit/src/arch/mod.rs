@@ -12,7 +12,51 @@ use crate::nn::{Layer, Model};
 use crate::rng::Generator;
 use crate::tensor::DType;
 
-/// Names accepted by [`build`].
+/// A model made of one PyTorch constructor call: any layer [`Layer::parse`] accepts
+/// (`nn.LSTM(8, 16, num_layers=2)`, `nn.MultiheadAttention(64, 8)`, ...) or
+/// `nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2048)` /
+/// `nn.TransformerDecoderLayer(...)`, constructed as PyTorch does (the `dtype=` argument, if
+/// given, overrides `dtype`).
+///
+/// # Errors
+/// Parse errors, unknown classes, and PyTorch's constructor errors.
+pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Model> {
+    let call = crate::pycall::Call::parse("arch", src)?;
+    if let name @ ("TransformerEncoderLayer" | "TransformerDecoderLayer") = call.name.as_str() {
+        let decoder = name == "TransformerDecoderLayer";
+        let params = [
+            "d_model",
+            "nhead",
+            "dim_feedforward",
+            "dropout",
+            "activation",
+            "layer_norm_eps",
+            "batch_first",
+            "norm_first",
+            "bias",
+            "device",
+            "dtype",
+        ];
+        let a = call.bind("arch", src, &params)?;
+        let (d, h, ff) = (a.usize("d_model", None)?, a.usize("nhead", None)?, a.usize("dim_feedforward", Some(2048))?);
+        let norm_first = a.bool("norm_first", false)?;
+        let mut m = Model::new(dtype);
+        let root = if decoder {
+            transformer::transformer_decoder_layer(&mut m, d, h, ff, norm_first, g)?
+        } else {
+            transformer::transformer_encoder_layer(&mut m, d, h, ff, norm_first, g)?
+        };
+        m.set_root(root)?;
+        return Ok(m);
+    }
+    let (layer, ctor_dtype) = Layer::parse(src)?;
+    let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
+    let root = m.add(layer, g)?;
+    m.set_root(root)?;
+    Ok(m)
+}
+
+/// Names accepted by [`build`] (besides PyTorch constructor calls, see [`from_torch_ctor`]).
 pub const ARCHS: [&str; 5] = ["mlp", "resnet18", "resnet50", "vgg11_bn", "mobilenet_v2"];
 
 /// The seed network: `layer = nn.Sequential(Linear(d0, d1), ReLU(), ..., Linear(dn-1, dn))` inside
@@ -41,7 +85,8 @@ pub fn mlp(dims: &[usize], dtype: DType, g: &mut Generator) -> Result<Model> {
 }
 
 /// Builds a named architecture with PyTorch's construction (and, for torchvision models, their
-/// constructors' own re-initialization). `dims` is used by `mlp` only.
+/// constructors' own re-initialization), or a PyTorch constructor call such as
+/// `nn.LSTM(8, 16)` ([`from_torch_ctor`]). `dims` is used by `mlp` only.
 ///
 /// # Errors
 /// An unknown name ([`Error::Unknown`] listing [`ARCHS`]); `mlp` with fewer than two sizes.
@@ -52,6 +97,7 @@ pub fn build(name: &str, dims: &[usize], dtype: DType, g: &mut Generator) -> Res
         "resnet50" => torchvision::resnet50(dtype, g),
         "vgg11_bn" => torchvision::vgg11_bn(dtype, g),
         "mobilenet_v2" => torchvision::mobilenet_v2(dtype, g),
+        ctor if ctor.contains('(') => from_torch_ctor(ctor, dtype, g),
         other => Err(Error::Unknown { what: "arch", name: other.into(), known: ARCHS.join(", ") }),
     }
 }
