@@ -19,6 +19,7 @@
 //! # Ok::<(), nninit::Error>(())
 //! ```
 #![warn(missing_docs)]
+#![allow(clippy::type_complexity)]
 
 pub mod arch;
 pub mod error;

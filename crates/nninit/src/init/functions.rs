@@ -167,7 +167,7 @@ pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
     if !(3..=5).contains(&shape.len()) {
         return Err(Error::value("Only tensors with 3, 4, or 5 dimensions are supported"));
     }
-    if groups == 0 || shape[0] % groups != 0 {
+    if groups == 0 || !shape[0].is_multiple_of(groups) {
         return Err(Error::value("dim 0 must be divisible by groups"));
     }
     let out_per_group = shape[0] / groups;

@@ -80,7 +80,7 @@ fn block_f32(out: &mut [f32], mean: f32, std: f32, g: &mut Generator) {
     fill_uniform_f32(out, g);
     let full = n - n % BLOCK;
     transform_parallel(&mut out[..full], mean, std, cap);
-    if n % BLOCK != 0 {
+    if !n.is_multiple_of(BLOCK) {
         let tail = &mut out[n - BLOCK..];
         fill_uniform_f32(tail, g);
         transform_chunk(tail, mean, std, cap);
@@ -100,7 +100,7 @@ fn block_narrow<E: Element>(out: &mut [E], mean: f32, std: f32, g: &mut Generato
         transform_parallel(buf, mean, std, cap);
         part.par_chunks_mut(CHUNK).zip(buf.par_chunks(CHUNK)).for_each(|(o, s)| narrow(o, s));
     }
-    if n % BLOCK != 0 {
+    if !n.is_multiple_of(BLOCK) {
         let tail = &mut scratch[..BLOCK];
         fill_uniform_f32(tail, g);
         transform_chunk(tail, mean, std, cap);
@@ -121,7 +121,7 @@ fn block_f64(out: &mut [f64], mean: f64, std: f64, g: &mut Generator) {
     }
     let full = n - n % BLOCK;
     out[..full].par_chunks_mut(CHUNK).for_each(|c| c.chunks_exact_mut(BLOCK).for_each(|b| transform_f64(b, mean, std)));
-    if n % BLOCK != 0 {
+    if !n.is_multiple_of(BLOCK) {
         let tail = &mut out[n - BLOCK..];
         for o in tail.iter_mut() {
             *o = uniform01_f64(g);

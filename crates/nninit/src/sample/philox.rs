@@ -31,7 +31,7 @@ fn fill_blocks<E: Element, const K: usize, S: BlockSampler<E, K>>(out: &mut [E],
 fn fill_chunk<E: Element, const K: usize, S: BlockSampler<E, K>>(chunk: &mut [E], start: u64, s: &S) {
     let mut j = 0;
     // A partial first block (a chunk or shard starting mid-block).
-    while j < chunk.len() && (start + j as u64) % K as u64 != 0 {
+    while j < chunk.len() && !(start + j as u64).is_multiple_of(K as u64) {
         let i = start + j as u64;
         chunk[j] = s.block(i / K as u64)[(i % K as u64) as usize];
         j += 1;
