@@ -195,7 +195,9 @@ fn run(command: Command) -> Result<()> {
             nninit::io::check_destination(&output, force)?;
             let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
             let metadata = BTreeMap::from([("nninit.seed".to_string(), seed.to_string())]);
-            outcome.save(&output, force, metadata)?;
+            let bar = Progress::new();
+            outcome.save_with_progress(&output, force, metadata, &|done, total| bar.update(done, total))?;
+            bar.finish();
             say(&table::init_report(&outcome.rows()));
             say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
             Ok(())
@@ -268,5 +270,35 @@ fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
         std::process::exit(0);
+    }
+}
+
+/// A progress bar for writing, on stderr, shown only on a terminal and only once the write has
+/// taken more than a second.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("writing {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Progress { bar, start: std::time::Instant::now() }
+    }
+
+    fn update(&self, done: u64, total: u64) {
+        if self.bar.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }

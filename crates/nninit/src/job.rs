@@ -331,7 +331,18 @@ impl Outcome {
     ///
     /// # Errors
     /// As [`io::write`].
-    pub fn save(&self, path: &Path, force: bool, mut metadata: BTreeMap<String, String>) -> Result<()> {
+    pub fn save(&self, path: &Path, force: bool, metadata: BTreeMap<String, String>) -> Result<()> {
+        self.save_with_progress(path, force, metadata, &|_, _| {})
+    }
+
+    /// [`Outcome::save`], calling `progress(bytes_written, total_bytes)` after each tensor.
+    pub fn save_with_progress(
+        &self,
+        path: &Path,
+        force: bool,
+        mut metadata: BTreeMap<String, String>,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<()> {
         let (unique, ties) = self.unique_state_dict();
         let tensors: Vec<(String, std::borrow::Cow<'_, crate::Tensor>)> = unique
             .into_iter()
@@ -351,6 +362,6 @@ impl Outcome {
             let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
             metadata.insert("nninit.tied".into(), pairs.join(","));
         }
-        io::write(path, &entries, &metadata, force)
+        io::write_with_progress(path, &entries, &metadata, force, progress)
     }
 }

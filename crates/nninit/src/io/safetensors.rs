@@ -301,6 +301,17 @@ pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
 /// `path` exists and `force` is false, or is a directory or not a regular file; its directory
 /// does not exist; duplicate names; a shape too large; I/O errors (the temporary file is removed).
 pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, String>, force: bool) -> Result<()> {
+    write_with_progress(path, entries, metadata, force, &|_, _| {})
+}
+
+/// [`write`], calling `progress(bytes_written, total_bytes)` after each tensor.
+pub fn write_with_progress(
+    path: &Path,
+    entries: &[Entry<'_>],
+    metadata: &BTreeMap<String, String>,
+    force: bool,
+    progress: &dyn Fn(u64, u64),
+) -> Result<()> {
     let target = check_destination(path, force)?;
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = entries.iter().find(|e| !seen.insert(e.name.as_str())) {
@@ -315,6 +326,8 @@ pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, Str
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         w.write_all(&(head.len() as u64).to_le_bytes()).map_err(io_err)?;
         w.write_all(&head).map_err(io_err)?;
+        let total: u64 = sizes.iter().map(|&s| s as u64).sum();
+        let mut done = 0u64;
         for (e, &size) in entries.iter().zip(&sizes) {
             let mut counted = Counted { inner: &mut w, written: 0 };
             e.source.write_to(&mut counted).map_err(io_err)?;
@@ -324,6 +337,8 @@ pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, Str
                     e.name, counted.written
                 )));
             }
+            done += size as u64;
+            progress(done, total);
         }
         w.flush().map_err(io_err)?;
     }
