@@ -194,7 +194,10 @@ fn run(command: Command) -> Result<()> {
             };
             nninit::io::check_destination(&output, force)?;
             let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
-            let metadata = BTreeMap::from([("nninit.seed".to_string(), seed.to_string())]);
+            let metadata = BTreeMap::from([
+                ("nninit.seed".to_string(), seed.to_string()),
+                ("nninit.rng".to_string(), format!("{rng:?}").to_lowercase()),
+            ]);
             let bar = Progress::new();
             outcome.save_with_progress(&output, force, metadata, &|done, total| bar.update(done, total))?;
             bar.finish();
@@ -223,6 +226,9 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Bench { shape, init, dtype, rng, repeat, threads } => {
             set_threads(threads)?;
+            if repeat == 0 {
+                return Err(Error::value("--repeat must be at least 1"));
+            }
             let mut t = Tensor::try_zeros(&shape, dtype)?;
             let mut best = f64::INFINITY;
             for _ in 0..repeat.max(1) {
@@ -255,11 +261,12 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     let from_env = std::env::var("NNINIT_NUM_THREADS").ok();
     let n = match (threads, from_env) {
         (Some(n), _) => n,
+        (None, Some(v)) if v.trim().is_empty() => return Ok(()),
         (None, Some(v)) => v.trim().parse().map_err(|_| Error::parse("NNINIT_NUM_THREADS", v, "not a number"))?,
         (None, None) => return Ok(()),
     };
-    if n == 0 {
-        return Err(Error::value("--threads must be at least 1"));
+    if !(1..=1024).contains(&n) {
+        return Err(Error::value(format!("--threads must be between 1 and 1024, got {n}")));
     }
     rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
 }

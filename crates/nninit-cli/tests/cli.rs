@@ -142,6 +142,8 @@ fn bad_input_fails_with_one_line_and_no_file() {
         (&["init", "--plan", "badplan.toml"], "badplan.toml"),
         (&["init", "--shard", "8/8"], "RANK/WORLD"),
         (&["init", "--rng", "mersenne"], "unknown rng `mersenne`"),
+        (&["init", "--threads", "100000"], "--threads must be between 1 and 1024"),
+        (&["init", "--arch", "nn.TransformerEncoderLayer(16, 4, bias=False)"], "bias=False is not supported"),
     ];
     for (args, want) in cases {
         let mut all = args.to_vec();
@@ -183,4 +185,31 @@ fn outputs_are_reproducible_and_never_replace_special_files() {
     let sh = format!("{} init --arch resnet18 -o r.safetensors | head -1", env!("CARGO_BIN_EXE_nninit"));
     let out = Command::new("sh").args(["-c", &sh]).current_dir(dir.path()).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn like_reads_single_layer_checkpoints_and_keeps_ties() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let out = nninit(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    ok(&["init", "--arch", "nn.LSTM(8,16,num_layers=2)", "-o", "lstm.safetensors"]);
+    ok(&["init", "--like", "lstm.safetensors", "--seed", "1", "-o", "lstm2.safetensors"]);
+    let (a, b) = (read(&dir.path().join("lstm.safetensors")), read(&dir.path().join("lstm2.safetensors")));
+    assert_eq!(a.iter().map(|t| (&t.0, &t.2)).collect::<Vec<_>>(), b.iter().map(|t| (&t.0, &t.2)).collect::<Vec<_>>());
+    assert!(f32s(&b[0].3).iter().all(|x| x.abs() <= 0.25) && a[0].3 != b[0].3);
+
+    let gpt2 = concat!(env!("CARGO_MANIFEST_DIR"), "/../nninit/tests/data/gpt2-tiny.config.json");
+    ok(&["init", "--config", gpt2, "-o", "g.safetensors"]);
+    std::fs::write(
+        dir.path().join("conv1d.toml"),
+        "[[rule]]\nname = [\"*c_attn*\", \"*c_proj*\", \"*c_fc*\"]\ninit = \"normal_(0, 0.02)\"\n",
+    )
+    .unwrap();
+    ok(&["init", "--like", "g.safetensors", "--plan", "conv1d.toml", "-o", "g2.safetensors"]);
+    let bytes = std::fs::read(dir.path().join("g2.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let tied = meta.metadata().as_ref().and_then(|m| m.get("nninit.tied").cloned());
+    assert_eq!(tied.as_deref(), Some("lm_head.weight=transformer.wte.weight"));
 }

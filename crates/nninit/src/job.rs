@@ -151,6 +151,8 @@ pub struct Outcome {
     pub dtypes: BTreeMap<String, DType>,
     /// The slice to keep.
     pub shard: Option<Shard>,
+    /// Metadata carried over from the source (`nninit.tied` of a `--like` checkpoint).
+    pub carried: BTreeMap<String, String>,
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -168,6 +170,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let mut g = Generator::manual_seed(job.seed);
     let dtype = job.dtype.unwrap_or(DType::F32);
     let mut options = PresetOptions::default();
+    let mut carried = BTreeMap::new();
     let (model, dtypes) = match &job.source {
         Source::Arch { name, dims } => (arch::build(name, dims, dtype, &mut g)?, BTreeMap::new()),
         Source::Config(path) => {
@@ -179,6 +182,10 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
         }
         Source::Like(path) => {
             let ckpt = io::Checkpoint::open(path)?;
+            // Ties of the layout (tensors written once) stay recorded in the new checkpoint.
+            if let Some(tied) = ckpt.metadata().get("nninit.tied") {
+                carried.insert("nninit.tied".to_string(), tied.clone());
+            }
             let opts = LikeOptions { dtype: job.dtype, ..LikeOptions::default() };
             arch::like::like(ckpt.tensors(), &opts, |info| ckpt.tensor(info), &mut g)?
         }
@@ -193,7 +200,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     if job.rng == RngKind::Philox {
         refill_philox(&mut model, job.seed)?;
     }
-    Ok(Outcome { model, applied, preset: preset_name, dtypes, shard: job.shard })
+    Ok(Outcome { model, applied, preset: preset_name, dtypes, shard: job.shard, carried })
 }
 
 /// Fails when a parameter of a checkpoint layout was neither typed (so it has no default init)
@@ -353,6 +360,7 @@ impl Outcome {
             .collect();
         let entries: Vec<Entry<'_>> =
             tensors.iter().map(|(n, t)| Entry { name: n.clone(), source: t.as_ref() }).collect();
+        metadata.extend(self.carried.clone());
         metadata.insert("format".into(), "pt".into());
         metadata.insert("nninit.preset".into(), self.preset.clone());
         if let Some(sh) = &self.shard {

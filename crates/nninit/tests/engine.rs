@@ -42,6 +42,9 @@ fn same_bits_for_any_thread_count() {
                 );
             }
         }
+        // orthogonal_ (a QR, not elementwise) too.
+        let ortho = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[300, 37], DType::F32, 1));
+        assert_eq!(ortho(2), ortho(1), "orthogonal_ x2");
         // The PyTorch stream too.
         let torch = |threads| {
             in_pool(threads, || {

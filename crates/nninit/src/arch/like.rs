@@ -156,6 +156,16 @@ pub fn like(
     }
 
     let mut model = Model::new(dtype);
+    // A checkpoint of a single layer (`weight`, `bias` at the top level): that layer is the root.
+    if let [group] = groups.as_slice() {
+        if group.path.is_empty() {
+            if let Some(layer) = infer("", &group.tensors, opts) {
+                let root = model.add(layer, g)?;
+                model.set_root(root)?;
+                return Ok((model, out_dtypes));
+            }
+        }
+    }
     let root = model.container(Layer::Custom("Checkpoint".into()), &[]);
     let mut modules: BTreeMap<String, ModuleId> = BTreeMap::from([(String::new(), root)]);
     for group in &groups {

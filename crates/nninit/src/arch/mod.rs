@@ -22,7 +22,8 @@ use crate::tensor::DType;
 /// Parse errors, unknown classes, and PyTorch's constructor errors.
 pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Model> {
     let call = crate::pycall::Call::parse("arch", src)?;
-    if let name @ ("TransformerEncoderLayer" | "TransformerDecoderLayer") = call.name.as_str() {
+    let name = call.name.clone();
+    if let name @ ("TransformerEncoderLayer" | "TransformerDecoderLayer") = name.as_str() {
         let decoder = name == "TransformerDecoderLayer";
         let params = [
             "d_model",
@@ -40,7 +41,14 @@ pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Mod
         let a = call.bind("arch", src, &params)?;
         let (d, h, ff) = (a.usize("d_model", None)?, a.usize("nhead", None)?, a.usize("dim_feedforward", Some(2048))?);
         let norm_first = a.bool("norm_first", false)?;
-        let mut m = Model::new(dtype);
+        if !a.bool("bias", true)? {
+            return Err(Error::value(format!("{name} with bias=False is not supported")));
+        }
+        let ctor_dtype = match a.get("dtype") {
+            Some(crate::pycall::Literal::Name(n) | crate::pycall::Literal::Str(n)) => Some(n.parse::<DType>()?),
+            _ => None,
+        };
+        let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
         let root = if decoder {
             transformer::transformer_decoder_layer(&mut m, d, h, ff, norm_first, g)?
         } else {
