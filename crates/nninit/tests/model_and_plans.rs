@@ -203,6 +203,8 @@ fn t3_traversal_orders_shared_modules_and_deep_chains() {
     assert_eq!(count, 100_001);
     let sd = deep.state_dict();
     assert_eq!(sd.len(), 2);
+    let named = deep.named_parameters();
+    assert_eq!(named.iter().map(|(n, _)| n.len()).collect::<Vec<_>>(), [2 * 100_000 + 6, 2 * 100_000 + 4]);
     assert!(sd[0].0.ends_with(".0.weight") && sd[0].0.len() == 2 * 100_000 + "weight".len());
     let plan = preset("seed", &PresetOptions::default()).unwrap();
     let report = plan.apply(&mut deep, &mut g).unwrap();
