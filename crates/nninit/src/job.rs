@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::init::fan_in_and_fan_out;
 use crate::io::{self, Entry};
 use crate::nn::{Model, TensorId};
-use crate::plan::{preset, Applied, Plan, PresetOptions};
+use crate::plan::{preset, Plan, PresetOptions};
 use crate::rng::Generator;
 use crate::stats::Stats;
 use crate::tensor::{DType, Data, Tensor};
@@ -143,8 +143,6 @@ impl Shard {
 pub struct Outcome {
     /// The model.
     pub model: Model,
-    /// What the plan did, per parameter.
-    pub applied: Vec<Applied>,
     /// The preset used.
     pub preset: String,
     /// Per-tensor output dtype overrides (from `--like`).
@@ -193,14 +191,15 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let preset_name = job.preset.clone().unwrap_or_else(|| job.source.default_preset().to_string());
     let plan = job.plan.clone().unwrap_or_default().then(preset(&preset_name, &options)?);
     let mut model = model;
-    let applied = plan.apply(&mut model, &mut g)?;
+    // What each parameter got is recorded in the model's provenance, which the report reads.
+    plan.apply(&mut model, &mut g)?;
     if let Source::Like(_) = job.source {
         require_initialized(&model)?;
     }
     if job.rng == RngKind::Philox {
         refill_philox(&mut model, job.seed)?;
     }
-    Ok(Outcome { model, applied, preset: preset_name, dtypes, shard: job.shard, carried })
+    Ok(Outcome { model, preset: preset_name, dtypes, shard: job.shard, carried })
 }
 
 /// Fails when a parameter of a checkpoint layout was neither typed (so it has no default init)

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::fan::{fan_in_and_fan_out, FanMode, Nonlinearity};
+use super::fan::{FanMode, Nonlinearity};
 use super::functions::*;
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::error::{Error, Result};
@@ -168,11 +168,6 @@ impl Init {
                 Some(std * (1.0 - zeros / rows.max(1) as f64).sqrt())
             }
         }
-    }
-
-    /// `(fan_in, fan_out)` for a weight of `shape`, when defined (rank ≥ 2).
-    pub fn fans(shape: &[usize]) -> Option<(usize, usize)> {
-        fan_in_and_fan_out(shape).ok()
     }
 }
 

@@ -218,7 +218,6 @@ pub struct Entry<'a> {
 /// The header: `__metadata__` (keys sorted), then the tensors in the given order with
 /// consecutive `data_offsets`; padded with spaces to a multiple of 8 bytes.
 fn header(entries: &[Entry<'_>], metadata: &BTreeMap<String, String>) -> Result<(Vec<u8>, Vec<usize>)> {
-    let json = |v: &dyn erased::Json| v.to_json();
     let mut h = String::from("{");
     if !metadata.is_empty() {
         h.push_str("\"__metadata__\":");
@@ -252,16 +251,9 @@ fn header(entries: &[Entry<'_>], metadata: &BTreeMap<String, String>) -> Result<
     Ok((h, sizes))
 }
 
-/// JSON encoding of the few value types a header holds.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize + ?Sized> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_default()
-        }
-    }
+/// JSON text of a header value (names, dtypes, shapes, the metadata map).
+fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// Where [`write`] will write `path` (call it to fail early, before any work): a symlink is followed to its target; anything existing there must be
