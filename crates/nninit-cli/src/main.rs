@@ -199,9 +199,9 @@ fn run(command: Command) -> Result<()> {
                 ("nninit.rng".to_string(), format!("{rng:?}").to_lowercase()),
             ]);
             let bar = Progress::new();
-            outcome.save_with_progress(&output, force, metadata, &|done, total| bar.update(done, total))?;
+            let rows = outcome.save_with_progress(&output, force, metadata, &|done, total| bar.update(done, total))?;
             bar.finish();
-            say(&table::init_report(&outcome.rows()));
+            say(&table::init_report(&rows));
             say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
             Ok(())
         }

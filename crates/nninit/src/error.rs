@@ -26,6 +26,11 @@ pub enum Error {
         dtype: String,
     },
 
+    /// An operation needs the values of a tensor on the meta device (see [`crate::nn::meta`]):
+    /// reading or editing values in place, copying a tensor, initializing part of one.
+    #[error("needs values: {0}")]
+    NeedsValues(String),
+
     /// An init applied by a whole-model rule failed; names the parameter path and its shape.
     #[error("{path} (shape {shape:?}): {source}")]
     AtParameter {
@@ -94,6 +99,15 @@ impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    /// Whether this is (or wraps) [`Error::NeedsValues`].
+    pub fn needs_values(&self) -> bool {
+        match self {
+            Error::NeedsValues(_) => true,
+            Error::AtParameter { source, .. } => source.needs_values(),
+            _ => false,
+        }
     }
 }
 

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use crate::arch::{self, like::LikeOptions};
 use crate::error::{Error, Result};
 use crate::init::fan_in_and_fan_out;
-use crate::io::{self, Entry};
+use crate::io::{self, Layout};
 use crate::nn::{Model, TensorId};
 use crate::plan::{preset, Plan, PresetOptions};
 use crate::rng::Generator;
 use crate::stats::Stats;
+use crate::stream::{self, Target};
 use crate::tensor::{DType, Data, Tensor};
 
 /// Where the model comes from.
@@ -151,6 +152,10 @@ pub struct Outcome {
     pub shard: Option<Shard>,
     /// Metadata carried over from the source (`nninit.tied` of a `--like` checkpoint).
     pub carried: BTreeMap<String, String>,
+    /// The stream values are generated from (for a model on the meta device).
+    pub rng: RngKind,
+    /// The seed.
+    pub seed: u64,
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -165,6 +170,23 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
 /// Unknown arch or preset; unreadable or malformed config or checkpoint; an init's error with
 /// the parameter path and shape.
 pub fn run(job: &InitJob) -> Result<Outcome> {
+    match crate::nn::meta(|| build(job)) {
+        Err(e) if e.needs_values() => build(job),
+        other => other,
+    }
+}
+
+/// [`run`] with an ordinary model: every value computed and held in memory (what [`run`] falls
+/// back to when a plan or builder needs values, e.g. gate rules or `nn.Transformer*` layer
+/// clones).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_in_memory(job: &InitJob) -> Result<Outcome> {
+    build(job)
+}
+
+fn build(job: &InitJob) -> Result<Outcome> {
     let mut g = Generator::manual_seed(job.seed);
     let dtype = job.dtype.unwrap_or(DType::F32);
     let mut options = PresetOptions::default();
@@ -196,10 +218,10 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     if let Source::Like(_) = job.source {
         require_initialized(&model)?;
     }
-    if job.rng == RngKind::Philox {
+    if job.rng == RngKind::Philox && !model.is_meta() {
         refill_philox(&mut model, job.seed)?;
     }
-    Ok(Outcome { model, preset: preset_name, dtypes, shard: job.shard, carried })
+    Ok(Outcome { model, preset: preset_name, dtypes, shard: job.shard, carried, rng: job.rng, seed: job.seed })
 }
 
 /// Fails when a parameter of a checkpoint layout was neither typed (so it has no default init)
@@ -281,84 +303,27 @@ impl Outcome {
         (unique, ties)
     }
 
-    /// The report: one row per written tensor.
-    pub fn rows(&self) -> Vec<Row> {
-        let (unique, ties) = self.unique_state_dict();
-        let buffers: std::collections::HashSet<TensorId> =
-            self.model.named_buffers().into_iter().map(|(_, id)| id).collect();
-        let mut rows = Vec::new();
-        for (name, id) in unique {
-            let t = self.output_tensor(&name, self.model.tensor(id));
-            let provenance = self.model.provenance(id);
-            let is_buffer = buffers.contains(&id);
-            let mut label = match provenance {
-                _ if is_buffer => "buffer".to_string(),
-                Some(p) if p.default => format!("default: {}", p.init),
-                Some(p) => p.init.to_string(),
-                None => "-".to_string(),
-            };
-            let tied: Vec<&str> = ties.iter().filter(|(_, f)| *f == name).map(|(n, _)| n.as_str()).collect();
-            if !tied.is_empty() {
-                label.push_str(&format!(" (tied: {})", tied.join(", ")));
-            }
-            let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.expected_std(t.shape()));
-            rows.push(Row {
-                name,
-                shape: t.shape().to_vec(),
-                dtype: t
-                    .dtype()
-                    .map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string()),
-                init: label,
-                fans: if is_buffer { None } else { fan_in_and_fan_out(t.shape()).ok() },
-                expected_std,
-                stats: Stats::of_tensor(&t),
-            });
-        }
-        rows
-    }
-
-    /// The tensor as written: converted to its output dtype, and sliced for the shard.
-    fn output_tensor<'a>(&self, name: &str, t: &'a crate::Tensor) -> std::borrow::Cow<'a, crate::Tensor> {
-        let mut out = match self.dtypes.get(name) {
-            Some(&d) if t.dtype().is_some_and(|td| td != d) => std::borrow::Cow::Owned(t.to_dtype(d)),
-            _ => std::borrow::Cow::Borrowed(t),
-        };
-        if let Some(shard) = &self.shard {
-            if let Ok(sliced) = shard.slice(&out) {
-                out = std::borrow::Cow::Owned(sliced);
-            }
-        }
-        out
-    }
-
-    /// Writes the `state_dict` to `path` (atomically; refuses to overwrite unless `force`).
-    /// Tied tensors are written once; `__metadata__` records `format = pt`, the ties
-    /// (`nninit.tied`: `name=first_name` pairs), and whatever `metadata` adds.
+    /// Writes the `state_dict` to `path` (atomically; refuses to overwrite unless `force`) and
+    /// returns the report, one row per written tensor. Tied tensors are written once;
+    /// `__metadata__` records `format = pt`, the ties (`nninit.tied`: `name=first_name` pairs),
+    /// and whatever `metadata` adds. A model on the meta device is generated chunk by chunk
+    /// straight into the file ([`crate::stream`]).
     ///
     /// # Errors
-    /// As [`io::write`].
-    pub fn save(&self, path: &Path, force: bool, metadata: BTreeMap<String, String>) -> Result<()> {
+    /// As [`io::Writer`]; an init's error with the tensor's name and shape.
+    pub fn save(&self, path: &Path, force: bool, metadata: BTreeMap<String, String>) -> Result<Vec<Row>> {
         self.save_with_progress(path, force, metadata, &|_, _| {})
     }
 
-    /// [`Outcome::save`], calling `progress(bytes_written, total_bytes)` after each tensor.
+    /// [`Outcome::save`], calling `progress(bytes_written, total_bytes)` as data lands.
     pub fn save_with_progress(
         &self,
         path: &Path,
         force: bool,
         mut metadata: BTreeMap<String, String>,
-        progress: &dyn Fn(u64, u64),
-    ) -> Result<()> {
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<Vec<Row>> {
         let (unique, ties) = self.unique_state_dict();
-        let tensors: Vec<(String, std::borrow::Cow<'_, crate::Tensor>)> = unique
-            .into_iter()
-            .map(|(name, id)| {
-                let t = self.output_tensor(&name, self.model.tensor(id));
-                (name, t)
-            })
-            .collect();
-        let entries: Vec<Entry<'_>> =
-            tensors.iter().map(|(n, t)| Entry { name: n.clone(), source: t.as_ref() }).collect();
         metadata.extend(self.carried.clone());
         metadata.insert("format".into(), "pt".into());
         metadata.insert("nninit.preset".into(), self.preset.clone());
@@ -369,6 +334,66 @@ impl Outcome {
             let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
             metadata.insert("nninit.tied".into(), pairs.join(","));
         }
-        io::write_with_progress(path, &entries, &metadata, force, progress)
+        let mut targets = HashMap::new();
+        let mut layout = Vec::new();
+        for (index, (name, id)) in unique.iter().enumerate() {
+            let t = self.model.tensor(*id);
+            let out_dtype = t.dtype().map(|d| self.dtypes.get(name).copied().unwrap_or(d));
+            // Values already in memory carry their zeroed rows; generated ones get them here.
+            let zeroed_rows = match self.model.provenance(*id) {
+                Some(p) if t.is_meta() => p.zeroed_rows.clone(),
+                _ => Vec::new(),
+            };
+            let target = Target::new(index, name.clone(), t.shape().to_vec(), out_dtype, zeroed_rows, self.shard);
+            layout.push(Layout {
+                name: name.clone(),
+                dtype: out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors),
+                shape: target.out_shape(),
+            });
+            targets.insert(*id, target);
+        }
+        let writer = io::Writer::create(path, &layout, &metadata, force)?;
+        stream::generate(&self.model, &targets, self.rng, self.seed, &writer, progress)?;
+        writer.finish()?;
+        Ok(self.rows(&unique, &ties, &targets, &layout))
+    }
+
+    /// The report rows of the written tensors.
+    fn rows(
+        &self,
+        unique: &[(String, TensorId)],
+        ties: &[(String, String)],
+        targets: &HashMap<TensorId, Target>,
+        layout: &[Layout],
+    ) -> Vec<Row> {
+        let buffers: std::collections::HashSet<TensorId> =
+            self.model.named_buffers().into_iter().map(|(_, id)| id).collect();
+        let mut rows = Vec::new();
+        for ((name, id), l) in unique.iter().zip(layout) {
+            let provenance = self.model.provenance(*id);
+            let is_buffer = buffers.contains(id);
+            let mut label = match provenance {
+                _ if is_buffer => "buffer".to_string(),
+                Some(p) if p.default => format!("default: {}", p.init),
+                Some(p) => p.init.to_string(),
+                None => "-".to_string(),
+            };
+            let tied: Vec<&str> = ties.iter().filter(|(_, f)| f == name).map(|(n, _)| n.as_str()).collect();
+            if !tied.is_empty() {
+                label.push_str(&format!(" (tied: {})", tied.join(", ")));
+            }
+            let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.expected_std(&l.shape));
+            rows.push(Row {
+                name: name.clone(),
+                shape: l.shape.clone(),
+                dtype: DType::from_safetensors(l.dtype)
+                    .map_or_else(|| format!("{:?}", l.dtype).to_lowercase(), |d| d.to_string()),
+                init: label,
+                fans: if is_buffer { None } else { fan_in_and_fan_out(&l.shape).ok() },
+                expected_std,
+                stats: targets.get(id).and_then(Target::stats),
+            });
+        }
+        rows
     }
 }

@@ -9,7 +9,8 @@
 //! * [`nn`]: a module tree with PyTorch's layers and their default init, `modules()`, `apply()`;
 //! * [`plan`]: ordered rules (layer type, name glob, role) → init; presets;
 //! * [`arch`]: built-in architectures and a layout read from a checkpoint;
-//! * [`io`]: safetensors reading and writing; [`stats`]: per-tensor statistics.
+//! * [`io`]: safetensors reading and writing; [`stream`]: tensors generated chunk by chunk into a
+//!   checkpoint; [`stats`]: per-tensor statistics.
 //!
 //! ```
 //! use nninit::{init, rng::Generator, tensor::Tensor, DType};
@@ -32,6 +33,7 @@ mod pycall;
 pub mod rng;
 pub mod sample;
 pub mod stats;
+pub mod stream;
 pub mod tensor;
 
 pub use error::{Error, Result};

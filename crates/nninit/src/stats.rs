@@ -45,7 +45,19 @@ impl Stats {
             Data::BF16(v) => Self::of_slice(v, |x| x.to_f64()),
             Data::F32(v) => Self::of_slice(v, |&x| x as f64),
             Data::F64(v) => Self::of_slice(v, |&x| x),
-            Data::Other { .. } => return None,
+            Data::Other { .. } | Data::Meta(_) => return None,
+        })
+    }
+
+    /// Statistics of elements `range` of a float tensor's row-major data; `None` for non-float
+    /// data. Panics on a range past the end.
+    pub fn of_range(t: &Tensor, range: std::ops::Range<usize>) -> Option<Stats> {
+        Some(match t.data() {
+            Data::F16(v) => Self::of_slice(&v[range], |x| x.to_f64()),
+            Data::BF16(v) => Self::of_slice(&v[range], |x| x.to_f64()),
+            Data::F32(v) => Self::of_slice(&v[range], |&x| x as f64),
+            Data::F64(v) => Self::of_slice(&v[range], |&x| x),
+            Data::Other { .. } | Data::Meta(_) => return None,
         })
     }
 

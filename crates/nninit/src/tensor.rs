@@ -208,6 +208,10 @@ pub enum Data {
         /// Little-endian bytes, `numel * dtype.size()` long.
         bytes: Vec<u8>,
     },
+    /// No values: a tensor on the meta device (see [`crate::nn::meta`]), whose values the
+    /// checkpoint writer generates from the model's recorded inits. `bytes()` is empty and
+    /// `view_mut()` fails with [`Error::NeedsValues`].
+    Meta(DType),
 }
 
 /// A contiguous row-major tensor: shape and typed data.
@@ -269,6 +273,7 @@ impl Tensor {
             Data::F32(v) => v.len(),
             Data::F64(v) => v.len(),
             Data::Other { dtype, bytes } => bytes.len() * 8 / dtype.bitsize().max(1),
+            Data::Meta(_) => n,
         };
         if len != n {
             return Err(Error::value(format!("shape {shape:?} needs {n} elements, data has {len}")));
@@ -314,8 +319,19 @@ impl Tensor {
             Data::BF16(_) => Some(DType::BF16),
             Data::F32(_) => Some(DType::F32),
             Data::F64(_) => Some(DType::F64),
+            Data::Meta(d) => Some(*d),
             Data::Other { .. } => None,
         }
+    }
+
+    /// A tensor of `shape` and `dtype` without values (on the meta device).
+    pub fn meta(shape: &[usize], dtype: DType) -> Self {
+        Tensor { shape: shape.to_vec(), data: Data::Meta(dtype) }
+    }
+
+    /// Whether the tensor has no values (see [`Data::Meta`]).
+    pub fn is_meta(&self) -> bool {
+        matches!(self.data, Data::Meta(_))
     }
 
     /// The safetensors dtype.
@@ -334,6 +350,7 @@ impl Tensor {
             Data::F32(v) => bytemuck::cast_slice(v),
             Data::F64(v) => bytemuck::cast_slice(v),
             Data::Other { bytes, .. } => bytes,
+            Data::Meta(_) => &[],
         }
     }
 
@@ -347,6 +364,7 @@ impl Tensor {
             Data::Other { dtype, .. } => {
                 return Err(Error::DType { op: "init", dtype: format!("{dtype:?}") });
             }
+            Data::Meta(_) => return Err(Error::NeedsValues(format!("a tensor of shape {:?} on the meta device", self.shape))),
         };
         Ok(TensorMut { shape: &self.shape, data: slice })
     }
@@ -358,7 +376,7 @@ impl Tensor {
             Data::BF16(v) => v.iter().map(|x| x.to_f64()).collect(),
             Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
             Data::F64(v) => v.clone(),
-            Data::Other { .. } => Vec::new(),
+            Data::Other { .. } | Data::Meta(_) => Vec::new(),
         }
     }
 
@@ -366,6 +384,9 @@ impl Tensor {
     pub fn to_dtype(&self, dtype: DType) -> Tensor {
         if self.dtype().is_none() || self.dtype() == Some(dtype) {
             return self.clone();
+        }
+        if self.is_meta() {
+            return Tensor::meta(&self.shape, dtype);
         }
         let v = self.to_f64_vec();
         let data = match dtype {

@@ -206,7 +206,7 @@ fn v1_reported_zero_fan_bias_init_gives_positive_zero() {
     let mut g = Generator::manual_seed(0);
     for ctor in ["nn.Linear(0, 5)", "nn.Conv2d(0, 5, 3)"] {
         let (layer, _) = Layer::parse(ctor).unwrap();
-        let init = layer.default_init("bias", &[5]).expect("a default init for the bias");
+        let init = layer.default_init("bias").expect("a default init for the bias");
         let mut t = zeros(&[5]);
         constant_(view(&mut t), 9.0).unwrap();
         init.apply(view(&mut t), &mut g).unwrap();
@@ -688,7 +688,7 @@ fn n3_conv_transpose_fans_and_default_bounds() {
     assert!((1.0 / 72f64.sqrt() - 0.117851).abs() < 1e-6);
     // The default, reported as an Init, is this bound too.
     let (layer, _) = Layer::parse("nn.ConvTranspose2d(16, 8, 3)").unwrap();
-    assert_eq!(layer.default_init("bias", &[8]), Some(Init::Uniform { a: -1.0 / 72f64.sqrt(), b: 1.0 / 72f64.sqrt() }));
+    assert_eq!(layer.default_init("bias"), Some(Init::Uniform { a: -1.0 / 72f64.sqrt(), b: 1.0 / 72f64.sqrt() }));
 }
 
 /// N4 | depthwise Conv2d(4, 4, 3, groups=4): weight `[4, 1, 3, 3]`; kaiming_normal_(fan_out,

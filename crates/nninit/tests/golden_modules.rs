@@ -37,6 +37,8 @@ fn single_layers_match_pytorch() {
         };
         checked += 1;
         failures.extend(state_dict_differences(&model, &case["tensors"], id));
+        let seed = case["seed"].as_u64().unwrap();
+        failures.extend(streamed_differences(|g| build(ctor, dtype, g), seed, &case["tensors"], id));
         if sha256_hex(&gen.get_rng_state()) != case["rng_state_sha256"].as_str().unwrap() {
             failures.push(format!("{id}: generator state differs"));
         }

@@ -29,10 +29,10 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::init::{constant_, Init};
+use crate::init::Init;
 use crate::nn::{Layer, Model, ModuleId, Role, Slot};
 use crate::rng::Generator;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::DType;
 
 /// The `model_type`s [`from_config`] knows, with the class each one builds.
 pub const MODEL_TYPES: [(&str, &str); 3] =
@@ -298,16 +298,10 @@ impl Builder {
         self.m.add_with_slots(Layer::Custom(class.into()), slots)
     }
 
-    /// The tensor `name` of module `id`, if the module registers it.
-    fn tensor_mut(&mut self, id: ModuleId, name: &str) -> Option<&mut Tensor> {
-        let t = self.m.module(id).slots.iter().find(|s| s.name == name)?.tensor;
-        Some(self.m.tensor_mut(t))
-    }
-
     /// Sets the float tensor `name` of module `id`, if registered, to `value` (no draws).
     fn fill(&mut self, id: ModuleId, name: &str, value: f64) -> Result<()> {
-        match self.tensor_mut(id, name) {
-            Some(t) => constant_(t.view_mut()?, value),
+        match self.m.module(id).slots.iter().find(|s| s.name == name && !self.m.tensor(s.tensor).dtype().is_none()) {
+            Some(s) => self.m.constant(s.tensor, value, false),
             None => Ok(()),
         }
     }

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::nn::{Layer, Model, ModuleId, Slot, TensorId};
 use crate::rng::Generator;
@@ -53,6 +53,9 @@ fn deep_copy(m: &mut Model, from: ModuleId) -> Result<ModuleId> {
             if let Some((owner, name)) = first_copy.get(&r.tensor) {
                 m.tie(new, &r.name, *owner, name)?;
             } else {
+                if m.tensor(r.tensor).is_meta() {
+                    return Err(Error::NeedsValues("copying a layer (deepcopy of a meta tensor)".into()));
+                }
                 *m.tensor_mut(new_tensor) = m.tensor(r.tensor).clone();
                 first_copy.insert(r.tensor, (new, r.name.clone()));
             }

@@ -52,7 +52,13 @@ fn dtype_limits(d: DType) -> (f64, f64) {
 /// ("uniform_ expects to return a [from, to) range, but found from=1 > to=0"), or `b − a` above
 /// the dtype's max. An empty tensor draws nothing.
 pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
-    let dtype = tensor.dtype();
+    check_uniform(tensor.dtype(), a, b)?;
+    dispatch_mut!(&mut tensor.data, |s| g.uniform(s, a, b));
+    Ok(())
+}
+
+/// [`uniform_`]'s argument checks for `dtype`.
+pub(crate) fn check_uniform(dtype: DType, a: f64, b: f64) -> Result<()> {
     let (lo, hi) = dtype_limits(dtype);
     let name = dtype.torch_scalar_name();
     if !(lo..=hi).contains(&a) {
@@ -75,11 +81,10 @@ pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut impl Engine) 
             fmt_g(a)
         )));
     }
-    dispatch_mut!(&mut tensor.data, |s| g.uniform(s, a, b));
     Ok(())
 }
 
-fn check_std(std: f64) -> Result<()> {
+pub(crate) fn check_std(std: f64) -> Result<()> {
     if std >= 0.0 {
         Ok(())
     } else {
@@ -105,7 +110,13 @@ pub fn normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut impl Engi
 /// A finite `val` outside the dtype's range: "value cannot be converted to type at::Half without
 /// overflow" (PyTorch's `fill_`).
 pub fn constant_(mut tensor: TensorMut<'_>, val: f64) -> Result<()> {
-    let dtype = tensor.dtype();
+    check_constant(tensor.dtype(), val)?;
+    dispatch_mut!(&mut tensor.data, |s| fill(s, val));
+    Ok(())
+}
+
+/// [`constant_`]'s check: `val` representable in `dtype`.
+pub(crate) fn check_constant(dtype: DType, val: f64) -> Result<()> {
     let (lo, hi) = dtype_limits(dtype);
     if val.is_finite() && !(lo..=hi).contains(&val) {
         let name = match dtype {
@@ -116,11 +127,10 @@ pub fn constant_(mut tensor: TensorMut<'_>, val: f64) -> Result<()> {
         };
         return Err(Error::value(format!("value cannot be converted to type {name} without overflow")));
     }
-    dispatch_mut!(&mut tensor.data, |s| fill(s, val));
     Ok(())
 }
 
-fn fill<E: Element>(s: &mut [E], val: f64) {
+pub(crate) fn fill<E: Element>(s: &mut [E], val: f64) {
     s.fill(E::from_f64(val));
 }
 
@@ -270,6 +280,20 @@ pub fn trunc_normal_(
     b: f64,
     g: &mut impl Engine,
 ) -> Result<()> {
+    check_trunc_normal(std, a, b)?;
+    let p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std);
+    dispatch_mut!(&mut tensor.data, |s| {
+        if p > 0.3 {
+            trunc_by_rejection(s, mean, std, a, b, g)
+        } else {
+            trunc_by_uniform_proposals(s, mean, std, a, b, g)
+        }
+    });
+    Ok(())
+}
+
+/// [`trunc_normal_`]'s argument checks.
+pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
     if std == 0.0 {
         return Err(Error::value("float division by zero (trunc_normal_ with std=0)"));
     }
@@ -281,14 +305,6 @@ pub fn trunc_normal_(
             fmt_g(b)
         )));
     }
-    let p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std);
-    dispatch_mut!(&mut tensor.data, |s| {
-        if p > 0.3 {
-            trunc_by_rejection(s, mean, std, a, b, g)
-        } else {
-            trunc_by_uniform_proposals(s, mean, std, a, b, g)
-        }
-    });
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The variance-scaling family, written once: Xavier/Glorot, Kaiming/He and LeCun are instances.
 
+use super::draw::Draw;
 use super::fan::{fan_in_and_fan_out, FanMode};
 use crate::error::Result;
 use crate::rng::Engine;
@@ -57,23 +58,28 @@ impl VarianceScaling {
     /// and for `xavier_*` after them (so rank < 2 still errors; `[0, 0]`, where PyTorch divides
     /// by zero, is a no-op).
     pub fn init(&self, mut tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
-        let empty = tensor.numel() == 0;
+        let draw = self.draw(tensor.shape)?;
+        crate::dispatch_mut!(&mut tensor.data, |s| draw.fill(s, g));
+        Ok(())
+    }
+
+    /// What [`VarianceScaling::init`] draws for a tensor of `shape`: `U(−bound, bound)` or
+    /// `N(0, std²)`, or nothing for an empty tensor. Errors as [`VarianceScaling::init`].
+    pub fn draw(&self, shape: &[usize]) -> Result<Draw> {
+        let empty = shape.iter().product::<usize>() == 0;
         if empty && self.fan != Fan::Avg {
-            return Ok(());
+            return Ok(Draw::Nothing);
         }
-        let std = self.std(tensor.shape)?;
+        let std = self.std(shape)?;
         if empty {
-            return Ok(());
+            return Ok(Draw::Nothing);
         }
-        match self.distribution {
+        Ok(match self.distribution {
             Distribution::Uniform => {
                 let bound = 3f64.sqrt() * std;
-                crate::dispatch_mut!(&mut tensor.data, |s| g.uniform(s, -bound, bound));
+                Draw::Uniform { from: -bound, to: bound }
             }
-            Distribution::Normal => {
-                crate::dispatch_mut!(&mut tensor.data, |s| g.normal(s, 0.0, std))
-            }
-        }
-        Ok(())
+            Distribution::Normal => Draw::Normal { mean: 0.0, std },
+        })
     }
 }

@@ -4,5 +4,6 @@
 mod safetensors;
 
 pub use self::safetensors::{
-    check_destination, load_bytes, read_layout, write, write_with_progress, Checkpoint, Entry, TensorInfo, TensorSource,
+    check_destination, load_bytes, read_layout, write, write_with_progress, Checkpoint, Entry, Layout, TensorInfo,
+    TensorSource, Writer,
 };

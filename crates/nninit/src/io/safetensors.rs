@@ -216,29 +216,30 @@ pub struct Entry<'a> {
 }
 
 /// The header: `__metadata__` (keys sorted), then the tensors in the given order with
-/// consecutive `data_offsets`; padded with spaces to a multiple of 8 bytes.
-fn header(entries: &[Entry<'_>], metadata: &BTreeMap<String, String>) -> Result<(Vec<u8>, Vec<usize>)> {
+/// consecutive `data_offsets`; padded with spaces to a multiple of 8 bytes. Returns it with each
+/// tensor's byte size.
+fn header(layout: &[Layout], metadata: &BTreeMap<String, String>) -> Result<(Vec<u8>, Vec<u64>)> {
     let mut h = String::from("{");
     if !metadata.is_empty() {
         h.push_str("\"__metadata__\":");
         h.push_str(&json(metadata));
     }
-    let mut offset = 0usize;
-    let mut sizes = Vec::with_capacity(entries.len());
-    for e in entries {
-        let numel = e.source.shape().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let mut offset = 0u64;
+    let mut sizes = Vec::with_capacity(layout.len());
+    for t in layout {
+        let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let bytes = numel
-            .and_then(|n| n.checked_mul(e.source.dtype().bitsize()))
-            .map(|b| b.div_ceil(8))
-            .ok_or_else(|| Error::value(format!("tensor `{}`: shape {:?} is too large", e.name, e.source.shape())))?;
+            .and_then(|n| n.checked_mul(t.dtype.bitsize()))
+            .map(|b| b.div_ceil(8) as u64)
+            .ok_or_else(|| Error::value(format!("tensor `{}`: shape {:?} is too large", t.name, t.shape)))?;
         if h.len() > 1 {
             h.push(',');
         }
         h.push_str(&format!(
             "{}:{{\"dtype\":{},\"shape\":{},\"data_offsets\":[{},{}]}}",
-            json(&e.name),
-            json(&e.source.dtype()),
-            json(&e.source.shape()),
+            json(&t.name),
+            json(&t.dtype),
+            json(&t.shape),
             offset,
             offset + bytes
         ));
@@ -284,10 +285,126 @@ pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Writes `entries` and `metadata` to `path` as safetensors, atomically: into a temporary file in
-/// the same directory, renamed over `path` only when complete. The header is written first, then
-/// each source writes its bytes in turn, so only what a source holds is in memory. The output is
-/// deterministic: the same entries give the same bytes.
+/// One tensor of a file to write: name, dtype and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    /// Name (`state_dict` key).
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape.
+    pub shape: Vec<usize>,
+}
+
+/// A safetensors file being written. The header is laid out and written first; each tensor's
+/// bytes are then written at their offsets ([`Writer::write_at`]), in any order and from any
+/// thread, into a temporary file in the destination's directory; [`Writer::finish`] checks that
+/// every byte was written and renames the file into place. Dropped unfinished (an error), the
+/// temporary file is removed, so no half-written checkpoint is ever left behind.
+pub struct Writer {
+    file: tempfile::NamedTempFile,
+    target: PathBuf,
+    names: Vec<String>,
+    /// Each tensor's absolute `[begin, end)` in the file.
+    ranges: Vec<(u64, u64)>,
+    written: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Writer {
+    /// Lays out `layout` (in that order) with `metadata`, and writes the header.
+    ///
+    /// # Errors
+    /// As [`write`]: the destination ([`check_destination`]), duplicate names, a shape too large,
+    /// I/O errors.
+    pub fn create(path: &Path, layout: &[Layout], metadata: &BTreeMap<String, String>, force: bool) -> Result<Writer> {
+        let target = check_destination(path, force)?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = layout.iter().find(|t| !seen.insert(t.name.as_str())) {
+            return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
+        }
+        let (head, sizes) = header(layout, metadata)?;
+        let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let file = tempfile::Builder::new()
+            .prefix(".nninit-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        let mut start = 8 + head.len() as u64;
+        let ranges = sizes
+            .iter()
+            .map(|&s| {
+                start += s;
+                (start - s, start)
+            })
+            .collect();
+        let w = Writer {
+            file,
+            target,
+            names: layout.iter().map(|t| t.name.clone()).collect(),
+            ranges,
+            written: sizes.iter().map(|_| Default::default()).collect(),
+        };
+        let mut first = (head.len() as u64).to_le_bytes().to_vec();
+        first.extend_from_slice(&head);
+        w.pwrite(0, &first)?;
+        w.file.as_file().set_len(start).map_err(|e| Error::io(&w.target, e))?;
+        Ok(w)
+    }
+
+    /// Total bytes of tensor data.
+    pub fn data_bytes(&self) -> u64 {
+        self.ranges.iter().map(|(a, b)| b - a).sum()
+    }
+
+    /// Writes `bytes` at byte `offset` of tensor `index` (in layout order).
+    ///
+    /// # Errors
+    /// A range past the tensor's end; I/O errors.
+    pub fn write_at(&self, index: usize, offset: u64, bytes: &[u8]) -> Result<()> {
+        let (begin, end) = self.ranges[index];
+        if begin + offset + bytes.len() as u64 > end {
+            return Err(Error::value(format!(
+                "tensor `{}`: write of {} bytes at {offset} is past its {} bytes",
+                self.names[index],
+                bytes.len(),
+                end - begin
+            )));
+        }
+        self.pwrite(begin + offset, bytes)?;
+        self.written[index].fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn pwrite(&self, at: u64, bytes: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.as_file().write_all_at(bytes, at).map_err(|e| Error::io(&self.target, e))
+    }
+
+    /// Checks that every tensor received exactly its size in bytes, then renames the file into
+    /// place (mode 0644).
+    ///
+    /// # Errors
+    /// A tensor short of or over its size (a bug in the caller); I/O errors.
+    pub fn finish(self) -> Result<()> {
+        for ((name, (a, b)), w) in self.names.iter().zip(&self.ranges).zip(&self.written) {
+            let w = w.load(std::sync::atomic::Ordering::Relaxed);
+            if w != b - a {
+                return Err(Error::value(format!("tensor `{name}` got {w} bytes, expected {}", b - a)));
+            }
+        }
+        {
+            // Temporary files are created 0600; give the checkpoint ordinary file permissions.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = self.file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        self.file.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
+        Ok(())
+    }
+}
+
+/// Writes `entries` and `metadata` to `path` as safetensors, atomically (see [`Writer`]). The
+/// header is written first, then each source writes its bytes in turn, so only what a source
+/// holds is in memory. The output is deterministic: the same entries give the same bytes.
 ///
 /// # Errors
 /// `path` exists and `force` is false, or is a directory or not a regular file; its directory
@@ -304,60 +421,51 @@ pub fn write_with_progress(
     force: bool,
     progress: &dyn Fn(u64, u64),
 ) -> Result<()> {
-    let target = check_destination(path, force)?;
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = entries.iter().find(|e| !seen.insert(e.name.as_str())) {
-        return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
-    }
-    let (head, sizes) = header(entries, metadata)?;
-    let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp =
-        tempfile::Builder::new().prefix(".nninit-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    let io_err = |e| Error::io(&target, e);
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-        w.write_all(&(head.len() as u64).to_le_bytes()).map_err(io_err)?;
-        w.write_all(&head).map_err(io_err)?;
-        let total: u64 = sizes.iter().map(|&s| s as u64).sum();
-        let mut done = 0u64;
-        for (e, &size) in entries.iter().zip(&sizes) {
-            let mut counted = Counted { inner: &mut w, written: 0 };
-            e.source.write_to(&mut counted).map_err(io_err)?;
-            if counted.written != size {
-                return Err(Error::value(format!(
-                    "tensor `{}` wrote {} bytes, expected {size}",
-                    e.name, counted.written
-                )));
-            }
-            done += size as u64;
-            progress(done, total);
+    let layout: Vec<Layout> = entries
+        .iter()
+        .map(|e| Layout { name: e.name.clone(), dtype: e.source.dtype(), shape: e.source.shape().to_vec() })
+        .collect();
+    let w = Writer::create(path, &layout, metadata, force)?;
+    let total = w.data_bytes();
+    let mut done = 0u64;
+    for (index, e) in entries.iter().enumerate() {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, At { writer: &w, index, offset: 0, error: None });
+        let result = e.source.write_to(&mut out).and_then(|_| out.flush());
+        let at = out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+        if let Some(err) = at.error {
+            return Err(err);
         }
-        w.flush().map_err(io_err)?;
+        result.map_err(|e| Error::io(path, e))?;
+        done += at.offset;
+        progress(done, total);
     }
-    #[cfg(unix)]
-    {
-        // Temporary files are created 0600; give the checkpoint ordinary file permissions.
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    tmp.persist(&target).map_err(|e| Error::io(&target, e.error))?;
-    Ok(())
+    w.finish()
 }
 
-/// Counts the bytes a source writes.
-struct Counted<'a, W: Write> {
-    inner: &'a mut W,
-    written: usize,
+/// Sequential writes into one tensor of a [`Writer`].
+struct At<'a> {
+    writer: &'a Writer,
+    index: usize,
+    offset: u64,
+    error: Option<Error>,
 }
 
-impl<W: Write> Write for Counted<'_, W> {
+impl Write for At<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n;
-        Ok(n)
+        match self.writer.write_at(self.index, self.offset, buf) {
+            Ok(()) => {
+                self.offset += buf.len() as u64;
+                Ok(buf.len())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.error = Some(e);
+                Err(std::io::Error::other(msg))
+            }
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 

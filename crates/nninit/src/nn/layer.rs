@@ -1,8 +1,7 @@
 //! Layer kinds: their configuration, parameter shapes and PyTorch's default initialization.
 
 use crate::error::{Error, Result};
-use crate::init::{kaiming_uniform_, normal_, uniform_, xavier_normal_, xavier_uniform_, FanMode, Init, Nonlinearity};
-use crate::rng::Generator;
+use crate::init::{FanMode, Init, Nonlinearity};
 use crate::tensor::TensorMut;
 
 /// What a parameter or buffer is for, so plans can address it by meaning.
@@ -423,120 +422,64 @@ impl Layer {
         }
     }
 
-    /// The default init of slot `name` as an [`Init`] value (what [`Layer::reset_parameters`]
-    /// does to it, for reports), `None` for buffers and unknown names. The padding row of an
-    /// Embedding and MultiheadAttention's zeroed `out_proj.bias` are not expressed.
-    pub fn default_init(&self, name: &str, shape: &[usize]) -> Option<Init> {
+    /// PyTorch's `reset_parameters()` as values: the init of each float slot, in the order the
+    /// constructor draws them (slot names as in [`Layer::slots`]; `out_proj.bias` is
+    /// MultiheadAttention's child bias, which it zeroes). An Embedding's padding row is zeroed
+    /// afterwards ([`Layer::padding_row`]). Buffers get their constants (`running_var` 1,
+    /// `running_mean` 0); containers and stateless layers have none.
+    pub fn reset_inits(&self) -> Vec<(String, Init)> {
         // A zero bound is PyTorch's int 0: U(0, 0) gives +0.0 (U(-0.0, 0.0) would give -0.0).
         let uniform = |b: f64| Init::Uniform { a: if b == 0.0 { 0.0 } else { -b }, b };
         let inv_sqrt = |n: usize| if n > 0 { 1.0 / (n as f64).sqrt() } else { 0.0 };
+        let slots = self.slots();
+        let each = |f: &dyn Fn(&Slot) -> Option<Init>| -> Vec<(String, Init)> {
+            slots.iter().filter(|s| !s.int64).filter_map(|s| f(s).map(|i| (s.name.clone(), i))).collect()
+        };
         match self {
-            Layer::Linear { .. } | Layer::Conv { .. } => match name {
+            Layer::Linear { .. } | Layer::Conv { .. } => each(&|s| match s.name.as_str() {
                 "weight" => Some(Init::KaimingUniform {
                     a: 5f64.sqrt(),
                     mode: FanMode::FanIn,
                     nonlinearity: Nonlinearity::LeakyRelu,
                 }),
-                _ => {
-                    let w = &self.slots()[0].shape;
-                    Some(uniform(inv_sqrt(crate::init::fan_in_and_fan_out(w).ok()?.0)))
-                }
-            },
-            Layer::Bilinear { in1_features, .. } => Some(uniform(inv_sqrt(*in1_features))),
+                _ => Some(uniform(inv_sqrt(crate::init::fan_in_and_fan_out(&slots[0].shape).ok()?.0))),
+            }),
+            Layer::Bilinear { in1_features, .. } => each(&|_| Some(uniform(inv_sqrt(*in1_features)))),
             Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::GroupNorm { .. } | Layer::RmsNorm { .. } => {
-                match name {
-                    "weight" => Some(Init::Ones),
-                    "bias" => Some(Init::Zeros),
-                    _ => None,
-                }
+                each(&|s| Some(if matches!(s.name.as_str(), "weight" | "running_var") { Init::Ones } else { Init::Zeros }))
             }
-            Layer::Embedding { .. } => Some(Init::Normal { mean: 0.0, std: 1.0 }),
+            Layer::Embedding { .. } => each(&|_| Some(Init::Normal { mean: 0.0, std: 1.0 })),
             Layer::Rnn { hidden_size, .. } | Layer::RnnCell { hidden_size, .. } => {
-                Some(uniform(inv_sqrt(*hidden_size)))
+                each(&|_| Some(uniform(inv_sqrt(*hidden_size))))
             }
-            Layer::MultiheadAttention { .. } => match name {
-                "in_proj_bias" => Some(Init::Zeros),
-                "bias_k" | "bias_v" => Some(Init::XavierNormal { gain: 1.0 }),
-                _ if shape.len() >= 2 => Some(Init::XavierUniform { gain: 1.0 }),
-                _ => None,
-            },
-            _ => None,
+            Layer::MultiheadAttention { bias, .. } => {
+                let mut inits = each(&|s| {
+                    Some(match s.name.as_str() {
+                        "in_proj_bias" => Init::Zeros,
+                        "bias_k" | "bias_v" => Init::XavierNormal { gain: 1.0 },
+                        _ => Init::XavierUniform { gain: 1.0 },
+                    })
+                });
+                if *bias {
+                    inits.push(("out_proj.bias".to_string(), Init::Zeros));
+                }
+                inits
+            }
+            Layer::Stateless(_) | Layer::Sequential | Layer::ModuleList | Layer::Custom(_) => Vec::new(),
         }
     }
 
-    /// PyTorch's `reset_parameters()`: fills `slots` (in [`Layer::slots`] order) exactly as the
-    /// layer's constructor does, drawing from `g` in PyTorch's order.
-    ///
-    /// * Linear, Conv, ConvTranspose: `kaiming_uniform_(weight, a=√5)` (= U(±1/√fan_in)), then
-    ///   bias U(±1/√fan_in) with fan_in from the weight (0 → bound 0).
-    /// * Bilinear: weight and bias U(±1/√in1).
-    /// * Norms: weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
-    /// * Embedding: N(0, 1), then the `padding_idx` row 0.
-    /// * RNN/LSTM/GRU and cells: every parameter U(±1/√hidden_size).
-    /// * MultiheadAttention: `xavier_uniform_` on the input projections, biases 0 (also
-    ///   `out_proj.bias`, passed as `child_bias`), `xavier_normal_` on `bias_k`/`bias_v`.
-    pub fn reset_parameters(
-        &self,
-        slots: &mut [TensorMut<'_>],
-        child_bias: Option<TensorMut<'_>>,
-        g: &mut Generator,
-    ) -> Result<()> {
+    /// The default init of slot `name` ([`Layer::reset_inits`]), `None` for unknown names.
+    pub fn default_init(&self, name: &str) -> Option<Init> {
+        self.reset_inits().into_iter().find(|(n, _)| n == name).map(|(_, i)| i)
+    }
+
+    /// The Embedding row `reset_parameters()` zeroes after drawing (`padding_idx`).
+    pub fn padding_row(&self) -> Option<usize> {
         match self {
-            Layer::Linear { .. } | Layer::Conv { .. } => {
-                let (w, rest) = slots.split_first_mut().ok_or_else(|| Error::value("missing weight"))?;
-                let fan_in = crate::init::fan_in_and_fan_out(w.shape)?.0;
-                kaiming_uniform_(w.reborrow(), 5f64.sqrt(), FanMode::FanIn, Nonlinearity::LeakyRelu, g)?;
-                if let Some(b) = rest.first_mut() {
-                    // PyTorch's `bound = 1 / sqrt(fan_in) if fan_in > 0 else 0` is the int 0 when
-                    // fan_in = 0, and -0 == +0 for ints: every value is +0.0.
-                    let (lo, hi) = if fan_in > 0 {
-                        (-1.0 / (fan_in as f64).sqrt(), 1.0 / (fan_in as f64).sqrt())
-                    } else {
-                        (0.0, 0.0)
-                    };
-                    uniform_(b.reborrow(), lo, hi, g)?;
-                }
-            }
-            Layer::Bilinear { in1_features, .. } => {
-                let bound = 1.0 / (*in1_features as f64).sqrt();
-                for s in slots {
-                    uniform_(s.reborrow(), -bound, bound, g)?;
-                }
-            }
-            Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::GroupNorm { .. } | Layer::RmsNorm { .. } => {
-                for (slot, t) in self.slots().iter().zip(slots.iter_mut()) {
-                    let one = matches!(slot.name.as_str(), "weight" | "running_var");
-                    crate::init::constant_(t.reborrow(), if one { 1.0 } else { 0.0 })?;
-                }
-            }
-            Layer::Embedding { padding_idx, embedding_dim, .. } => {
-                let w = slots.first_mut().ok_or_else(|| Error::value("missing weight"))?;
-                normal_(w.reborrow(), 0.0, 1.0, g)?;
-                if let Some(p) = padding_idx {
-                    zero_row(w, *p, *embedding_dim);
-                }
-            }
-            Layer::Rnn { hidden_size, .. } | Layer::RnnCell { hidden_size, .. } => {
-                let stdv = if *hidden_size > 0 { 1.0 / (*hidden_size as f64).sqrt() } else { 0.0 };
-                for s in slots {
-                    uniform_(s.reborrow(), -stdv, stdv, g)?;
-                }
-            }
-            Layer::MultiheadAttention { .. } => {
-                for (slot, t) in self.slots().iter().zip(slots.iter_mut()) {
-                    match slot.name.as_str() {
-                        "in_proj_bias" => crate::init::zeros_(t.reborrow())?,
-                        "bias_k" | "bias_v" => xavier_normal_(t.reborrow(), 1.0, g)?,
-                        _ => xavier_uniform_(t.reborrow(), 1.0, g)?,
-                    }
-                }
-                if let Some(b) = child_bias {
-                    crate::init::zeros_(b)?;
-                }
-            }
-            Layer::Stateless(_) | Layer::Sequential | Layer::ModuleList | Layer::Custom(_) => {}
+            Layer::Embedding { padding_idx, .. } => *padding_idx,
+            _ => None,
         }
-        Ok(())
     }
 }
 

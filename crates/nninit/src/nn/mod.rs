@@ -6,4 +6,4 @@ mod model;
 mod parse;
 
 pub use layer::{zero_row, Layer, RnnMode, Role, Slot};
-pub use model::{Model, Module, ModuleId, ModuleMut, Provenance, Registered, TensorId};
+pub use model::{meta, Event, Model, Module, ModuleId, ModuleMut, Provenance, Registered, TensorId};

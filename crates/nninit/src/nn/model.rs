@@ -7,7 +7,7 @@ use super::layer::{zero_row, Layer, Role, Slot};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::rng::Generator;
-use crate::tensor::{DType, Data, Tensor, TensorMut};
+use crate::tensor::{DType, Data, Tensor};
 
 /// A module's index in its [`Model`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,6 +65,42 @@ pub struct Model {
     provenance: Vec<Option<Provenance>>,
     root: Option<ModuleId>,
     dtype: DType,
+    /// On the meta device: no values, inits recorded in `events`.
+    meta: bool,
+    events: Vec<Event>,
+}
+
+/// One init of a tensor on the meta device, recorded in the order it ran: the PyTorch stream
+/// draws for every event, and a tensor's value is that of its last one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The tensor.
+    pub tensor: TensorId,
+    /// The init.
+    pub init: Init,
+}
+
+thread_local! {
+    static META_DEVICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with models created on the meta device, as PyTorch's `with torch.device("meta"):`.
+///
+/// A [`Model`] created inside (by [`Model::new`], so by every builder in [`crate::arch`]) has
+/// shapes, dtypes, provenance and a log of the inits it received ([`Model::events`]), but no
+/// values: nothing is drawn and no parameter memory is allocated. The checkpoint writer
+/// ([`crate::job::Outcome::save`]) generates the values, chunk by chunk, exactly as an ordinary
+/// model would hold them. Reading or editing values in place fails with
+/// [`Error::NeedsValues`].
+pub fn meta<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            META_DEVICE.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(META_DEVICE.with(|m| m.replace(true)));
+    f()
 }
 
 /// One step of a traversal: a module reached from its parent frame under `name`. Paths are
@@ -113,7 +149,18 @@ impl Model {
     /// An empty model whose new parameters have dtype `dtype` (like passing `dtype=` to every
     /// layer constructor; PyTorch's default is f32).
     pub fn new(dtype: DType) -> Self {
-        Model { modules: Vec::new(), tensors: Vec::new(), provenance: Vec::new(), root: None, dtype }
+        let meta = META_DEVICE.with(|m| m.get());
+        Model { modules: Vec::new(), tensors: Vec::new(), provenance: Vec::new(), root: None, dtype, meta, events: Vec::new() }
+    }
+
+    /// Whether the model is on the meta device (see [`meta`]).
+    pub fn is_meta(&self) -> bool {
+        self.meta
+    }
+
+    /// The inits recorded on the meta device, in order (empty for an ordinary model).
+    pub fn events(&self) -> &[Event] {
+        &self.events
     }
 
     /// The dtype new parameters get.
@@ -149,6 +196,8 @@ impl Model {
             let tensor = if s.int64 {
                 let n: usize = s.shape.iter().product();
                 Tensor::new(&s.shape, Data::Other { dtype: safetensors::Dtype::I64, bytes: vec![0; 8 * n] })?
+            } else if self.meta {
+                Tensor::meta(&s.shape, self.dtype)
             } else {
                 Tensor::try_zeros(&s.shape, self.dtype).map_err(|e| e.at(&s.name, &s.shape))?
             };
@@ -271,11 +320,52 @@ impl Model {
     /// provenance (as an Embedding's padding row). A row past the end is ignored.
     pub fn zero_row(&mut self, id: TensorId, row: usize) -> Result<()> {
         let t = &mut self.tensors[id.0];
-        let width = t.numel() / t.shape().first().copied().unwrap_or(1).max(1);
-        zero_row(&mut t.view_mut()?, row, width);
+        if !t.is_meta() {
+            let width = t.numel() / t.shape().first().copied().unwrap_or(1).max(1);
+            zero_row(&mut t.view_mut()?, row, width);
+        }
         if let Some(p) = self.provenance[id.0].as_mut() {
             p.zeroed_rows.push(row);
         }
+        Ok(())
+    }
+
+    /// Applies `init` to tensor `id` drawing from `g` (on the meta device: checks and records it,
+    /// drawing nothing), and records it as the tensor's provenance (`default`: the layer's own).
+    ///
+    /// # Errors
+    /// The init's errors (not wrapped with a path).
+    pub fn init_tensor(&mut self, id: TensorId, init: &Init, g: &mut Generator, default: bool) -> Result<()> {
+        self.record(id, init, default, |v| init.apply(v, g))
+    }
+
+    /// `constant_(tensor, val)` on tensor `id`, recorded as `ones_`, `zeros_` or `constant_`; no
+    /// generator needed.
+    pub fn constant(&mut self, id: TensorId, val: f64, default: bool) -> Result<()> {
+        let init = match val {
+            1.0 => Init::Ones,
+            0.0 if val.is_sign_positive() => Init::Zeros,
+            _ => Init::Constant { val },
+        };
+        self.record(id, &init, default, |v| crate::init::constant_(v, val))
+    }
+
+    fn record(
+        &mut self,
+        id: TensorId,
+        init: &Init,
+        default: bool,
+        apply: impl FnOnce(crate::tensor::TensorMut<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let t = &mut self.tensors[id.0];
+        match t.data() {
+            Data::Meta(dtype) => {
+                init.draw(t.shape(), *dtype)?;
+                self.events.push(Event { tensor: id, init: init.clone() });
+            }
+            _ => apply(t.view_mut()?)?,
+        }
+        self.provenance[id.0] = Some(Provenance { init: init.clone(), default, zeroed_rows: Vec::new() });
         Ok(())
     }
 
@@ -432,41 +522,23 @@ impl Model {
 
     /// Re-runs the layer's default init ([`Layer::reset_parameters`]) on module `id`.
     pub fn reset_parameters(&mut self, id: ModuleId, g: &mut Generator) -> Result<()> {
-        let module = &self.modules[id.0];
-        let layer = module.layer.clone();
-        let ids: Vec<TensorId> = module.slots.iter().map(|s| s.tensor).collect();
-        let child_bias = match layer {
-            Layer::MultiheadAttention { bias: true, .. } => {
-                let out_proj = module.children.iter().find(|(n, _)| n == "out_proj").map(|(_, c)| *c);
-                out_proj.and_then(|c| self.modules[c.0].slots.iter().find(|s| s.name == "bias")).map(|s| s.tensor)
-            }
-            _ => None,
-        };
-        let mut taken: Vec<Tensor> =
-            ids.iter().map(|t| std::mem::replace(&mut self.tensors[t.0], Tensor::zeros(&[], self.dtype))).collect();
-        let mut bias = child_bias.map(|t| std::mem::replace(&mut self.tensors[t.0], Tensor::zeros(&[], self.dtype)));
-        let result = (|| {
-            let mut views: Vec<TensorMut<'_>> =
-                taken.iter_mut().filter(|t| t.dtype().is_some()).map(|t| t.view_mut()).collect::<Result<_>>()?;
-            let bias_view = bias.as_mut().map(|b| b.view_mut()).transpose()?;
-            layer.reset_parameters(&mut views, bias_view, g)
-        })();
-        for ((t, tensor), slot) in ids.iter().zip(taken).zip(layer.slots()) {
-            self.tensors[t.0] = tensor;
-            self.provenance[t.0] = layer.default_init(&slot.name, &slot.shape).map(|init| Provenance {
-                init,
-                default: true,
-                zeroed_rows: Vec::new(),
-            });
-            if let (Layer::Embedding { padding_idx: Some(p), .. }, Some(prov)) = (&layer, self.provenance[t.0].as_mut())
-            {
-                prov.zeroed_rows.push(*p);
-            }
+        let layer = self.modules[id.0].layer.clone();
+        for (name, init) in layer.reset_inits() {
+            let (owner, slot) = match name.split_once('.') {
+                Some((child, slot)) => {
+                    let c = self.modules[id.0].children.iter().find(|(n, _)| n == child).map(|(_, c)| *c);
+                    (c.ok_or_else(|| Error::value(format!("missing child `{child}`")))?, slot)
+                }
+                None => (id, name.as_str()),
+            };
+            let tensor = self.slot(owner, slot)?.tensor;
+            self.init_tensor(tensor, &init, g, true)?;
         }
-        if let (Some(t), Some(b)) = (child_bias, bias) {
-            self.tensors[t.0] = b;
+        if let Some(row) = layer.padding_row() {
+            let weight = self.slot(id, "weight")?.tensor;
+            self.zero_row(weight, row)?;
         }
-        result
+        Ok(())
     }
 
     /// Number of modules in the arena.
@@ -534,12 +606,9 @@ impl ModuleMut<'_> {
     /// (e.g. `layer.0.bias (shape [64]): Fan in and fan out can not be computed ...`).
     pub fn init(&mut self, name: &str, init: &Init, g: &mut Generator) -> Result<()> {
         let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
-        let t = self.model.tensor_mut(id);
-        let shape = t.shape().to_vec();
-        let result = t.view_mut().and_then(|v| init.apply(v, g));
-        result.map_err(|e| e.at(&join(&self.path(), name), &shape))?;
-        self.model.provenance[id.0] = Some(Provenance { init: init.clone(), default: false, zeroed_rows: Vec::new() });
-        Ok(())
+        let shape = self.model.tensor(id).shape().to_vec();
+        let result = self.model.init_tensor(id, init, g, false);
+        result.map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 
     /// Zeroes row `row` of tensor `name` (recorded in its provenance), if registered.

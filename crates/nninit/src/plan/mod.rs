@@ -238,6 +238,9 @@ fn init_gate(layer: &Layer, gate: &str, t: &mut Tensor, init: &Init, g: &mut Gen
     };
     let k = mode.gate_index(gate).ok_or_else(|| Error::value(format!("{} has no gate `{gate}`", layer.type_name())))?;
     let shape = t.shape().to_vec();
+    if t.is_meta() {
+        return Err(Error::NeedsValues("a gate rule initializes part of a tensor".into()));
+    }
     if shape.first() != Some(&(mode.gates() * hidden)) {
         return Err(Error::value(format!("shape {shape:?} is not gate-stacked (dim 0 ≠ {})", mode.gates() * hidden)));
     }

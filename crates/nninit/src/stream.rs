@@ -1,0 +1,267 @@
+//! Generating a model's tensors straight into a checkpoint, chunk by chunk.
+//!
+//! A model on the meta device ([`crate::nn::meta`]) holds no values, only each tensor's recorded
+//! inits. Here they become values, a chunk of at most [`CHUNK`] elements at a time, each written
+//! to its place in the file as soon as it exists, so memory stays bounded by a few chunks (and,
+//! for schemes that need a whole tensor, by the largest such tensor) whatever the model's size.
+//!
+//! * PyTorch stream: the recorded inits are replayed in order on one generator. Only a tensor's
+//!   last init is kept; earlier ones (the layers' defaults that a plan overwrites) are drawn and
+//!   dropped, so the stream stays where PyTorch's would be. Chunking does not change a value
+//!   (see [`crate::init::Draw`]).
+//! * Philox: every tensor's last init is generated from `(seed, name)` alone, its chunks in
+//!   parallel.
+//!
+//! Tensors that hold values (an ordinary model, or buffers read from a checkpoint) are written as
+//! they are.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::init::{Draw, Init};
+use crate::io::Writer;
+use crate::job::{RngKind, Shard};
+use crate::nn::{Model, TensorId};
+use crate::rng::{Generator, Philox};
+use crate::stats::Stats;
+use crate::tensor::{DType, Tensor};
+
+/// Elements per chunk: 4 Mi (16 MiB of f32), a multiple of `normal_`'s 16-element block.
+pub const CHUNK: usize = 1 << 22;
+
+/// The chunks `(start, len)` of a tensor of `n` elements: [`CHUNK`]-sized, the last one merged
+/// into its predecessor when shorter than 16 (so `normal_`'s tail block stays in one chunk).
+pub fn chunks(n: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = (0..n).step_by(CHUNK).map(|s| (s, CHUNK.min(n - s))).collect();
+    if out.len() >= 2 && out[out.len() - 1].1 < 16 {
+        let (_, tail) = out.pop().unwrap_or_default();
+        if let Some(last) = out.last_mut() {
+            last.1 += tail;
+        }
+    }
+    out
+}
+
+/// One tensor to write: its place in the file, how it is written (dtype, shard slice), the
+/// rows to zero, and the statistics of what was written.
+pub struct Target {
+    /// Index in the writer's layout.
+    pub index: usize,
+    /// `state_dict` name (the first, for tied tensors); keys the Philox stream.
+    pub name: String,
+    /// The full shape.
+    pub shape: Vec<usize>,
+    /// The dtype written (float tensors).
+    pub out_dtype: Option<DType>,
+    /// Rows (of dim 0) set to zero after the init.
+    pub zeroed_rows: Vec<usize>,
+    /// The slice kept.
+    pub shard: Option<Shard>,
+    stats: Mutex<Vec<(usize, Stats)>>,
+}
+
+impl Target {
+    /// A target; see the fields.
+    pub fn new(
+        index: usize,
+        name: String,
+        shape: Vec<usize>,
+        out_dtype: Option<DType>,
+        zeroed_rows: Vec<usize>,
+        shard: Option<Shard>,
+    ) -> Self {
+        Target { index, name, shape, out_dtype, zeroed_rows, shard, stats: Mutex::new(Vec::new()) }
+    }
+
+    /// The shape written (the shard's slice).
+    pub fn out_shape(&self) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        if let Some(sh) = self.shard.filter(|sh| sh.dim < s.len()) {
+            let (a, b) = sh.range(s[sh.dim]);
+            s[sh.dim] = b - a;
+        }
+        s
+    }
+
+    /// Runs of the full tensor's elements that are written, with their element offset in the
+    /// output: the whole tensor, or one run per outer index of the shard's dimension.
+    fn kept(&self, start: usize, end: usize) -> Vec<(usize, usize, usize)> {
+        let Some(sh) = self.shard.filter(|sh| sh.dim < self.shape.len()) else { return vec![(start, end, start)] };
+        let inner: usize = self.shape[sh.dim + 1..].iter().product();
+        let size = self.shape[sh.dim];
+        let (a, b) = sh.range(size);
+        let (stride, run) = (size * inner, (b - a) * inner);
+        if stride == 0 || run == 0 {
+            return Vec::new();
+        }
+        (start / stride..end.div_ceil(stride))
+            .filter_map(|o| {
+                let (lo, hi) = ((o * stride + a * inner).max(start), (o * stride + b * inner).min(end));
+                (lo < hi).then(|| (lo, hi, o * run + lo - (o * stride + a * inner)))
+            })
+            .collect()
+    }
+
+    /// The element ranges to generate (the kept runs, split into chunks); only for elementwise
+    /// schemes, whose chunks can be computed alone.
+    fn kept_chunks(&self) -> Vec<(usize, usize)> {
+        let n: usize = self.shape.iter().product();
+        self.kept(0, n)
+            .into_iter()
+            .flat_map(|(lo, hi, _)| chunks(hi - lo).into_iter().map(move |(s, l)| (lo + s, l)))
+            .collect()
+    }
+
+    /// Writes elements `[start, start + chunk.numel())` of the full tensor (`chunk` in the
+    /// model's dtype): zeroes recorded rows, converts to the output dtype, keeps the shard's part.
+    fn put(&self, w: &Writer, start: usize, chunk: Cow<'_, Tensor>, done: &AtomicU64) -> Result<()> {
+        let mut chunk = chunk;
+        let end = start + chunk.numel();
+        let width = self.shape.iter().skip(1).product::<usize>();
+        for &r in &self.zeroed_rows {
+            let (lo, hi) = ((r * width).max(start), ((r + 1) * width).min(end));
+            if lo < hi {
+                let t = chunk.to_mut();
+                let view = t.view_mut()?;
+                crate::dispatch_mut!(view.data, |s| s[lo - start..hi - start].fill(crate::tensor::Element::from_f64(0.0)));
+            }
+        }
+        if let Some(d) = self.out_dtype.filter(|&d| chunk.dtype().is_some_and(|c| c != d)) {
+            chunk = Cow::Owned(chunk.to_dtype(d));
+        }
+        let bits = chunk.safetensors_dtype().bitsize();
+        let bytes = chunk.bytes();
+        for (lo, hi, out) in self.kept(start, end) {
+            if let Some(s) = Stats::of_range(&chunk, lo - start..hi - start) {
+                self.stats.lock().map_err(|_| Error::value("poisoned"))?.push((out, s));
+            }
+            let piece = &bytes[(lo - start) * bits / 8..(hi - start) * bits / 8];
+            w.write_at(self.index, (out * bits / 8) as u64, piece)?;
+            done.fetch_add(piece.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Statistics of everything written (float tensors), merged in element order.
+    pub fn stats(&self) -> Option<Stats> {
+        let mut parts = self.stats.lock().ok()?.clone();
+        parts.sort_by_key(|(at, _)| *at);
+        parts.into_iter().map(|(_, s)| s).reduce(Stats::merge)
+    }
+}
+
+/// Generates and writes every target of `model` (keyed by tensor), calling
+/// `progress(bytes_written, total_bytes)` as chunks land.
+///
+/// # Errors
+/// An init's error, with the tensor's name and shape; I/O errors.
+pub fn generate(
+    model: &Model,
+    targets: &HashMap<TensorId, Target>,
+    rng: RngKind,
+    seed: u64,
+    w: &Writer,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<()> {
+    let done = AtomicU64::new(0);
+    let total = w.data_bytes();
+    let put = |t: &Target, start: usize, chunk: Cow<'_, Tensor>| -> Result<()> {
+        t.put(w, start, chunk, &done)?;
+        progress(done.load(Ordering::Relaxed), total);
+        Ok(())
+    };
+    let mut ids: Vec<&TensorId> = targets.keys().collect();
+    ids.sort();
+    let last_event: HashMap<TensorId, usize> = model.events().iter().enumerate().map(|(i, e)| (e.tensor, i)).collect();
+    // Tensors with values, and meta tensors nothing was recorded for (zeros, as constructed).
+    for id in &ids {
+        let (t, target) = (model.tensor(**id), &targets[*id]);
+        if !t.is_meta() {
+            put(target, 0, Cow::Borrowed(t))?;
+        } else if !last_event.contains_key(*id) {
+            let dtype = t.dtype().unwrap_or(DType::F32);
+            fill_chunks(&Init::Zeros, &t.shape().to_vec(), dtype, &mut Generator::default(), &mut |s, c| put(target, s, c))?;
+        }
+    }
+    match rng {
+        RngKind::Torch => {
+            let mut g = Generator::manual_seed(seed);
+            for (i, e) in model.events().iter().enumerate() {
+                let t = model.tensor(e.tensor);
+                let (shape, dtype) = (t.shape().to_vec(), t.dtype().unwrap_or(DType::F32));
+                let target = targets.get(&e.tensor).filter(|_| last_event[&e.tensor] == i);
+                let result = match target {
+                    Some(target) => fill_chunks(&e.init, &shape, dtype, &mut g, &mut |s, c| put(target, s, c)),
+                    None => fill_chunks(&e.init, &shape, dtype, &mut g, &mut |_, _| Ok(())),
+                };
+                result.map_err(|err| match targets.get(&e.tensor) {
+                    Some(t) => err.at(&t.name, &shape),
+                    None => err,
+                })?;
+            }
+        }
+        RngKind::Philox => {
+            for id in ids.iter().filter(|id| last_event.contains_key(**id)) {
+                let target = &targets[*id];
+                let e = &model.events()[last_event[*id]];
+                let dtype = model.tensor(**id).dtype().unwrap_or(DType::F32);
+                philox_fill(&e.init, target, dtype, seed, &put).map_err(|err| err.at(&target.name, &target.shape))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies `init` to a tensor of `shape` on the PyTorch stream, handing each chunk to `sink` in
+/// order (the whole tensor at once for [`Draw::Whole`] schemes).
+pub fn fill_chunks(
+    init: &Init,
+    shape: &[usize],
+    dtype: DType,
+    g: &mut Generator,
+    sink: &mut dyn FnMut(usize, Cow<'_, Tensor>) -> Result<()>,
+) -> Result<()> {
+    let n: usize = shape.iter().product();
+    match init.draw(shape, dtype)? {
+        Draw::Whole => {
+            let mut t = Tensor::try_zeros(shape, dtype)?;
+            init.apply(t.view_mut()?, g)?;
+            sink(0, Cow::Owned(t))
+        }
+        draw => {
+            for (start, len) in chunks(n) {
+                let mut c = Tensor::try_zeros(&[len], dtype)?;
+                let view = c.view_mut()?;
+                crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
+                sink(start, Cow::Owned(c))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Generates a tensor's `init` on the counter-based stream keyed by its name: elementwise schemes
+/// chunk by chunk in parallel (only the shard's part), others whole.
+fn philox_fill(
+    init: &Init,
+    target: &Target,
+    dtype: DType,
+    seed: u64,
+    put: &(dyn Fn(&Target, usize, Cow<'_, Tensor>) -> Result<()> + Sync),
+) -> Result<()> {
+    if init.draw(&target.shape, dtype)? == Draw::Whole {
+        let mut t = Tensor::try_zeros(&target.shape, dtype)?;
+        init.apply(t.view_mut()?, &mut Philox::new(seed, &target.name))?;
+        return put(target, 0, Cow::Owned(t));
+    }
+    target.kept_chunks().into_par_iter().try_for_each(|(start, len)| {
+        let mut c = Tensor::try_zeros(&[len], dtype)?;
+        init.apply_range(&target.shape, start, c.view_mut()?.data, seed, &target.name)?;
+        put(target, start, Cow::Owned(c))
+    })
+}
