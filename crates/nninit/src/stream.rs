@@ -34,10 +34,11 @@ use crate::tensor::{DType, Tensor};
 /// Elements per chunk: 4 Mi (16 MiB of f32), a multiple of `normal_`'s 16-element block.
 pub const CHUNK: usize = 1 << 22;
 
-/// The chunks `(start, len)` of a tensor of `n` elements: [`CHUNK`]-sized, the last one merged
-/// into its predecessor when shorter than 16 (so `normal_`'s tail block stays in one chunk).
-pub fn chunks(n: usize) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = (0..n).step_by(CHUNK).map(|s| (s, CHUNK.min(n - s))).collect();
+/// The chunks `(start, len)` of a tensor of `n` elements: `size`-sized (a multiple of 16), the
+/// last one merged into its predecessor when shorter than 16 (so `normal_`'s tail block stays in
+/// one chunk).
+pub fn chunks(n: usize, size: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = (0..n).step_by(size).map(|s| (s, size.min(n - s))).collect();
     if out.len() >= 2 && out[out.len() - 1].1 < 16 {
         let (_, tail) = out.pop().unwrap_or_default();
         if let Some(last) = out.last_mut() {
@@ -113,7 +114,7 @@ impl Target {
         let n: usize = self.shape.iter().product();
         self.kept(0, n)
             .into_iter()
-            .flat_map(|(lo, hi, _)| chunks(hi - lo).into_iter().map(move |(s, l)| (lo + s, l)))
+            .flat_map(|(lo, hi, _)| chunks(hi - lo, CHUNK).into_iter().map(move |(s, l)| (lo + s, l)))
             .collect()
     }
 
@@ -185,7 +186,7 @@ pub fn generate(
             put(target, 0, Cow::Borrowed(t))?;
         } else if !last_event.contains_key(*id) {
             let dtype = t.dtype().unwrap_or(DType::F32);
-            fill_chunks(&Init::Zeros, &t.shape().to_vec(), dtype, &mut Generator::default(), &mut |s, c| put(target, s, c))?;
+            fill_chunks(&Init::Zeros, t.shape(), dtype, &mut Generator::default(), &mut |s, c| put(target, s, c))?;
         }
     }
     match rng {
@@ -226,6 +227,17 @@ pub fn fill_chunks(
     g: &mut Generator,
     sink: &mut dyn FnMut(usize, Cow<'_, Tensor>) -> Result<()>,
 ) -> Result<()> {
+    fill_chunks_of(init, shape, dtype, g, CHUNK, sink)
+}
+
+fn fill_chunks_of(
+    init: &Init,
+    shape: &[usize],
+    dtype: DType,
+    g: &mut Generator,
+    size: usize,
+    sink: &mut dyn FnMut(usize, Cow<'_, Tensor>) -> Result<()>,
+) -> Result<()> {
     let n: usize = shape.iter().product();
     match init.draw(shape, dtype)? {
         Draw::Whole => {
@@ -234,7 +246,7 @@ pub fn fill_chunks(
             sink(0, Cow::Owned(t))
         }
         draw => {
-            for (start, len) in chunks(n) {
+            for (start, len) in chunks(n, size) {
                 let mut c = Tensor::try_zeros(&[len], dtype)?;
                 let view = c.view_mut()?;
                 crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
@@ -264,4 +276,54 @@ fn philox_fill(
         init.apply_range(&target.shape, start, c.view_mut()?.data, seed, &target.name)?;
         put(target, start, Cow::Owned(c))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PyTorch stream gives the same values and leaves the generator in the same state
+    /// whether a tensor is filled whole or in chunks, for every dtype and primitive, around
+    /// every boundary case of `normal_` (fewer than 16 elements, multiples of 16, a short tail).
+    #[test]
+    fn chunked_fills_equal_whole_fills() {
+        let inits: [Init; 4] = [
+            "uniform_(-2, 3)".parse().unwrap(),
+            "normal_(0.5, 2)".parse().unwrap(),
+            "kaiming_uniform_(a=1)".parse().unwrap(),
+            "xavier_normal_()".parse().unwrap(),
+        ];
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            for init in &inits {
+                for n in [1usize, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 161] {
+                    let shape = [n, 1];
+                    let mut whole = Tensor::zeros(&shape, dtype);
+                    let mut g1 = Generator::manual_seed(7);
+                    g1.random();
+                    init.apply(whole.view_mut().unwrap(), &mut g1).unwrap();
+                    for size in [16, 32, 48] {
+                        let mut g2 = Generator::manual_seed(7);
+                        g2.random();
+                        let mut got = vec![0u8; whole.bytes().len()];
+                        let mut sink = |start: usize, c: Cow<'_, Tensor>| {
+                            let at = start * dtype.size();
+                            got[at..at + c.bytes().len()].copy_from_slice(c.bytes());
+                            Ok(())
+                        };
+                        fill_chunks_of(init, &shape, dtype, &mut g2, size, &mut sink).unwrap();
+                        assert_eq!(got, whole.bytes(), "{init} {dtype} n={n} chunk={size}");
+                        assert_eq!(g2.get_rng_state(), g1.get_rng_state(), "{init} {dtype} n={n} chunk={size}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_keep_normal_tails_whole() {
+        assert_eq!(chunks(40, 16), vec![(0, 16), (16, 24)]);
+        assert_eq!(chunks(48, 16), vec![(0, 16), (16, 16), (32, 16)]);
+        assert_eq!(chunks(10, 16), vec![(0, 10)]);
+        assert_eq!(chunks(0, 16), vec![]);
+    }
 }

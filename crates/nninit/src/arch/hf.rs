@@ -300,7 +300,7 @@ impl Builder {
 
     /// Sets the float tensor `name` of module `id`, if registered, to `value` (no draws).
     fn fill(&mut self, id: ModuleId, name: &str, value: f64) -> Result<()> {
-        match self.m.module(id).slots.iter().find(|s| s.name == name && !self.m.tensor(s.tensor).dtype().is_none()) {
+        match self.m.module(id).slots.iter().find(|s| s.name == name && self.m.tensor(s.tensor).dtype().is_some()) {
             Some(s) => self.m.constant(s.tensor, value, false),
             None => Ok(()),
         }

@@ -27,6 +27,36 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
+/// Eight consecutive blocks `counter_lo + 0..8` (words 1–3 of the counter fixed, no carry into
+/// word 1 within the eight), lane-major: `out[w][b]` is word `w` of block `b`. The same values as
+/// eight [`philox4x32_10`] calls, written so the compiler runs the eight in SIMD lanes.
+#[inline(always)]
+pub fn philox4x32_10_x8(counter_lo: u32, counter: [u32; 3], key: [u32; 2]) -> [[u32; 8]; 4] {
+    let mut c = [
+        std::array::from_fn(|b| counter_lo.wrapping_add(b as u32)),
+        [counter[0]; 8],
+        [counter[1]; 8],
+        [counter[2]; 8],
+    ];
+    let mut k = key;
+    for r in 0..10 {
+        if r > 0 {
+            k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
+        }
+        let mut n = [[0u32; 8]; 4];
+        for b in 0..8 {
+            let p0 = M0 as u64 * c[0][b] as u64;
+            let p1 = M1 as u64 * c[2][b] as u64;
+            n[0][b] = (p1 >> 32) as u32 ^ c[1][b] ^ k[0];
+            n[1][b] = p1 as u32;
+            n[2][b] = (p0 >> 32) as u32 ^ c[3][b] ^ k[1];
+            n[3][b] = p0 as u32;
+        }
+        c = n;
+    }
+    c
+}
+
 /// SplitMix64's finalizer: spreads the bits of `x` (Steele et al. 2014).
 fn mix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -72,6 +102,15 @@ impl Philox {
         self.key
     }
 
+    /// Blocks `first..first + 8` of the current draw for purpose `tag`, lane-major (see
+    /// [`philox4x32_10_x8`]); `None` when the eight would carry into the counter's high word.
+    #[inline(always)]
+    pub(crate) fn blocks8(&self, first: u64, tag: u32) -> Option<[[u32; 8]; 4]> {
+        let lo = first as u32;
+        (lo <= u32::MAX - 7)
+            .then(|| philox4x32_10_x8(lo, [(first >> 32) as u32, self.draw, tag], self.key))
+    }
+
     /// The 4 words of block `block` of the current draw, for purpose `tag`.
     #[inline(always)]
     pub(crate) fn block(&self, block: u64, tag: u32) -> [u32; 4] {
@@ -91,6 +130,18 @@ mod tests {
             philox4x32_10([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
         );
+    }
+
+    #[test]
+    fn eight_blocks_at_once_equal_eight_calls() {
+        let key = [0x1234_5678, 0x9abc_def0];
+        for lo in [0u32, 5, u32::MAX - 7] {
+            let x8 = philox4x32_10_x8(lo, [3, 4, 5], key);
+            for b in 0..8u32 {
+                let one = philox4x32_10([lo + b, 3, 4, 5], key);
+                assert_eq!([x8[0][b as usize], x8[1][b as usize], x8[2][b as usize], x8[3][b as usize]], one);
+            }
+        }
     }
 
     #[test]

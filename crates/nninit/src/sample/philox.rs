@@ -15,8 +15,17 @@ const TAG_PERM: u32 = 2;
 
 /// Computes the values of one block of the stream. Implementations are `#[inline(always)]` so
 /// that they are compiled inside [`fill_chunk`]'s CPU-specific versions.
-trait BlockSampler<E, const K: usize>: Sync {
+trait BlockSampler<E: Element, const K: usize>: Sync {
     fn block(&self, block: u64) -> [E; K];
+
+    /// Blocks `first..first + 8` into `out` (`8·K` elements): the same values as eight
+    /// [`BlockSampler::block`] calls; samplers override it with a form that vectorizes.
+    #[inline(always)]
+    fn blocks8(&self, first: u64, out: &mut [E]) {
+        for (b, o) in out.chunks_exact_mut(K).enumerate() {
+            o.copy_from_slice(&self.block(first + b as u64));
+        }
+    }
 }
 
 /// Fills `out` in parallel: element `i` (global index `offset + local`) takes lane `i % K` of
@@ -37,7 +46,12 @@ fn fill_chunk<E: Element, const K: usize, S: BlockSampler<E, K>>(chunk: &mut [E]
         j += 1;
     }
     let mut block = (start + j as u64) / K as u64;
-    let mut whole = chunk[j..].chunks_exact_mut(K);
+    let mut eights = chunk[j..].chunks_exact_mut(8 * K);
+    for out in &mut eights {
+        s.blocks8(block, out);
+        block += 8;
+    }
+    let mut whole = eights.into_remainder().chunks_exact_mut(K);
     for out in &mut whole {
         out.copy_from_slice(&s.block(block));
         block += 1;
@@ -68,18 +82,38 @@ struct Uniform32<'a, E> {
     to_s: E,
 }
 
+impl<E: Element> Uniform32<'_, E> {
+    #[inline(always)]
+    fn value(&self, x: u32) -> E {
+        let w = E::from_f32(unit_f32(x).mul_add(self.range, self.from));
+        // Compared as f32 (exact for these types): vectorizes, unlike f16/bf16 `==`.
+        if w.to_f32() == self.to_s.to_f32() {
+            self.from_s
+        } else {
+            w
+        }
+    }
+}
+
 impl<E: Element> BlockSampler<E, 4> for Uniform32<'_, E> {
     #[inline(always)]
     fn block(&self, b: u64) -> [E; 4] {
-        self.p.block(b, TAG_UNIFORM).map(|x| {
-            let w = E::from_f32(unit_f32(x).mul_add(self.range, self.from));
-            // Compared as f32 (exact for these types): vectorizes, unlike f16/bf16 `==`.
-            if w.to_f32() == self.to_s.to_f32() {
-                self.from_s
-            } else {
-                w
+        self.p.block(b, TAG_UNIFORM).map(|x| self.value(x))
+    }
+
+    #[inline(always)]
+    fn blocks8(&self, first: u64, out: &mut [E]) {
+        let Some(w) = self.p.blocks8(first, TAG_UNIFORM) else {
+            for (b, o) in out.chunks_exact_mut(4).enumerate() {
+                o.copy_from_slice(&self.block(first + b as u64));
             }
-        })
+            return;
+        };
+        for (b, o) in out.chunks_exact_mut(4).enumerate() {
+            for l in 0..4 {
+                o[l] = self.value(w[l][b]);
+            }
+        }
     }
 }
 
@@ -123,6 +157,31 @@ impl<E: Element> BlockSampler<E, 4> for Normal32<'_> {
         let (a0, a1) = box_muller_f32(w[0], w[1]);
         let (b0, b1) = box_muller_f32(w[2], w[3]);
         [a0, a1, b0, b1].map(|z| E::from_f32(z.mul_add(self.std, self.mean)))
+    }
+
+    #[inline(always)]
+    fn blocks8(&self, first: u64, out: &mut [E]) {
+        let Some(w) = self.p.blocks8(first, TAG_NORMAL) else {
+            for (b, o) in out.chunks_exact_mut(4).enumerate() {
+                o.copy_from_slice(&self.block(first + b as u64));
+            }
+            return;
+        };
+        // Each step over the eight blocks is a plain loop over arrays: it runs in SIMD lanes.
+        let mut z = [[0f32; 8]; 4];
+        for b in 0..8 {
+            let (a0, a1) = box_muller_f32(w[0][b], w[1][b]);
+            let (b0, b1) = box_muller_f32(w[2][b], w[3][b]);
+            z[0][b] = a0.mul_add(self.std, self.mean);
+            z[1][b] = a1.mul_add(self.std, self.mean);
+            z[2][b] = b0.mul_add(self.std, self.mean);
+            z[3][b] = b1.mul_add(self.std, self.mean);
+        }
+        for (b, o) in out.chunks_exact_mut(4).enumerate() {
+            for l in 0..4 {
+                o[l] = E::from_f32(z[l][b]);
+            }
+        }
     }
 }
 
