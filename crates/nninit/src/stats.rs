@@ -69,40 +69,43 @@ impl Stats {
             .unwrap_or(Stats::of(std::iter::empty()))
     }
 
-    /// Two passes over a chunk that sits in cache: the mean, then the squared deviations (no
-    /// division per element, unlike Welford's update), each over 8 independent lanes so the
-    /// loops vectorize.
+    /// One pass over a chunk, shifted by its first value (so the sums stay small and the
+    /// variance does not cancel: Chan, Golub & LeVeque's shifted data), over 8 independent lanes
+    /// so the loop vectorizes.
     fn of_chunk<T>(c: &[T], f: impl Fn(&T) -> f64) -> Stats {
         const L: usize = 8;
-        let (mut sum, mut min, mut max) = ([0.0; L], [f64::INFINITY; L], [f64::NEG_INFINITY; L]);
+        let Some(shift) = c.first().map(&f) else { return Stats::of(std::iter::empty()) };
+        let (mut sum, mut sq) = ([0.0; L], [0.0; L]);
+        let (mut min, mut max) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
         let mut lanes = c.chunks_exact(L);
         for group in &mut lanes {
             for k in 0..L {
                 let x = f(&group[k]);
-                sum[k] += x;
+                let d = x - shift;
+                sum[k] += d;
+                sq[k] += d * d;
                 min[k] = if x < min[k] { x } else { min[k] };
                 max[k] = if x > max[k] { x } else { max[k] };
             }
         }
         for (k, x) in lanes.remainder().iter().map(&f).enumerate() {
-            sum[k] += x;
+            let d = x - shift;
+            sum[k] += d;
+            sq[k] += d * d;
             min[k] = min[k].min(x);
             max[k] = max[k].max(x);
         }
         let n = c.len() as f64;
-        let mean = sum.iter().sum::<f64>() / n;
-        let mut m2 = [0.0; L];
-        let mut lanes = c.chunks_exact(L);
-        for group in &mut lanes {
-            for k in 0..L {
-                let d = f(&group[k]) - mean;
-                m2[k] += d * d;
-            }
-        }
-        let tail: f64 = lanes.remainder().iter().map(|x| (f(x) - mean) * (f(x) - mean)).sum();
-        let m2 = m2.iter().sum::<f64>() + tail;
+        let (sum, sq) = (sum.iter().sum::<f64>(), sq.iter().sum::<f64>());
+        let var = ((sq - sum * sum / n) / n).max(0.0);
         let fold = |v: [f64; L], g: fn(f64, f64) -> f64| v.into_iter().reduce(g).unwrap_or(f64::NAN);
-        Stats { numel: c.len(), mean, std: (m2 / n).sqrt(), min: fold(min, f64::min), max: fold(max, f64::max) }
+        Stats {
+            numel: c.len(),
+            mean: shift + sum / n,
+            std: var.sqrt(),
+            min: fold(min, f64::min),
+            max: fold(max, f64::max),
+        }
     }
 
     /// The statistics of two disjoint sets of values together (Chan, Golub & LeVeque 1979).

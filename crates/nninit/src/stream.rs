@@ -129,7 +129,8 @@ impl Target {
             if lo < hi {
                 let t = chunk.to_mut();
                 let view = t.view_mut()?;
-                crate::dispatch_mut!(view.data, |s| s[lo - start..hi - start].fill(crate::tensor::Element::from_f64(0.0)));
+                crate::dispatch_mut!(view.data, |s| s[lo - start..hi - start]
+                    .fill(crate::tensor::Element::from_f64(0.0)));
             }
         }
         if let Some(d) = self.out_dtype.filter(|&d| chunk.dtype().is_some_and(|c| c != d)) {
@@ -191,20 +192,49 @@ pub fn generate(
     }
     match rng {
         RngKind::Torch => {
-            let mut g = Generator::manual_seed(seed);
-            for (i, e) in model.events().iter().enumerate() {
-                let t = model.tensor(e.tensor);
-                let (shape, dtype) = (t.shape().to_vec(), t.dtype().unwrap_or(DType::F32));
-                let target = targets.get(&e.tensor).filter(|_| last_event[&e.tensor] == i);
-                let result = match target {
-                    Some(target) => fill_chunks(&e.init, &shape, dtype, &mut g, &mut |s, c| put(target, s, c)),
-                    None => fill_chunks(&e.init, &shape, dtype, &mut g, &mut |_, _| Ok(())),
-                };
-                result.map_err(|err| match targets.get(&e.tensor) {
-                    Some(t) => err.at(&t.name, &shape),
-                    None => err,
-                })?;
-            }
+            // One thread draws (its transforms run on the pool); another writes the chunks
+            // (zeroed rows, dtype, statistics, the file), two chunks in flight at most.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(&Target, usize, Tensor)>(2);
+            // Written chunks come back to be filled again: no allocation per chunk.
+            let (back, returned) = std::sync::mpsc::channel::<Tensor>();
+            std::thread::scope(|scope| {
+                let writer = scope.spawn(move || {
+                    rx.iter().try_for_each(|(t, start, c)| {
+                        put(t, start, Cow::Borrowed(&c))?;
+                        let _ = back.send(c);
+                        Ok(())
+                    })
+                });
+                let drawn = (|| {
+                    let mut g = Generator::manual_seed(seed);
+                    for (i, e) in model.events().iter().enumerate() {
+                        let t = model.tensor(e.tensor);
+                        let (shape, dtype) = (t.shape().to_vec(), t.dtype().unwrap_or(DType::F32));
+                        let target = targets.get(&e.tensor).filter(|_| last_event[&e.tensor] == i);
+                        let mut buffer = |len: usize| match returned.try_recv() {
+                            Ok(b) if b.numel() == len && b.dtype() == Some(dtype) => Ok(b),
+                            _ => Tensor::try_zeros(&[len], dtype),
+                        };
+                        let result = match target {
+                            Some(target) => {
+                                fill_chunks_of(&e.init, &shape, dtype, &mut g, CHUNK, &mut buffer, &mut |s, c| {
+                                    // A closed channel means the writer failed: its error is reported.
+                                    tx.send((target, s, c.into_owned())).or(Ok(()))
+                                })
+                            }
+                            None => skip(&e.init, &shape, dtype, &mut g),
+                        };
+                        result.map_err(|err| match targets.get(&e.tensor) {
+                            Some(t) => err.at(&t.name, &shape),
+                            None => err,
+                        })?;
+                    }
+                    Ok(())
+                })();
+                drop(tx);
+                let written = writer.join().unwrap_or_else(|_| Err(Error::value("the writer thread panicked")));
+                drawn.and(written)
+            })?;
         }
         RngKind::Philox => {
             for id in ids.iter().filter(|id| last_event.contains_key(**id)) {
@@ -227,15 +257,17 @@ pub fn fill_chunks(
     g: &mut Generator,
     sink: &mut dyn FnMut(usize, Cow<'_, Tensor>) -> Result<()>,
 ) -> Result<()> {
-    fill_chunks_of(init, shape, dtype, g, CHUNK, sink)
+    fill_chunks_of(init, shape, dtype, g, CHUNK, &mut |len| Tensor::try_zeros(&[len], dtype), sink)
 }
 
+/// [`fill_chunks`] with chunks of `size` elements taken from `buffer(len)`.
 fn fill_chunks_of(
     init: &Init,
     shape: &[usize],
     dtype: DType,
     g: &mut Generator,
     size: usize,
+    buffer: &mut dyn FnMut(usize) -> Result<Tensor>,
     sink: &mut dyn FnMut(usize, Cow<'_, Tensor>) -> Result<()>,
 ) -> Result<()> {
     let n: usize = shape.iter().product();
@@ -247,13 +279,38 @@ fn fill_chunks_of(
         }
         draw => {
             for (start, len) in chunks(n, size) {
-                let mut c = Tensor::try_zeros(&[len], dtype)?;
+                let mut c = buffer(len)?;
                 let view = c.view_mut()?;
                 crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
                 sink(start, Cow::Owned(c))?;
             }
             Ok(())
         }
+    }
+}
+
+/// Advances `g` past what `init` draws for a tensor of `shape`, as [`Init::apply`] would but
+/// without computing values where the number of words is known (uniform and block-path normal
+/// draws); otherwise draws and drops them.
+pub fn skip(init: &Init, shape: &[usize], dtype: DType, g: &mut Generator) -> Result<()> {
+    let n: usize = shape.iter().product();
+    let per_value = if dtype == DType::F64 { 2 } else { 1 };
+    let words = match init.draw(shape, dtype)? {
+        Draw::Nothing | Draw::Fill(_) => Some(0),
+        Draw::Uniform { .. } => Some(n),
+        // The block path: every value, plus a fresh tail block (f16/bf16: whole blocks only).
+        Draw::Normal { .. } if n >= 16 => Some(match dtype {
+            DType::F16 | DType::BF16 => n.div_ceil(16) * 16,
+            DType::F32 | DType::F64 => n + if n % 16 != 0 { 16 } else { 0 },
+        }),
+        Draw::Normal { .. } | Draw::Whole => None,
+    };
+    match words {
+        Some(w) => {
+            g.discard((w * per_value) as u64);
+            Ok(())
+        }
+        None => fill_chunks(init, shape, dtype, g, &mut |_, _| Ok(())),
     }
 }
 
@@ -295,7 +352,7 @@ mod tests {
         ];
         for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
             for init in &inits {
-                for n in [1usize, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 161] {
+                for n in [0usize, 1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 100, 161, 700, 1300] {
                     let shape = [n, 1];
                     let mut whole = Tensor::zeros(&shape, dtype);
                     let mut g1 = Generator::manual_seed(7);
@@ -310,10 +367,15 @@ mod tests {
                             got[at..at + c.bytes().len()].copy_from_slice(c.bytes());
                             Ok(())
                         };
-                        fill_chunks_of(init, &shape, dtype, &mut g2, size, &mut sink).unwrap();
+                        let mut buffer = |len| Ok(Tensor::zeros(&[len], dtype));
+                        fill_chunks_of(init, &shape, dtype, &mut g2, size, &mut buffer, &mut sink).unwrap();
                         assert_eq!(got, whole.bytes(), "{init} {dtype} n={n} chunk={size}");
                         assert_eq!(g2.get_rng_state(), g1.get_rng_state(), "{init} {dtype} n={n} chunk={size}");
                     }
+                    let mut g3 = Generator::manual_seed(7);
+                    g3.random();
+                    skip(init, &shape, dtype, &mut g3).unwrap();
+                    assert_eq!(g3.get_rng_state(), g1.get_rng_state(), "skip {init} {dtype} n={n}");
                 }
             }
         }

@@ -364,7 +364,9 @@ impl Tensor {
             Data::Other { dtype, .. } => {
                 return Err(Error::DType { op: "init", dtype: format!("{dtype:?}") });
             }
-            Data::Meta(_) => return Err(Error::NeedsValues(format!("a tensor of shape {:?} on the meta device", self.shape))),
+            Data::Meta(_) => {
+                return Err(Error::NeedsValues(format!("a tensor of shape {:?} on the meta device", self.shape)))
+            }
         };
         Ok(TensorMut { shape: &self.shape, data: slice })
     }

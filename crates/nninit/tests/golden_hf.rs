@@ -35,7 +35,12 @@ fn hf_models_match_transformers() {
         checked.push(id.to_string());
         failures.extend(state_dict_differences(&model, &case["tensors"], id));
         let seed = case["seed"].as_u64().unwrap();
-        failures.extend(streamed_differences(|g| hf::from_config(&config(file), DType::F32, g), seed, &case["tensors"], id));
+        failures.extend(streamed_differences(
+            |g| hf::from_config(&config(file), DType::F32, g),
+            seed,
+            &case["tensors"],
+            id,
+        ));
         if let Some(want) = case["rng_state_sha256"].as_str() {
             if sha256_hex(&gen.get_rng_state()) != want {
                 failures.push(format!("{id}: generator state differs"));

@@ -7,13 +7,13 @@
 //! writer generate a tensor chunk by chunk, straight into the file.
 
 use super::fan::calculate_gain;
+use super::fan::FanMode;
 use super::functions::{check_constant, check_std, check_trunc_normal, check_uniform, fill};
 use super::scheme::Init;
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::error::Result;
 use crate::rng::Engine;
 use crate::tensor::{DType, Element};
-use super::fan::FanMode;
 
 /// An init resolved for one tensor: what [`Init::apply`] does to it, as a single primitive.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,7 +62,8 @@ impl Init {
     /// # Errors
     /// Those of the function called: bad bounds or std, fans of a rank < 2 shape, a bad gain.
     pub fn draw(&self, shape: &[usize], dtype: DType) -> Result<Draw> {
-        let vs = |gain: f64, fan: Fan, distribution: Distribution| VarianceScaling { gain, fan, distribution }.draw(shape);
+        let vs =
+            |gain: f64, fan: Fan, distribution: Distribution| VarianceScaling { gain, fan, distribution }.draw(shape);
         match *self {
             Init::Uniform { a, b } => check_uniform(dtype, a, b).map(|_| Draw::Uniform { from: a, to: b }),
             Init::Normal { mean, std } => check_std(std).map(|_| Draw::Normal { mean, std }),

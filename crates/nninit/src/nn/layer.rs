@@ -446,7 +446,9 @@ impl Layer {
             }),
             Layer::Bilinear { in1_features, .. } => each(&|_| Some(uniform(inv_sqrt(*in1_features)))),
             Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::GroupNorm { .. } | Layer::RmsNorm { .. } => {
-                each(&|s| Some(if matches!(s.name.as_str(), "weight" | "running_var") { Init::Ones } else { Init::Zeros }))
+                each(&|s| {
+                    Some(if matches!(s.name.as_str(), "weight" | "running_var") { Init::Ones } else { Init::Zeros })
+                })
             }
             Layer::Embedding { .. } => each(&|_| Some(Init::Normal { mean: 0.0, std: 1.0 })),
             Layer::Rnn { hidden_size, .. } | Layer::RnnCell { hidden_size, .. } => {

@@ -150,7 +150,15 @@ impl Model {
     /// layer constructor; PyTorch's default is f32).
     pub fn new(dtype: DType) -> Self {
         let meta = META_DEVICE.with(|m| m.get());
-        Model { modules: Vec::new(), tensors: Vec::new(), provenance: Vec::new(), root: None, dtype, meta, events: Vec::new() }
+        Model {
+            modules: Vec::new(),
+            tensors: Vec::new(),
+            provenance: Vec::new(),
+            root: None,
+            dtype,
+            meta,
+            events: Vec::new(),
+        }
     }
 
     /// Whether the model is on the meta device (see [`meta`]).

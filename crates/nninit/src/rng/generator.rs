@@ -75,6 +75,12 @@ impl Generator {
         self.mt.fill_u32(out);
     }
 
+    /// Advances the stream past `k` 32-bit words (as `k` calls of [`Generator::random`]), at
+    /// the cost of the state twists only. The Box–Muller cache is untouched.
+    pub fn discard(&mut self, k: u64) {
+        self.mt.discard(k);
+    }
+
     /// `torch.get_rng_state()`: PyTorch's 5056-byte little-endian serialization
     /// (`u64 seed | i32 left | i32 seeded | u64 next | u64 state[624] | f64 normal_x | f64 normal_y |
     /// f64 normal_rho | i32 normal_is_valid | pad | f32 next_float_normal | u8 valid | pad`).

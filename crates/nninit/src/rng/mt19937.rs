@@ -84,6 +84,20 @@ impl Mt19937 {
         }
     }
 
+    /// Advances past `k` outputs without computing them (only the state twists run).
+    pub fn discard(&mut self, mut k: u64) {
+        while k > 0 {
+            if self.left <= 1 {
+                self.twist();
+                self.left = N + 1;
+            }
+            let take = ((self.left - 1) as u64).min(k) as usize;
+            self.next += take;
+            self.left -= take;
+            k -= take as u64;
+        }
+    }
+
     /// `(left, next, state)` as PyTorch stores them (for `get_rng_state`).
     pub(crate) fn raw(&self) -> (usize, usize, &[u32; N]) {
         (self.left, self.next, &self.state)

@@ -32,12 +32,8 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 /// eight [`philox4x32_10`] calls, written so the compiler runs the eight in SIMD lanes.
 #[inline(always)]
 pub fn philox4x32_10_x8(counter_lo: u32, counter: [u32; 3], key: [u32; 2]) -> [[u32; 8]; 4] {
-    let mut c = [
-        std::array::from_fn(|b| counter_lo.wrapping_add(b as u32)),
-        [counter[0]; 8],
-        [counter[1]; 8],
-        [counter[2]; 8],
-    ];
+    let mut c =
+        [std::array::from_fn(|b| counter_lo.wrapping_add(b as u32)), [counter[0]; 8], [counter[1]; 8], [counter[2]; 8]];
     let mut k = key;
     for r in 0..10 {
         if r > 0 {
@@ -107,8 +103,7 @@ impl Philox {
     #[inline(always)]
     pub(crate) fn blocks8(&self, first: u64, tag: u32) -> Option<[[u32; 8]; 4]> {
         let lo = first as u32;
-        (lo <= u32::MAX - 7)
-            .then(|| philox4x32_10_x8(lo, [(first >> 32) as u32, self.draw, tag], self.key))
+        (lo <= u32::MAX - 7).then(|| philox4x32_10_x8(lo, [(first >> 32) as u32, self.draw, tag], self.key))
     }
 
     /// The 4 words of block `block` of the current draw, for purpose `tag`.
