@@ -301,7 +301,7 @@ pub fn skip(init: &Init, shape: &[usize], dtype: DType, g: &mut Generator) -> Re
         // The block path: every value, plus a fresh tail block (f16/bf16: whole blocks only).
         Draw::Normal { .. } if n >= 16 => Some(match dtype {
             DType::F16 | DType::BF16 => n.div_ceil(16) * 16,
-            DType::F32 | DType::F64 => n + if n % 16 != 0 { 16 } else { 0 },
+            DType::F32 | DType::F64 => n + if n.is_multiple_of(16) { 0 } else { 16 },
         }),
         Draw::Normal { .. } | Draw::Whole => None,
     };
@@ -376,6 +376,44 @@ mod tests {
                     g3.random();
                     skip(init, &shape, dtype, &mut g3).unwrap();
                     assert_eq!(g3.get_rng_state(), g1.get_rng_state(), "skip {init} {dtype} n={n}");
+                }
+            }
+        }
+    }
+
+    /// The kept runs of any element range, against a brute-force walk over every element.
+    #[test]
+    fn kept_runs_map_every_element_to_its_place_in_the_shard() {
+        for (shape, dim, world) in
+            [(vec![4, 6], 1, 3), (vec![5, 3, 4], 1, 2), (vec![7, 5], 0, 3), (vec![2, 3, 5], 2, 4)]
+        {
+            for rank in 0..world {
+                let shard = Shard { rank, world, dim };
+                let t = Target::new(0, "w".into(), shape.clone(), Some(DType::F32), vec![], Some(shard));
+                let n: usize = shape.iter().product();
+                let inner: usize = shape[dim + 1..].iter().product();
+                let (a, b) = shard.range(shape[dim]);
+                // Brute force: element i is kept when its coordinate along `dim` is in [a, b);
+                // its place in the shard counts the kept elements before it.
+                let place: Vec<Option<usize>> = (0..n)
+                    .scan(0, |next, i| {
+                        let kept = (a..b).contains(&(i / inner % shape[dim]));
+                        *next += kept as usize;
+                        Some(kept.then_some(*next - 1))
+                    })
+                    .collect();
+                for start in 0..n {
+                    for end in start + 1..=n {
+                        let mut got = vec![None; n];
+                        for (lo, hi, out) in t.kept(start, end) {
+                            for i in lo..hi {
+                                got[i] = Some(out + i - lo);
+                            }
+                        }
+                        let want: Vec<Option<usize>> =
+                            (0..n).map(|i| if (start..end).contains(&i) { place[i] } else { None }).collect();
+                        assert_eq!(got, want, "{shape:?} {shard:?} {start}..{end}");
+                    }
                 }
             }
         }
