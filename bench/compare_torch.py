@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="interpreter with torch 2.15")
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--models", action="store_true", help="also the whole-model runs")
+    ap.add_argument("--dir", default=None, help="where the whole-model runs write (default: the temp dir; /dev/shm takes the disk out)")
     a = ap.parse_args()
     repeat = "2" if a.quick else "5"
     if not os.path.exists(NNINIT):
@@ -108,7 +109,7 @@ def main():
     if not a.models:
         return
     print(f"\n{'model':12} {'dtype':5} {'torch s':>8} {'torch MiB':>10} {'nninit s':>9} {'nninit MiB':>11} {'philox s':>9} {'philox MiB':>11} {'speed-up':>9}")
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(dir=a.dir) as d:
         for name, kind, cfg in (("gpt2-small", "gpt2", GPT2_SMALL), ("tinyllama", "llama", TINYLLAMA)):
             cfg_path = os.path.join(d, f"{name}.json")
             with open(cfg_path, "w") as f:

@@ -16,6 +16,10 @@ const TAG_PERM: u32 = 2;
 /// Computes the values of one block of the stream. Implementations are `#[inline(always)]` so
 /// that they are compiled inside [`fill_chunk`]'s CPU-specific versions.
 trait BlockSampler<E: Element, const K: usize>: Sync {
+    /// Whether [`BlockSampler::blocks8`] is worth calling (a form that vectorizes better than
+    /// eight [`BlockSampler::block`] calls).
+    const EIGHT: bool = false;
+
     fn block(&self, block: u64) -> [E; K];
 
     /// Blocks `first..first + 8` into `out` (`8·K` elements): the same values as eight
@@ -46,12 +50,16 @@ fn fill_chunk<E: Element, const K: usize, S: BlockSampler<E, K>>(chunk: &mut [E]
         j += 1;
     }
     let mut block = (start + j as u64) / K as u64;
-    let mut eights = chunk[j..].chunks_exact_mut(8 * K);
-    for out in &mut eights {
-        s.blocks8(block, out);
-        block += 8;
+    let mut rest = &mut chunk[j..];
+    if S::EIGHT {
+        let mut eights = rest.chunks_exact_mut(8 * K);
+        for out in &mut eights {
+            s.blocks8(block, out);
+            block += 8;
+        }
+        rest = eights.into_remainder();
     }
-    let mut whole = eights.into_remainder().chunks_exact_mut(K);
+    let mut whole = rest.chunks_exact_mut(K);
     for out in &mut whole {
         out.copy_from_slice(&s.block(block));
         block += 1;
@@ -101,20 +109,6 @@ impl<E: Element> BlockSampler<E, 4> for Uniform32<'_, E> {
         self.p.block(b, TAG_UNIFORM).map(|x| self.value(x))
     }
 
-    #[inline(always)]
-    fn blocks8(&self, first: u64, out: &mut [E]) {
-        let Some(w) = self.p.blocks8(first, TAG_UNIFORM) else {
-            for (b, o) in out.chunks_exact_mut(4).enumerate() {
-                o.copy_from_slice(&self.block(first + b as u64));
-            }
-            return;
-        };
-        for (b, o) in out.chunks_exact_mut(4).enumerate() {
-            for l in 0..4 {
-                o[l] = self.value(w[l][b]);
-            }
-        }
-    }
 }
 
 /// U(from, to) in f64: 53-bit uniforms from two words each.
@@ -151,6 +145,8 @@ fn box_muller_f32(x1: u32, x2: u32) -> (f32, f32) {
 }
 
 impl<E: Element> BlockSampler<E, 4> for Normal32<'_> {
+    const EIGHT: bool = true;
+
     #[inline(always)]
     fn block(&self, b: u64) -> [E; 4] {
         let w = self.p.block(b, TAG_NORMAL);
