@@ -27,20 +27,20 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
-/// Eight consecutive blocks `counter_lo + 0..8` (words 1–3 of the counter fixed, no carry into
-/// word 1 within the eight), lane-major: `out[w][b]` is word `w` of block `b`. The same values as
-/// eight [`philox4x32_10`] calls, written so the compiler runs the eight in SIMD lanes.
+/// `L` consecutive blocks `counter_lo + 0..L` (words 1–3 of the counter fixed, no carry into
+/// word 1 within them), lane-major: `out[w][b]` is word `w` of block `b`. The same values as `L`
+/// [`philox4x32_10`] calls, written so the compiler runs them in SIMD lanes.
 #[inline(always)]
-pub fn philox4x32_10_x8(counter_lo: u32, counter: [u32; 3], key: [u32; 2]) -> [[u32; 8]; 4] {
+pub fn philox4x32_10_lanes<const L: usize>(counter_lo: u32, counter: [u32; 3], key: [u32; 2]) -> [[u32; L]; 4] {
     let mut c =
-        [std::array::from_fn(|b| counter_lo.wrapping_add(b as u32)), [counter[0]; 8], [counter[1]; 8], [counter[2]; 8]];
+        [std::array::from_fn(|b| counter_lo.wrapping_add(b as u32)), [counter[0]; L], [counter[1]; L], [counter[2]; L]];
     let mut k = key;
     for r in 0..10 {
         if r > 0 {
             k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
         }
-        let mut n = [[0u32; 8]; 4];
-        for b in 0..8 {
+        let mut n = [[0u32; L]; 4];
+        for b in 0..L {
             let p0 = M0 as u64 * c[0][b] as u64;
             let p1 = M1 as u64 * c[2][b] as u64;
             n[0][b] = (p1 >> 32) as u32 ^ c[1][b] ^ k[0];
@@ -98,12 +98,13 @@ impl Philox {
         self.key
     }
 
-    /// Blocks `first..first + 8` of the current draw for purpose `tag`, lane-major (see
-    /// [`philox4x32_10_x8`]); `None` when the eight would carry into the counter's high word.
+    /// Blocks `first..first + L` of the current draw for purpose `tag`, lane-major (see
+    /// [`philox4x32_10_lanes`]); `None` when they would carry into the counter's high word.
     #[inline(always)]
-    pub(crate) fn blocks8(&self, first: u64, tag: u32) -> Option<[[u32; 8]; 4]> {
+    pub(crate) fn blocks<const L: usize>(&self, first: u64, tag: u32) -> Option<[[u32; L]; 4]> {
         let lo = first as u32;
-        (lo <= u32::MAX - 7).then(|| philox4x32_10_x8(lo, [(first >> 32) as u32, self.draw, tag], self.key))
+        (lo as u64 + L as u64 <= 1 << 32)
+            .then(|| philox4x32_10_lanes::<L>(lo, [(first >> 32) as u32, self.draw, tag], self.key))
     }
 
     /// The 4 words of block `block` of the current draw, for purpose `tag`.
@@ -131,7 +132,7 @@ mod tests {
     fn eight_blocks_at_once_equal_eight_calls() {
         let key = [0x1234_5678, 0x9abc_def0];
         for lo in [0u32, 5, u32::MAX - 7] {
-            let x8 = philox4x32_10_x8(lo, [3, 4, 5], key);
+            let x8 = philox4x32_10_lanes::<8>(lo, [3, 4, 5], key);
             for b in 0..8u32 {
                 let one = philox4x32_10([lo + b, 3, 4, 5], key);
                 assert_eq!([x8[0][b as usize], x8[1][b as usize], x8[2][b as usize], x8[3][b as usize]], one);

@@ -138,7 +138,7 @@ fn transform_parallel(d: &mut [f32], mean: f32, std: f32, cap: Capability) {
 
 /// Transforms the whole blocks of `d`, compiled for AVX2+FMA where the CPU has them (the result
 /// is the same: every operation is correctly rounded).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
 fn transform_chunk(d: &mut [f32], mean: f32, std: f32, cap: Capability) {
     for block in d.chunks_exact_mut(BLOCK) {
         match cap {

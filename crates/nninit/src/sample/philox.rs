@@ -16,20 +16,8 @@ const TAG_PERM: u32 = 2;
 /// Computes the values of one block of the stream. Implementations are `#[inline(always)]` so
 /// that they are compiled inside [`fill_chunk`]'s CPU-specific versions.
 trait BlockSampler<E: Element, const K: usize>: Sync {
-    /// Whether [`BlockSampler::blocks8`] is worth calling (a form that vectorizes better than
-    /// eight [`BlockSampler::block`] calls).
-    const EIGHT: bool = false;
-
     fn block(&self, block: u64) -> [E; K];
 
-    /// Blocks `first..first + 8` into `out` (`8·K` elements): the same values as eight
-    /// [`BlockSampler::block`] calls; samplers override it with a form that vectorizes.
-    #[inline(always)]
-    fn blocks8(&self, first: u64, out: &mut [E]) {
-        for (b, o) in out.chunks_exact_mut(K).enumerate() {
-            o.copy_from_slice(&self.block(first + b as u64));
-        }
-    }
 }
 
 /// Fills `out` in parallel: element `i` (global index `offset + local`) takes lane `i % K` of
@@ -40,7 +28,7 @@ fn fill_blocks<E: Element, const K: usize, S: BlockSampler<E, K>>(out: &mut [E],
 
 /// One chunk, compiled for AVX2+FMA where the CPU has them (bit-identical either way: every
 /// operation is correctly rounded).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
 fn fill_chunk<E: Element, const K: usize, S: BlockSampler<E, K>>(chunk: &mut [E], start: u64, s: &S) {
     let mut j = 0;
     // A partial first block (a chunk or shard starting mid-block).
@@ -50,16 +38,7 @@ fn fill_chunk<E: Element, const K: usize, S: BlockSampler<E, K>>(chunk: &mut [E]
         j += 1;
     }
     let mut block = (start + j as u64) / K as u64;
-    let mut rest = &mut chunk[j..];
-    if S::EIGHT {
-        let mut eights = rest.chunks_exact_mut(8 * K);
-        for out in &mut eights {
-            s.blocks8(block, out);
-            block += 8;
-        }
-        rest = eights.into_remainder();
-    }
-    let mut whole = rest.chunks_exact_mut(K);
+    let mut whole = chunk[j..].chunks_exact_mut(K);
     for out in &mut whole {
         out.copy_from_slice(&s.block(block));
         block += 1;
@@ -130,7 +109,7 @@ impl<E: Element> BlockSampler<E, 2> for Uniform64<'_> {
     }
 }
 
-/// N(mean, std²) in f32 opmath: two Box–Muller pairs per block.
+/// N(mean, std²) in f32 opmath: two Box–Muller pairs per Philox block.
 struct Normal32<'a> {
     p: &'a Philox,
     mean: f32,
@@ -144,28 +123,30 @@ fn box_muller_f32(x1: u32, x2: u32) -> (f32, f32) {
     (r * c, r * s)
 }
 
-impl<E: Element> BlockSampler<E, 4> for Normal32<'_> {
-    const EIGHT: bool = true;
+/// Philox blocks per sampler block of [`Normal32`]: 16, so one sampler block fills the SIMD
+/// lanes of an AVX-512 register (two of AVX2).
+const LANES: usize = 16;
 
+/// A block here is [`LANES`] Philox blocks, `4 · LANES` values stored lane-major
+/// (`z[l · LANES + b]` is value `l` of Philox block `b`), so the blocks run in SIMD lanes and
+/// store contiguously.
+impl<E: Element> BlockSampler<E, { 4 * LANES }> for Normal32<'_> {
     #[inline(always)]
-    fn block(&self, b: u64) -> [E; 4] {
-        let w = self.p.block(b, TAG_NORMAL);
-        let (a0, a1) = box_muller_f32(w[0], w[1]);
-        let (b0, b1) = box_muller_f32(w[2], w[3]);
-        [a0, a1, b0, b1].map(|z| E::from_f32(z.mul_add(self.std, self.mean)))
-    }
-
-    #[inline(always)]
-    fn blocks8(&self, first: u64, out: &mut [E]) {
-        let Some(w) = self.p.blocks8(first, TAG_NORMAL) else {
-            for (b, o) in out.chunks_exact_mut(4).enumerate() {
-                o.copy_from_slice(&self.block(first + b as u64));
+    fn block(&self, g: u64) -> [E; 4 * LANES] {
+        let first = g * LANES as u64;
+        // Groups start at multiples of LANES blocks, so the counter's low word never carries.
+        let w = self.p.blocks::<LANES>(first, TAG_NORMAL).unwrap_or_else(|| {
+            let mut w = [[0u32; LANES]; 4];
+            for b in 0..LANES {
+                let x = self.p.block(first + b as u64, TAG_NORMAL);
+                for l in 0..4 {
+                    w[l][b] = x[l];
+                }
             }
-            return;
-        };
-        // Each step over the eight blocks is a plain loop over arrays: it runs in SIMD lanes.
-        let mut z = [[0f32; 8]; 4];
-        for b in 0..8 {
+            w
+        });
+        let mut z = [[0f32; LANES]; 4];
+        for b in 0..LANES {
             let (a0, a1) = box_muller_f32(w[0][b], w[1][b]);
             let (b0, b1) = box_muller_f32(w[2][b], w[3][b]);
             z[0][b] = a0.mul_add(self.std, self.mean);
@@ -173,11 +154,13 @@ impl<E: Element> BlockSampler<E, 4> for Normal32<'_> {
             z[2][b] = b0.mul_add(self.std, self.mean);
             z[3][b] = b1.mul_add(self.std, self.mean);
         }
-        for (b, o) in out.chunks_exact_mut(4).enumerate() {
-            for l in 0..4 {
-                o[l] = E::from_f32(z[l][b]);
+        let mut out = [E::from_f32(0.0); 4 * LANES];
+        for l in 0..4 {
+            for b in 0..LANES {
+                out[l * LANES + b] = E::from_f32(z[l][b]);
             }
         }
+        out
     }
 }
 

@@ -46,7 +46,7 @@ struct Params<E> {
 
 /// Turns words into values, compiled for AVX2+FMA where the CPU has them (the result is the
 /// same: `mul_add` is correctly rounded either way).
-#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
 fn convert<E: Element>(out: &mut [E], bits: &[u32], p: &Params<E>) {
     for (o, &b) in out.iter_mut().zip(bits) {
         let x = uniform01_f32(b);
