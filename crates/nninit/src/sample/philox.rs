@@ -17,7 +17,6 @@ const TAG_PERM: u32 = 2;
 /// that they are compiled inside [`fill_chunk`]'s CPU-specific versions.
 trait BlockSampler<E: Element, const K: usize>: Sync {
     fn block(&self, block: u64) -> [E; K];
-
 }
 
 /// Fills `out` in parallel: element `i` (global index `offset + local`) takes lane `i % K` of
@@ -87,7 +86,6 @@ impl<E: Element> BlockSampler<E, 4> for Uniform32<'_, E> {
     fn block(&self, b: u64) -> [E; 4] {
         self.p.block(b, TAG_UNIFORM).map(|x| self.value(x))
     }
-
 }
 
 /// U(from, to) in f64: 53-bit uniforms from two words each.
