@@ -72,7 +72,8 @@ impl Stats {
     /// One pass over a chunk, shifted by its first value (so the sums stay small and the
     /// variance does not cancel: Chan, Golub & LeVeque's shifted data), over 8 independent lanes
     /// so the loop vectorizes.
-    fn of_chunk<T>(c: &[T], f: impl Fn(&T) -> f64) -> Stats {
+    #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+    fn of_chunk<T, F: Fn(&T) -> f64>(c: &[T], f: F) -> Stats {
         const L: usize = 8;
         let Some(shift) = c.first().map(&f) else { return Stats::of(std::iter::empty()) };
         let (mut sum, mut sq) = ([0.0; L], [0.0; L]);

@@ -328,10 +328,20 @@ fn philox_fill(
         init.apply(t.view_mut()?, &mut Philox::new(seed, &target.name))?;
         return put(target, 0, Cow::Owned(t));
     }
+    // Chunk buffers are reused (one per thread at most), not allocated and zeroed each time.
+    let pool = Mutex::new(Vec::<Tensor>::new());
     target.kept_chunks().into_par_iter().try_for_each(|(start, len)| {
-        let mut c = Tensor::try_zeros(&[len], dtype)?;
+        let reused = pool.lock().ok().and_then(|mut p| p.pop()).filter(|b| b.numel() == len);
+        let mut c = match reused {
+            Some(b) => b,
+            None => Tensor::try_zeros(&[len], dtype)?,
+        };
         init.apply_range(&target.shape, start, c.view_mut()?.data, seed, &target.name)?;
-        put(target, start, Cow::Owned(c))
+        put(target, start, Cow::Borrowed(&c))?;
+        if let Ok(mut p) = pool.lock() {
+            p.push(c);
+        }
+        Ok(())
     })
 }
 

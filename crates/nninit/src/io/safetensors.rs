@@ -308,6 +308,7 @@ pub struct Writer {
     /// Each tensor's absolute `[begin, end)` in the file.
     ranges: Vec<(u64, u64)>,
     written: Vec<std::sync::atomic::AtomicU64>,
+    lock: std::sync::Mutex<()>,
 }
 
 impl Writer {
@@ -343,6 +344,7 @@ impl Writer {
             names: layout.iter().map(|t| t.name.clone()).collect(),
             ranges,
             written: sizes.iter().map(|_| Default::default()).collect(),
+            lock: std::sync::Mutex::new(()),
         };
         let mut first = (head.len() as u64).to_le_bytes().to_vec();
         first.extend_from_slice(&head);
@@ -377,6 +379,9 @@ impl Writer {
 
     fn pwrite(&self, at: u64, bytes: &[u8]) -> Result<()> {
         use std::os::unix::fs::FileExt;
+        // One write at a time: the kernel serializes writes to a file anyway, and waiting here
+        // sleeps instead of spinning on the inode's lock.
+        let _one = self.lock.lock().map_err(|_| Error::value("a writer thread panicked"))?;
         self.file.as_file().write_all_at(bytes, at).map_err(|e| Error::io(&self.target, e))
     }
 
