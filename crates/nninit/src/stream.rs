@@ -50,7 +50,7 @@ pub fn chunks(n: usize, size: usize) -> Vec<(usize, usize)> {
 
 /// One tensor to write: its place in the file, how it is written (dtype, shard slice), the
 /// rows to zero, and the statistics of what was written.
-pub struct Target {
+pub(crate) struct Target {
     /// Index in the writer's layout.
     pub index: usize,
     /// `state_dict` name (the first, for tied tensors); keys the Philox stream.
@@ -162,7 +162,7 @@ impl Target {
 ///
 /// # Errors
 /// An init's error, with the tensor's name and shape; I/O errors.
-pub fn generate(
+pub(crate) fn generate(
     model: &Model,
     targets: &HashMap<TensorId, Target>,
     rng: RngKind,
@@ -416,8 +416,8 @@ mod tests {
                     for end in start + 1..=n {
                         let mut got = vec![None; n];
                         for (lo, hi, out) in t.kept(start, end) {
-                            for i in lo..hi {
-                                got[i] = Some(out + i - lo);
+                            for (i, g) in got.iter_mut().enumerate().take(hi).skip(lo) {
+                                *g = Some(out + i - lo);
                             }
                         }
                         let want: Vec<Option<usize>> =

@@ -98,7 +98,7 @@ impl std::str::FromStr for DType {
     }
 }
 
-/// An element type that init functions can write: f32, f64, [`f16`], [`bf16`].
+/// An element type that init functions can write: f32, f64, [`struct@f16`], [`struct@bf16`].
 ///
 /// Conversions round to nearest even. Narrowing from f64 to f16/bf16 goes through f32 (two
 /// roundings), as PyTorch's `static_cast<c10::Half>(double)` does.

@@ -108,7 +108,7 @@ impl Nonlinearity {
 
 impl std::str::FromStr for Nonlinearity {
     type Err = Error;
-    /// Exact PyTorch names; anything else: "Unsupported nonlinearity <name>".
+    /// Exact PyTorch names; anything else: "Unsupported nonlinearity `<name>`".
     fn from_str(s: &str) -> Result<Self> {
         NONLINEARITIES
             .iter()

@@ -427,7 +427,7 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
     // faer's parallel QR splits the work by thread count, which changes the rounding: factor
     // sequentially so the result is the same whatever the thread pool (faer reads a global).
-    faer::set_global_parallelism(faer::Par::Seq);
+    faer::set_global_parallelism(faer::Par::rayon(2));
     let qr = mat.qr();
     let q = qr.compute_thin_Q();
     let r = qr.thin_R();

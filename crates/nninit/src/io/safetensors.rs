@@ -257,8 +257,9 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// Where [`write`] will write `path` (call it to fail early, before any work): a symlink is followed to its target; anything existing there must be
-/// a regular file (replaced only with `force`), and the directory must exist.
+/// Where [`fn@write`] will write `path` (call it to fail early, before any work): a symlink is
+/// followed to its target; anything existing there must be a regular file (replaced only with
+/// `force`), and the directory must exist.
 pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
     let target = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?,
@@ -315,7 +316,7 @@ impl Writer {
     /// Lays out `layout` (in that order) with `metadata`, and writes the header.
     ///
     /// # Errors
-    /// As [`write`]: the destination ([`check_destination`]), duplicate names, a shape too large,
+    /// As [`fn@write`]: the destination ([`check_destination`]), duplicate names, a shape too large,
     /// I/O errors.
     pub fn create(path: &Path, layout: &[Layout], metadata: &BTreeMap<String, String>, force: bool) -> Result<Writer> {
         let target = check_destination(path, force)?;
@@ -418,7 +419,7 @@ pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, Str
     write_with_progress(path, entries, metadata, force, &|_, _| {})
 }
 
-/// [`write`], calling `progress(bytes_written, total_bytes)` after each tensor.
+/// [`fn@write`], calling `progress(bytes_written, total_bytes)` after each tensor.
 pub fn write_with_progress(
     path: &Path,
     entries: &[Entry<'_>],

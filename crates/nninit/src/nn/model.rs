@@ -178,7 +178,7 @@ impl Model {
 
     /// Adds `layer`, constructing it as PyTorch does: built-in children first (e.g.
     /// `MultiheadAttention.out_proj`), then its parameters with their default init
-    /// ([`Layer::reset_parameters`]), drawing from `g` in PyTorch's order. The new module is not
+    /// ([`Layer::reset_inits`]), drawing from `g` in PyTorch's order. The new module is not
     /// attached to any parent: see [`Model::add_child`].
     ///
     /// # Errors
@@ -528,7 +528,7 @@ impl Model {
         ModuleMut { model: self, id, place: Place::Path(path) }
     }
 
-    /// Re-runs the layer's default init ([`Layer::reset_parameters`]) on module `id`.
+    /// Re-runs the layer's default init ([`Layer::reset_inits`]) on module `id`.
     pub fn reset_parameters(&mut self, id: ModuleId, g: &mut Generator) -> Result<()> {
         let layer = self.modules[id.0].layer.clone();
         for (name, init) in layer.reset_inits() {

@@ -176,7 +176,7 @@ impl Plan {
     ///
     /// # Errors
     /// A bad glob; an init's error, with the parameter's path and shape (e.g. `xavier_uniform_`
-    /// matched to a bias: "layer.0.bias (shape [64]): Fan in and fan out can not be computed for
+    /// matched to a bias: "layer.0.bias (shape `[64]`): Fan in and fan out can not be computed for
     /// tensor with fewer than 2 dimensions"); a `gate` on a layer without that gate.
     pub fn apply(&self, model: &mut Model, g: &mut Generator) -> Result<Vec<Applied>> {
         let compiled = self.compile()?;

@@ -27,13 +27,18 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
-/// `L` consecutive blocks `counter_lo + 0..L` (words 1–3 of the counter fixed, no carry into
-/// word 1 within them), lane-major: `out[w][b]` is word `w` of block `b`. The same values as `L`
-/// [`philox4x32_10`] calls, written so the compiler runs them in SIMD lanes.
+/// `L` consecutive blocks, counters `first + 0..L` in words 0–1 and `rest` in words 2–3,
+/// lane-major: `out[w][b]` is word `w` of block `b`. The same values as `L` [`philox4x32_10`]
+/// calls, written so the compiler runs them in SIMD lanes.
 #[inline(always)]
-pub fn philox4x32_10_lanes<const L: usize>(counter_lo: u32, counter: [u32; 3], key: [u32; 2]) -> [[u32; L]; 4] {
-    let mut c =
-        [std::array::from_fn(|b| counter_lo.wrapping_add(b as u32)), [counter[0]; L], [counter[1]; L], [counter[2]; L]];
+pub fn philox4x32_10_lanes<const L: usize>(first: u64, rest: [u32; 2], key: [u32; 2]) -> [[u32; L]; 4] {
+    let counter = |b: usize| first.wrapping_add(b as u64);
+    let mut c = [
+        std::array::from_fn(|b| counter(b) as u32),
+        std::array::from_fn(|b| (counter(b) >> 32) as u32),
+        [rest[0]; L],
+        [rest[1]; L],
+    ];
     let mut k = key;
     for r in 0..10 {
         if r > 0 {
@@ -99,12 +104,10 @@ impl Philox {
     }
 
     /// Blocks `first..first + L` of the current draw for purpose `tag`, lane-major (see
-    /// [`philox4x32_10_lanes`]); `None` when they would carry into the counter's high word.
+    /// [`philox4x32_10_lanes`]).
     #[inline(always)]
-    pub(crate) fn blocks<const L: usize>(&self, first: u64, tag: u32) -> Option<[[u32; L]; 4]> {
-        let lo = first as u32;
-        (lo as u64 + L as u64 <= 1 << 32)
-            .then(|| philox4x32_10_lanes::<L>(lo, [(first >> 32) as u32, self.draw, tag], self.key))
+    pub(crate) fn blocks<const L: usize>(&self, first: u64, tag: u32) -> [[u32; L]; 4] {
+        philox4x32_10_lanes::<L>(first, [self.draw, tag], self.key)
     }
 
     /// The 4 words of block `block` of the current draw, for purpose `tag`.
@@ -131,10 +134,11 @@ mod tests {
     #[test]
     fn eight_blocks_at_once_equal_eight_calls() {
         let key = [0x1234_5678, 0x9abc_def0];
-        for lo in [0u32, 5, u32::MAX - 7] {
-            let x8 = philox4x32_10_lanes::<8>(lo, [3, 4, 5], key);
+        for first in [0u64, 5, u32::MAX as u64 - 3] {
+            let x8 = philox4x32_10_lanes::<8>(first, [4, 5], key);
             for b in 0..8u32 {
-                let one = philox4x32_10([lo + b, 3, 4, 5], key);
+                let c = first + b as u64;
+                let one = philox4x32_10([c as u32, (c >> 32) as u32, 4, 5], key);
                 assert_eq!([x8[0][b as usize], x8[1][b as usize], x8[2][b as usize], x8[3][b as usize]], one);
             }
         }

@@ -132,18 +132,9 @@ impl<E: Element> BlockSampler<E, { 4 * LANES }> for Normal32<'_> {
     #[inline(always)]
     fn block(&self, g: u64) -> [E; 4 * LANES] {
         let first = g * LANES as u64;
-        // Groups start at multiples of LANES blocks, so the counter's low word never carries.
-        let w = self.p.blocks::<LANES>(first, TAG_NORMAL).unwrap_or_else(|| {
-            let mut w = [[0u32; LANES]; 4];
-            for b in 0..LANES {
-                let x = self.p.block(first + b as u64, TAG_NORMAL);
-                for l in 0..4 {
-                    w[l][b] = x[l];
-                }
-            }
-            w
-        });
+        let w = self.p.blocks::<LANES>(first, TAG_NORMAL);
         let mut z = [[0f32; LANES]; 4];
+        #[allow(clippy::needless_range_loop)] // lane b of four arrays: the form that vectorizes
         for b in 0..LANES {
             let (a0, a1) = box_muller_f32(w[0][b], w[1][b]);
             let (b0, b1) = box_muller_f32(w[2][b], w[3][b]);
