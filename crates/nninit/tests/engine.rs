@@ -46,6 +46,12 @@ fn same_bits_for_any_thread_count() {
         // orthogonal_ (a QR, not elementwise) too.
         let ortho = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[300, 37], DType::F32, 1));
         assert_eq!(ortho(2), ortho(1), "orthogonal_ x2");
+        // Large enough for the QR to run its blocked, parallel code.
+        let big = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[700, 600], DType::F32, 1));
+        let want = big(1);
+        for threads in [2, 3, 8] {
+            assert!(big(threads) == want, "orthogonal_ 700x600 x{threads}");
+        }
         // The PyTorch stream too.
         let torch = |threads| {
             in_pool(threads, || {

@@ -433,8 +433,9 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     let transpose = rows < cols;
     let (m, k) = if transpose { (cols, rows) } else { (rows, cols) };
     let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
-    // faer's parallel QR splits the work by thread count, which changes the rounding: factor
-    // sequentially so the result is the same whatever the thread pool (faer reads a global).
+    // faer's parallel QR splits the work by its thread count, which changes the rounding: a fixed
+    // count of 2 gives the same result on any pool (1 thread runs the 2 tasks in turn), tested
+    // for 1–8 threads. faer reads this from a global.
     faer::set_global_parallelism(faer::Par::rayon(2));
     let qr = mat.qr();
     let q = qr.compute_thin_Q();
