@@ -137,13 +137,21 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
         Err(e) => {
-            // One line: clap's message without its usage hint.
+            // One line: clap's message (all of it, e.g. the missing arguments) without the usage.
             let text = e.to_string();
-            eprintln!("nninit: {}", text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: "));
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("nninit: {}", message.join(" ").trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
+    remove_partial_output_on_signals();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -269,6 +277,21 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
         return Err(Error::value(format!("--threads must be between 1 and 1024, got {n}")));
     }
     rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, deletes the temporary file of a checkpoint being written and
+/// exits (128 + signal); SIGXFSZ (a file-size limit) becomes a write error like any other.
+fn remove_partial_output_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+    let _ = signal_hook::flag::register(SIGXFSZ, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                nninit::io::remove_temporary_files();
+                std::process::exit(128 + signal);
+            }
+        });
+    }
 }
 
 /// Prints to stdout; a closed pipe (`nninit ... | head`) ends the output quietly.

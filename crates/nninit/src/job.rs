@@ -261,6 +261,14 @@ pub fn refill_philox(model: &mut Model, seed: u64) -> Result<()> {
         for row in p.zeroed_rows {
             model.zero_row(id, row)?;
         }
+        // Parts (gate rules) from their own streams, keyed by name and first element.
+        for part in &p.parts {
+            let dtype = model.tensor(id).dtype().unwrap_or(DType::F32);
+            let mut values = Tensor::try_zeros(&part.shape, dtype)?;
+            let mut philox = crate::rng::Philox::new(seed, &format!("{name}@{}", part.start));
+            values.view_mut().and_then(|v| part.init.apply(v, &mut philox)).map_err(|e| e.at(&name, &shape))?;
+            model.write_part(id, part.start, &values, None)?;
+        }
     }
     Ok(())
 }
@@ -378,6 +386,10 @@ impl Outcome {
                 Some(p) => p.init.to_string(),
                 None => "-".to_string(),
             };
+            for part in provenance.map(|p| p.parts.as_slice()).unwrap_or_default() {
+                let numel: usize = part.shape.iter().product();
+                label.push_str(&format!(", then [{}:{}] {}", part.start, part.start + numel, part.init));
+            }
             let tied: Vec<&str> = ties.iter().filter(|(_, f)| f == name).map(|(n, _)| n.as_str()).collect();
             if !tied.is_empty() {
                 label.push_str(&format!(" (tied: {})", tied.join(", ")));

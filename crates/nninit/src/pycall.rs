@@ -174,6 +174,9 @@ impl<'a> Parser<'a> {
                         if !self.eat(')') {
                             return Err(self.err("expected `)`"));
                         }
+                        if x < 0.0 {
+                            return Err(self.err("math domain error (sqrt of a negative number)"));
+                        }
                         Ok(Literal::Num(x.sqrt()))
                     }
                     other if other.contains('.') => Ok(Literal::Name(other.to_string())),
@@ -242,6 +245,10 @@ impl Call {
     }
 }
 
+/// The largest integer argument: 2^53, beyond which numbers are not exact (and no layer size is
+/// that large).
+const MAX_INT: f64 = 9_007_199_254_740_992.0;
+
 impl Args {
     fn err(&self, reason: String) -> Error {
         Error::parse(self.what, &self.src, reason)
@@ -255,18 +262,18 @@ impl Args {
     /// A non-negative integer argument (default when absent or `None`).
     pub fn usize(&self, name: &str, default: Option<usize>) -> Result<usize> {
         match self.get(name) {
-            Some(Literal::Num(x)) if *x >= 0.0 && x.fract() == 0.0 => Ok(*x as usize),
+            Some(Literal::Num(x)) if *x >= 0.0 && x.fract() == 0.0 && *x <= MAX_INT => Ok(*x as usize),
             None | Some(Literal::None) => {
                 default.ok_or_else(|| self.err(format!("missing required argument `{name}`")))
             }
-            Some(other) => Err(self.err(format!("`{name}` must be a non-negative integer, got {other}"))),
+            Some(other) => Err(self.err(format!("`{name}` must be a non-negative integer up to 2^53, got {other}"))),
         }
     }
 
     /// An integer argument that may be negative, `None` when absent or `None`.
     pub fn opt_i64(&self, name: &str) -> Result<Option<i64>> {
         match self.get(name) {
-            Some(Literal::Num(x)) if x.fract() == 0.0 => Ok(Some(*x as i64)),
+            Some(Literal::Num(x)) if x.fract() == 0.0 && x.abs() <= MAX_INT => Ok(Some(*x as i64)),
             None | Some(Literal::None) => Ok(None),
             Some(other) => Err(self.err(format!("`{name}` must be an integer, got {other}"))),
         }
@@ -293,7 +300,7 @@ impl Args {
     /// An int or tuple of ints, expanded to `n` entries (`kernel_size=3` → `[3, 3]` for 2-d).
     pub fn sizes(&self, name: &str, n: usize) -> Result<Vec<usize>> {
         let one = |l: &Literal| match l {
-            Literal::Num(x) if *x >= 0.0 && x.fract() == 0.0 => Ok(*x as usize),
+            Literal::Num(x) if *x >= 0.0 && x.fract() == 0.0 && *x <= MAX_INT => Ok(*x as usize),
             other => Err(self.err(format!("`{name}` must hold non-negative integers, got {other}"))),
         };
         match self.get(name) {

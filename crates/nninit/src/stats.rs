@@ -75,7 +75,10 @@ impl Stats {
     #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
     fn of_chunk<T, F: Fn(&T) -> f64>(c: &[T], f: F) -> Stats {
         const L: usize = 8;
-        let Some(shift) = c.first().map(&f) else { return Stats::of(std::iter::empty()) };
+        let Some(shift) = c.first().map(&f).filter(|x| x.is_finite()).or(c.first().map(|_| 0.0)) else {
+            return Stats::of(std::iter::empty());
+        };
+        let mut nan = [false; L];
         let (mut sum, mut sq) = ([0.0; L], [0.0; L]);
         let (mut min, mut max) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
         let mut lanes = c.chunks_exact(L);
@@ -85,6 +88,7 @@ impl Stats {
                 let d = x - shift;
                 sum[k] += d;
                 sq[k] += d * d;
+                nan[k] |= x.is_nan();
                 min[k] = if x < min[k] { x } else { min[k] };
                 max[k] = if x > max[k] { x } else { max[k] };
             }
@@ -93,13 +97,20 @@ impl Stats {
             let d = x - shift;
             sum[k] += d;
             sq[k] += d * d;
+            nan[k] |= x.is_nan();
             min[k] = min[k].min(x);
             max[k] = max[k].max(x);
         }
         let n = c.len() as f64;
         let (sum, sq) = (sum.iter().sum::<f64>(), sq.iter().sum::<f64>());
-        let var = ((sq - sum * sum / n) / n).max(0.0);
+        let var = (sq - sum * sum / n) / n;
+        // Rounding can make a zero variance slightly negative; NaN stays NaN.
+        let var = if var < 0.0 { 0.0 } else { var };
         let fold = |v: [f64; L], g: fn(f64, f64) -> f64| v.into_iter().reduce(g).unwrap_or(f64::NAN);
+        if nan.contains(&true) {
+            // As torch: any NaN makes every statistic NaN.
+            return Stats { numel: c.len(), mean: f64::NAN, std: f64::NAN, min: f64::NAN, max: f64::NAN };
+        }
         Stats {
             numel: c.len(),
             mean: shift + sum / n,
@@ -125,8 +136,9 @@ impl Stats {
             numel: a.numel + b.numel,
             mean: a.mean + d * nb / n,
             std: (m2 / n).sqrt(),
-            min: a.min.min(b.min),
-            max: a.max.max(b.max),
+            // NaN-propagating, unlike `f64::min`.
+            min: if a.min.is_nan() || b.min.is_nan() { f64::NAN } else { a.min.min(b.min) },
+            max: if a.max.is_nan() || b.max.is_nan() { f64::NAN } else { a.max.max(b.max) },
         }
     }
 }
@@ -145,5 +157,21 @@ mod tests {
         let (one, many) = (Stats::of(v.iter().copied()), Stats::of_slice(&v, |&x| x));
         assert_eq!((one.numel, one.min, one.max), (many.numel, many.min, many.max));
         assert!((one.mean - many.mean).abs() < 1e-9 && (one.std - many.std).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nan_and_inf_propagate_as_in_torch() {
+        let t = |v: Vec<f32>| Stats::of_tensor(&Tensor::from_f32(&[v.len()], v).unwrap()).unwrap();
+        let s = t(vec![1.0, f32::NAN, f32::INFINITY, 2.0]);
+        assert!(s.mean.is_nan() && s.std.is_nan() && s.min.is_nan() && s.max.is_nan(), "{s:?}");
+        let mut long = vec![0.5f32; 100_000];
+        long[70_000] = f32::NAN;
+        let s = t(long);
+        assert!(s.mean.is_nan() && s.min.is_nan() && s.max.is_nan(), "{s:?}");
+        let s = t(vec![f32::INFINITY, 1.0, 2.0]);
+        assert_eq!((s.mean, s.min, s.max), (f64::INFINITY, 1.0, f64::INFINITY));
+        assert!(s.std.is_nan());
+        let s = t(vec![3.0; 17]);
+        assert_eq!((s.mean, s.std, s.min, s.max), (3.0, 0.0, 3.0, 3.0));
     }
 }

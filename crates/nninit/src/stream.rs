@@ -34,6 +34,16 @@ use crate::tensor::{DType, Tensor};
 /// Elements per chunk: 4 Mi (16 MiB of f32), a multiple of `normal_`'s 16-element block.
 pub const CHUNK: usize = 1 << 22;
 
+/// Bytes of chunks in flight at once when chunks are generated in parallel (Philox): each of the
+/// pool's threads gets a share, so memory does not grow with the thread count.
+const IN_FLIGHT: usize = 192 << 20;
+
+/// Elements per chunk for `threads` workers generating `dtype` (a chunk, its converted copy and
+/// the buffer being refilled per thread): [`CHUNK`] at most, 64 Ki at least.
+fn parallel_chunk(threads: usize, dtype: DType) -> usize {
+    (IN_FLIGHT / (3 * threads.max(1) * dtype.size().max(4))).clamp(1 << 16, CHUNK) & !63
+}
+
 /// The chunks `(start, len)` of a tensor of `n` elements: `size`-sized (a multiple of 16), the
 /// last one merged into its predecessor when shorter than 16 (so `normal_`'s tail block stays in
 /// one chunk).
@@ -108,13 +118,13 @@ impl Target {
             .collect()
     }
 
-    /// The element ranges to generate (the kept runs, split into chunks); only for elementwise
-    /// schemes, whose chunks can be computed alone.
-    fn kept_chunks(&self) -> Vec<(usize, usize)> {
+    /// The element ranges to generate (the kept runs, split into chunks of `size`); only for
+    /// elementwise schemes, whose chunks can be computed alone.
+    fn kept_chunks(&self, size: usize) -> Vec<(usize, usize)> {
         let n: usize = self.shape.iter().product();
         self.kept(0, n)
             .into_iter()
-            .flat_map(|(lo, hi, _)| chunks(hi - lo, CHUNK).into_iter().map(move |(s, l)| (lo + s, l)))
+            .flat_map(|(lo, hi, _)| chunks(hi - lo, size).into_iter().map(move |(s, l)| (lo + s, l)))
             .collect()
     }
 
@@ -330,7 +340,8 @@ fn philox_fill(
     }
     // Chunk buffers are reused (one per thread at most), not allocated and zeroed each time.
     let pool = Mutex::new(Vec::<Tensor>::new());
-    target.kept_chunks().into_par_iter().try_for_each(|(start, len)| {
+    let size = parallel_chunk(rayon::current_num_threads(), dtype);
+    target.kept_chunks(size).into_par_iter().try_for_each(|(start, len)| {
         let reused = pool.lock().ok().and_then(|mut p| p.pop()).filter(|b| b.numel() == len);
         let mut c = match reused {
             Some(b) => b,

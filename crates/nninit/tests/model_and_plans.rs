@@ -146,11 +146,16 @@ fn t2_lstm_default_bounds_and_forget_gate_rule() {
     assert!(ih[16..32].iter().all(|&x| x == 1.0), "forget gate is indices 16..32");
     assert!(ih[..16].iter().chain(&ih[32..]).all(|&x| x == 0.0));
     assert!(values(&m, "bias_hh_l0").iter().all(|&x| x == 0.0), "the rule wrote only bias_ih");
-    // A gate the layer does not have: the rule does not match it.
+    // A gate the layer does not have (a GRU gate on an LSTM) is an error, not a silent no-op;
+    // so is a gate rule that reaches no recurrent parameter at all.
     let before = values(&m, "bias_ih_l0");
     let other = Plan::from_toml("[[rule]]\nrole = \"bias\"\ngate = \"reset\"\ninit = \"ones_()\"\n").unwrap();
-    other.apply(&mut m, &mut g).unwrap();
+    let err = other.apply(&mut m, &mut g).unwrap_err().to_string();
+    assert!(err.contains("LSTM has no gate `reset`"), "{err}");
     assert_eq!(values(&m, "bias_ih_l0"), before);
+    let nowhere = Plan::from_toml("[[rule]]\nname = \"nothing.*\"\ngate = \"forget\"\ninit = \"ones_()\"\n").unwrap();
+    let err = nowhere.apply(&mut m, &mut g).unwrap_err().to_string();
+    assert!(err.contains("matched no recurrent parameter"), "{err}");
     let err = Plan::from_toml("[[rule]]\ngate = \"forgot\"\ninit = \"ones_()\"\n").unwrap_err().to_string();
     assert!(err.contains("unknown gate `forgot`"), "{err}");
 }

@@ -30,7 +30,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{Layer, Model, ModuleId, Role, Slot};
+use crate::nn::{Layer, Model, ModuleId, Role, Slot, MAX_LAYERS};
+
+/// The largest size a config field may give (2^40): beyond it no tensor fits in memory or on disk.
+const MAX_DIM: u64 = 1 << 40;
 use crate::rng::Generator;
 use crate::tensor::DType;
 
@@ -156,8 +159,25 @@ impl<'a> Fields<'a> {
     /// An optional non-negative integer (`None` when absent or `null`).
     fn opt_dim(&self, names: &[&'static str]) -> Result<Option<usize>> {
         self.get(names)
-            .map(|(n, v)| v.as_u64().map(|x| x as usize).ok_or_else(|| self.bad(n, "a non-negative integer", v)))
+            .map(|(n, v)| {
+                v.as_u64()
+                    .filter(|&x| x <= MAX_DIM)
+                    .map(|x| x as usize)
+                    .ok_or_else(|| self.bad(n, "a non-negative integer up to 2^40", v))
+            })
             .transpose()
+    }
+
+    /// A required layer count, at most [`MAX_LAYERS`].
+    fn layers(&self, names: &[&'static str]) -> Result<usize> {
+        let n = self.dim(names)?;
+        if n > MAX_LAYERS {
+            return Err(Error::value(format!(
+                "{}: config field `{}` = {n} is more layers than nninit builds (at most {MAX_LAYERS})",
+                self.class, names[0]
+            )));
+        }
+        Ok(n)
     }
 
     /// A non-negative integer with a default.
@@ -448,7 +468,7 @@ mod bert {
             Ok(Config {
                 vocab_size,
                 hidden_size,
-                num_hidden_layers: f.dim(&["num_hidden_layers"])?,
+                num_hidden_layers: f.layers(&["num_hidden_layers"])?,
                 all_head_size: heads * (hidden_size / heads),
                 intermediate_size: f.dim_or(&["intermediate_size"], 3072)?,
                 max_position_embeddings: f.dim_or(&["max_position_embeddings"], 512)?,
@@ -594,7 +614,7 @@ mod gpt2 {
             Ok(Config {
                 vocab_size: f.dim(&["vocab_size"])?,
                 n_embd,
-                n_layer: f.dim(&["n_layer", "num_hidden_layers"])?,
+                n_layer: f.layers(&["n_layer", "num_hidden_layers"])?,
                 n_positions: f.dim_or(&["n_positions", "max_position_embeddings"], 1024)?,
                 inner_dim: f.opt_dim(&["n_inner"])?.unwrap_or(4 * n_embd),
                 initializer_range: f.float_or("initializer_range", 0.02)?,
@@ -756,7 +776,7 @@ mod llama {
                 vocab_size,
                 hidden_size,
                 intermediate_size: f.dim_or(&["intermediate_size"], 11008)?,
-                num_hidden_layers: f.dim(&["num_hidden_layers"])?,
+                num_hidden_layers: f.layers(&["num_hidden_layers"])?,
                 num_attention_heads: heads,
                 num_key_value_heads: f.dim_or(&["num_key_value_heads"], heads)?,
                 head_dim: f.dim_or(&["head_dim"], hidden_size / heads)?,

@@ -133,6 +133,14 @@ pub fn like(
     if tensors.is_empty() {
         return Err(Error::value("the checkpoint has no tensors"));
     }
+    // Floating-point formats nninit cannot generate: refused, rather than copied (they would
+    // carry the old values) or widened (the dtype would change).
+    if let Some(t) = tensors.iter().find(|t| DType::from_safetensors(t.dtype).is_none() && is_float(t.dtype)) {
+        return Err(Error::value(format!(
+            "tensor `{}` has dtype {:?}, which nninit cannot generate (f16, bf16, f32, f64)",
+            t.name, t.dtype
+        )));
+    }
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for t in tensors {
         if let Some(d) = DType::from_safetensors(t.dtype) {
@@ -172,7 +180,13 @@ pub fn like(
         let (float, others): (Vec<&TensorInfo>, Vec<&TensorInfo>) =
             group.tensors.iter().partition(|t| DType::from_safetensors(t.dtype).is_some());
         let existing = modules.get(&group.path).copied();
-        let inferred = infer(&group.path, &group.tensors, opts);
+        // A layer is recognised only if its float slots hold float tensors: an integer tensor
+        // named `weight` is data to copy, not a parameter to draw.
+        let inferred = infer(&group.path, &group.tensors, opts).filter(|layer| {
+            layer.slots().iter().filter(|s| !s.int64).all(|s| {
+                group.tensors.iter().all(|t| split(&t.name).1 != s.name || DType::from_safetensors(t.dtype).is_some())
+            })
+        });
         let declared: Vec<String> = inferred.iter().flat_map(|l| l.slots()).map(|s| s.name).collect();
         let others: Vec<&TensorInfo> =
             others.into_iter().filter(|t| !declared.iter().any(|d| d == split(&t.name).1)).collect();
@@ -193,7 +207,9 @@ pub fn like(
                 };
                 for t in &float {
                     let leaf = split(&t.name).1;
-                    model.register(id, leaf, Tensor::zeros(&t.shape, dtype), guess_role(leaf, &t.shape), false)?;
+                    let tensor =
+                        if model.is_meta() { Tensor::meta(&t.shape, dtype) } else { Tensor::zeros(&t.shape, dtype) };
+                    model.register(id, leaf, tensor, guess_role(leaf, &t.shape), false)?;
                 }
                 id
             }
@@ -204,6 +220,12 @@ pub fn like(
     }
     model.set_root(root)?;
     Ok((model, out_dtypes))
+}
+
+/// Whether a safetensors dtype is a floating-point format (including those nninit cannot
+/// generate: 8-, 6- and 4-bit floats).
+fn is_float(d: safetensors::Dtype) -> bool {
+    format!("{d:?}").starts_with('F') || d == safetensors::Dtype::BF16
 }
 
 /// Registers module `id` at `path`, creating `Custom` containers for missing ancestors.

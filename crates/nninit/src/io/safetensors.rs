@@ -286,6 +286,20 @@ pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// Temporary files of the [`Writer`]s still open in this process (see
+/// [`remove_temporary_files`]).
+static OPEN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Deletes the temporary files of every unfinished [`Writer`]: for a signal handler, before the
+/// process exits (destructors do not run then).
+pub fn remove_temporary_files() {
+    if let Ok(open) = OPEN.lock() {
+        for p in open.iter() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// One tensor of a file to write: name, dtype and shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
@@ -310,6 +324,7 @@ pub struct Writer {
     ranges: Vec<(u64, u64)>,
     written: Vec<std::sync::atomic::AtomicU64>,
     lock: std::sync::Mutex<()>,
+    _listed: Listed,
 }
 
 impl Writer {
@@ -331,6 +346,7 @@ impl Writer {
             .suffix(".tmp")
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
+        let listed = Listed::new(file.path());
         let mut start = 8 + head.len() as u64;
         let ranges = sizes
             .iter()
@@ -346,6 +362,7 @@ impl Writer {
             ranges,
             written: sizes.iter().map(|_| Default::default()).collect(),
             lock: std::sync::Mutex::new(()),
+            _listed: listed,
         };
         let mut first = (head.len() as u64).to_le_bytes().to_vec();
         first.extend_from_slice(&head);
@@ -405,6 +422,26 @@ impl Writer {
         }
         self.file.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
         Ok(())
+    }
+}
+
+/// A temporary file listed in [`OPEN`] while this lives.
+struct Listed(PathBuf);
+
+impl Listed {
+    fn new(path: &Path) -> Listed {
+        if let Ok(mut open) = OPEN.lock() {
+            open.push(path.to_path_buf());
+        }
+        Listed(path.to_path_buf())
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        if let Ok(mut open) = OPEN.lock() {
+            open.retain(|p| *p != self.0);
+        }
     }
 }
 

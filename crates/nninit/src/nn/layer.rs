@@ -269,6 +269,8 @@ impl Layer {
                     fail("hidden_size must be greater than zero".into())
                 } else if *num_layers == 0 {
                     fail("num_layers must be greater than zero".into())
+                } else if *num_layers > MAX_LAYERS {
+                    fail(format!("num_layers={num_layers} is more than nninit builds (at most {MAX_LAYERS})"))
                 } else if proj_size >= hidden_size {
                     fail("proj_size has to be smaller than hidden_size".into())
                 } else {
@@ -484,6 +486,10 @@ impl Layer {
         }
     }
 }
+
+/// The most layers a stacked layer (`num_layers`) or a model config (`num_hidden_layers`) may
+/// ask for: far beyond any real model, small enough that a typo cannot exhaust memory.
+pub const MAX_LAYERS: usize = 100_000;
 
 /// Sets row `row` of a `(rows, width)` tensor to zero.
 pub fn zero_row(t: &mut TensorMut<'_>, row: usize, width: usize) {

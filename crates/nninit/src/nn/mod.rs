@@ -5,5 +5,5 @@ mod layer;
 mod model;
 mod parse;
 
-pub use layer::{zero_row, Layer, RnnMode, Role, Slot};
-pub use model::{meta, Event, Model, Module, ModuleId, ModuleMut, Provenance, Registered, TensorId};
+pub use layer::{zero_row, Layer, RnnMode, Role, Slot, MAX_LAYERS};
+pub use model::{meta, Event, Model, Module, ModuleId, ModuleMut, Part, Provenance, Registered, TensorId};

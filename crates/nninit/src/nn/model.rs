@@ -39,6 +39,19 @@ pub struct Provenance {
     pub default: bool,
     /// Rows (of dim 0) set to zero after the init (Embedding padding rows).
     pub zeroed_rows: Vec<usize>,
+    /// Parts initialized afterwards, in order (a recurrent gate's rows, by a `gate` rule).
+    pub parts: Vec<Part>,
+}
+
+/// A contiguous part of a tensor initialized on its own: elements `[start, start + numel(shape))`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    /// First element (row-major).
+    pub start: usize,
+    /// The part's shape (what its init's fans are computed from).
+    pub shape: Vec<usize>,
+    /// The init.
+    pub init: Init,
 }
 
 /// One module: its layer kind, its own parameters and buffers, and its named children.
@@ -373,7 +386,29 @@ impl Model {
             }
             _ => apply(t.view_mut()?)?,
         }
-        self.provenance[id.0] = Some(Provenance { init: init.clone(), default, zeroed_rows: Vec::new() });
+        self.provenance[id.0] =
+            Some(Provenance { init: init.clone(), default, zeroed_rows: Vec::new(), parts: Vec::new() });
+        Ok(())
+    }
+
+    /// Writes `part` over elements `[start, start + part.numel())` of tensor `id` and, with
+    /// `init`, records it in the tensor's provenance (see [`Part`]).
+    ///
+    /// # Errors
+    /// A tensor on the meta device ([`Error::NeedsValues`]); a dtype or range mismatch.
+    pub fn write_part(&mut self, id: TensorId, start: usize, part: &Tensor, init: Option<&Init>) -> Result<()> {
+        let t = &mut self.tensors[id.0];
+        if t.is_meta() {
+            return Err(Error::NeedsValues("initializing part of a tensor".into()));
+        }
+        let dtype = t.dtype().filter(|d| Some(*d) == part.dtype()).ok_or_else(|| Error::value("part dtype differs"))?;
+        let (at, len) = (start * dtype.size(), part.bytes().len());
+        let mut bytes = t.bytes().to_vec();
+        bytes.get_mut(at..at + len).ok_or_else(|| Error::value("part past the end"))?.copy_from_slice(part.bytes());
+        *t = Tensor::from_le_bytes(t.shape(), dtype, &bytes)?;
+        if let (Some(init), Some(p)) = (init, self.provenance[id.0].as_mut()) {
+            p.parts.push(Part { start, shape: part.shape().to_vec(), init: init.clone() });
+        }
         Ok(())
     }
 
@@ -617,6 +652,14 @@ impl ModuleMut<'_> {
         let shape = self.model.tensor(id).shape().to_vec();
         let result = self.model.init_tensor(id, init, g, false);
         result.map_err(|e| e.at(&join(&self.path(), name), &shape))
+    }
+
+    /// [`Model::write_part`] on tensor `name`, if registered.
+    pub fn write_part(&mut self, name: &str, start: usize, part: &Tensor, init: &Init) -> Result<()> {
+        match self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) {
+            Some(id) => self.model.write_part(id, start, part, Some(init)),
+            None => Ok(()),
+        }
     }
 
     /// Zeroes row `row` of tensor `name` (recorded in its provenance), if registered.

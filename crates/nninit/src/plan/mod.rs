@@ -182,6 +182,7 @@ impl Plan {
         let compiled = self.compile()?;
         let mut report: Vec<Applied> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut gates_used = vec![false; self.rules.len()];
         model.apply(|mut m| {
             let layer = m.layer().clone();
             let type_name = layer.type_name();
@@ -189,13 +190,32 @@ impl Plan {
             let module_path = if slots.is_empty() { String::new() } else { m.path() };
             for (name, role) in slots {
                 let path = if module_path.is_empty() { name.clone() } else { format!("{module_path}.{name}") };
-                let matches = |(r, c): &(&Rule, &Compiled)| {
-                    r.gate.as_deref().is_none_or(|gate| has_gate(&layer, gate))
-                        && c.layer.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&type_name)))
+                let filters_match = |r: &Rule, c: &Compiled| {
+                    c.layer.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&type_name)))
                         && c.name.as_ref().is_none_or(|gs| gs.iter().any(|g| g.is_match(&path)))
                         && r.role.is_none_or(|want| want == role)
                 };
-                let rules: Vec<&Rule> = self.rules.iter().zip(&compiled).filter(matches).map(|(r, _)| r).collect();
+                let recurrent = matches!(layer, Layer::Rnn { .. } | Layer::RnnCell { .. });
+                let mut rules: Vec<&Rule> = Vec::new();
+                for (i, (r, c)) in self.rules.iter().zip(&compiled).enumerate() {
+                    if !filters_match(r, c) {
+                        continue;
+                    }
+                    match r.gate.as_deref() {
+                        None => rules.push(r),
+                        Some(gate) if has_gate(&layer, gate) => {
+                            gates_used[i] = true;
+                            rules.push(r);
+                        }
+                        // A gate rule aimed at a recurrent layer that has no such gate.
+                        Some(gate) if recurrent => {
+                            return Err(Error::value(format!(
+                                "{path}: {type_name} has no gate `{gate}` (LSTM: input, forget, cell, output; GRU: reset, update, new; RNN: none)"
+                            )));
+                        }
+                        Some(_) => {}
+                    }
+                }
                 let whole = rules.iter().find(|r| r.gate.is_none());
                 if let Some(rule) = whole {
                     m.init(&name, &rule.init, g)?;
@@ -205,9 +225,11 @@ impl Plan {
                 }
                 for rule in rules.iter().filter(|r| r.gate.is_some()) {
                     let gate = rule.gate.as_deref().unwrap_or_default();
-                    let t = m.tensor_mut(&name).ok_or_else(|| Error::value(format!("{path}: missing")))?;
+                    let t = m.tensor(&name).ok_or_else(|| Error::value(format!("{path}: missing")))?;
                     let shape = t.shape().to_vec();
-                    init_gate(&layer, gate, t, &rule.init, g).map_err(|e| e.at(&path, &shape))?;
+                    let (start, part) =
+                        gate_part(&layer, gate, t, &rule.init, g).map_err(|e| e.at(&path, &shape))?;
+                    m.write_part(&name, start, &part, &rule.init).map_err(|e| e.at(&path, &shape))?;
                 }
                 let entry = Applied { path, init: whole.map(|r| r.init.clone()), layer: type_name.clone() };
                 match index.get(&entry.path) {
@@ -221,6 +243,15 @@ impl Plan {
             }
             Ok(())
         })?;
+        if let Some(i) = gates_used.iter().zip(&self.rules).position(|(used, r)| r.gate.is_some() && !used) {
+            let r = &self.rules[i];
+            return Err(Error::value(format!(
+                "rule {} (gate `{}`, init {}) matched no recurrent parameter of this model",
+                i + 1,
+                r.gate.as_deref().unwrap_or_default(),
+                r.init
+            )));
+        }
         Ok(report)
     }
 }
@@ -230,8 +261,9 @@ fn has_gate(layer: &Layer, gate: &str) -> bool {
     matches!(layer, Layer::Rnn { mode, .. } | Layer::RnnCell { mode, .. } if mode.gate_index(gate).is_some())
 }
 
-/// Initializes rows `[k·H, (k+1)·H)` (gate `k`) of a recurrent parameter with `init`.
-fn init_gate(layer: &Layer, gate: &str, t: &mut Tensor, init: &Init, g: &mut Generator) -> Result<()> {
+/// Rows `[k·H, (k+1)·H)` (gate `k`) of a recurrent parameter, initialized with `init`: their
+/// first element and values.
+fn gate_part(layer: &Layer, gate: &str, t: &Tensor, init: &Init, g: &mut Generator) -> Result<(usize, Tensor)> {
     let (mode, hidden) = match layer {
         Layer::Rnn { mode, hidden_size, .. } | Layer::RnnCell { mode, hidden_size, .. } => (*mode, *hidden_size),
         other => return Err(Error::value(format!("`gate` needs an RNN layer, got {}", other.type_name()))),
@@ -250,10 +282,5 @@ fn init_gate(layer: &Layer, gate: &str, t: &mut Tensor, init: &Init, g: &mut Gen
     let dtype = t.dtype().ok_or_else(|| Error::value("not a float tensor"))?;
     let mut part = Tensor::zeros(&part_shape, dtype);
     init.apply(part.view_mut()?, g)?;
-    let size = dtype.size();
-    let (start, len) = (k * hidden * row * size, hidden * row * size);
-    let mut bytes = t.bytes().to_vec();
-    bytes[start..start + len].copy_from_slice(part.bytes());
-    *t = crate::tensor::Tensor::from_le_bytes(&shape, dtype, &bytes)?;
-    Ok(())
+    Ok((k * hidden * row, part))
 }
