@@ -112,6 +112,23 @@ fn bad_input_fails_with_one_line_and_no_file() {
     assert!(nninit(dir.path(), &["init", "--config", gpt2, "-o", "gpt2.safetensors"]).status.success());
     std::fs::write(dir.path().join("plan.toml"), "[[rule]]\nlayer = \"Linear\"\ninit = \"xavier_uniform_()\"\n")
         .unwrap();
+    std::fs::write(
+        dir.path().join("deep.json"),
+        r#"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 8,
+            "num_hidden_layers": 100000000, "num_attention_heads": 2}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("gate.toml"), "[[rule]]\nname = \"*bias*\"\ngate = \"reset\"\ninit = \"ones_()\"\n")
+        .unwrap();
+    let f8 = safetensors::serialize(
+        [(
+            "e.weight",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F8_E5M2, vec![2, 2], &[0u8; 4]).unwrap(),
+        )],
+        None,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("f8.safetensors"), f8).unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["tensor", "--shape", "3", "--init", "glorot_()"], "unknown init function `glorot_`"),
         (&["tensor", "--shape", "5", "--init", "xavier_uniform_()"], "Fan in and fan out can not be computed"),
@@ -144,6 +161,13 @@ fn bad_input_fails_with_one_line_and_no_file() {
         (&["init", "--rng", "mersenne"], "unknown rng `mersenne`"),
         (&["init", "--threads", "100000"], "--threads must be between 1 and 1024"),
         (&["init", "--arch", "nn.TransformerEncoderLayer(16, 4, bias=False)"], "bias=False is not supported"),
+        (&["init", "--config", "deep.json"], "more layers than nninit builds"),
+        (&["init", "--arch", "nn.LSTM(8, 16, num_layers=99999999999999999999999)"], "up to 2^53"),
+        (&["init", "--arch", "nn.LSTM(8, 16, num_layers=999999)"], "num_layers=999999 is more than"),
+        (&["tensor", "--shape", "3", "--init", "constant_(math.sqrt(-1))"], "math domain error"),
+        (&["init", "--arch", "nn.LSTM(4, 8)", "--plan", "gate.toml"], "LSTM has no gate `reset`"),
+        (&["tensor", "--shape", "4"], "required arguments were not provided: --init"),
+        (&["init", "--like", "f8.safetensors"], "F8_E5M2, which nninit cannot generate"),
     ];
     for (args, want) in cases {
         let mut all = args.to_vec();
@@ -159,7 +183,7 @@ fn bad_input_fails_with_one_line_and_no_file() {
         assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 4, "{leftovers:?}");
+    assert_eq!(leftovers.len(), 7, "{leftovers:?}");
 }
 
 #[test]
@@ -212,4 +236,68 @@ fn like_reads_single_layer_checkpoints_and_keeps_ties() {
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let tied = meta.metadata().as_ref().and_then(|m| m.get("nninit.tied").cloned());
     assert_eq!(tied.as_deref(), Some("lm_head.weight=transformer.wte.weight"));
+}
+
+#[test]
+fn like_copies_integer_tensors_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ints: Vec<u8> = (0..24).flat_map(|i: i32| (i * 1000 - 7).to_le_bytes()).collect();
+    let bias = [0u8; 8];
+    let view = |d, shape: Vec<usize>, data| safetensors::tensor::TensorView::new(d, shape, data).unwrap();
+    let bytes = safetensors::serialize(
+        [
+            ("a.weight", view(safetensors::Dtype::I32, vec![4, 6], &ints[..])),
+            ("a.bias", view(safetensors::Dtype::F32, vec![2], &bias[..])),
+        ],
+        None,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ints.safetensors"), bytes).unwrap();
+    std::fs::write(dir.path().join("plan.toml"), "[[rule]]\nname = \"a.bias\"\ninit = \"ones_()\"\n").unwrap();
+    let out = nninit(dir.path(), &["init", "--like", "ints.safetensors", "--plan", "plan.toml", "-o", "o.safetensors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = read(&dir.path().join("o.safetensors"));
+    assert_eq!(got[1], ("a.weight".to_string(), safetensors::Dtype::I32, vec![4, 6], ints));
+    assert_eq!(got[0].1, safetensors::Dtype::F32);
+    assert_eq!(f32s(&got[0].3), vec![1.0, 1.0]);
+}
+
+/// Interrupted (SIGINT, SIGTERM), `nninit init` removes its temporary file and exits 128 + signal.
+#[test]
+fn an_interrupted_write_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("big.json"),
+        r#"{"model_type": "llama", "vocab_size": 32000, "hidden_size": 1024, "intermediate_size": 4096,
+            "num_hidden_layers": 16, "num_attention_heads": 8}"#,
+    )
+    .unwrap();
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nninit"))
+            .args(["init", "--config", "big.json", "-o", "big.safetensors"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait for the temporary file (the header is written first), then interrupt.
+        let started = std::time::Instant::now();
+        let temporary = || {
+            std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        };
+        while !temporary() && started.elapsed().as_secs() < 20 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(temporary(), "no temporary file appeared");
+        Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        if status.success() {
+            // The write finished before the signal arrived: nothing to check this time.
+            std::fs::remove_file(dir.path().join("big.safetensors")).unwrap();
+            continue;
+        }
+        assert_eq!(status.code(), Some(code), "{signal}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("big.json")], "{signal}");
+    }
 }
