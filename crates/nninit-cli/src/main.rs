@@ -33,7 +33,8 @@ enum Command {
     /// With no arguments: the MLP 784 → 256 → 128 → 10 with the `seed` preset, seed 0, written to
     /// model.safetensors.
     Init {
-        /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2.
+        /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, or a torch.nn
+        /// constructor call such as "nn.LSTM(8, 16, num_layers=2)" or "nn.Transformer(d_model=512)".
         #[arg(long, conflicts_with_all = ["config", "like"])]
         arch: Option<String>,
         /// Layer sizes for --arch mlp [default: 784,256,128,10].
@@ -200,8 +201,10 @@ fn run(command: Command) -> Result<()> {
                 Some(p) => Some(Plan::from_file(&p)?),
                 None => None,
             };
-            nninit::io::check_destination(&output, force)?;
+            // Built first (on the meta device: no values yet), so bad input is reported before
+            // an existing output is.
             let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
+            nninit::io::check_destination(&output, force)?;
             let metadata = BTreeMap::from([
                 ("nninit.seed".to_string(), seed.to_string()),
                 ("nninit.rng".to_string(), format!("{rng:?}").to_lowercase()),
@@ -267,14 +270,16 @@ fn run(command: Command) -> Result<()> {
 /// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core.
 fn set_threads(threads: Option<usize>) -> Result<()> {
     let from_env = std::env::var("NNINIT_NUM_THREADS").ok();
-    let n = match (threads, from_env) {
-        (Some(n), _) => n,
+    let (n, source) = match (threads, from_env) {
+        (Some(n), _) => (n, "--threads"),
         (None, Some(v)) if v.trim().is_empty() => return Ok(()),
-        (None, Some(v)) => v.trim().parse().map_err(|_| Error::parse("NNINIT_NUM_THREADS", v, "not a number"))?,
+        (None, Some(v)) => {
+            (v.trim().parse().map_err(|_| Error::parse("NNINIT_NUM_THREADS", v, "not a number"))?, "NNINIT_NUM_THREADS")
+        }
         (None, None) => return Ok(()),
     };
     if !(1..=1024).contains(&n) {
-        return Err(Error::value(format!("--threads must be between 1 and 1024, got {n}")));
+        return Err(Error::value(format!("{source} must be between 1 and 1024, got {n}")));
     }
     rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
 }

@@ -70,6 +70,10 @@ fn torch_nn_constructors_through_the_cli() {
         ("gru_5_7_num_layers_2_bidirectional_true_s0", "nn.GRU(5,7,num_layers=2,bidirectional=True)"),
         ("multiheadattention_16_4_add_bias_kv_true_s0", "nn.MultiheadAttention(16,4,add_bias_kv=True)"),
         ("transformerencoderlayer_16_4_dim_feedforward_32_s0", "nn.TransformerEncoderLayer(16,4,dim_feedforward=32)"),
+        (
+            "transformer_d_model_16_nhead_2_num_encoder_layers_1_num_decoder_layers_1_dim_feedforward_32_s0",
+            "nn.Transformer(d_model=16,nhead=2,num_encoder_layers=1,num_decoder_layers=1,dim_feedforward=32)",
+        ),
     ] {
         check(id, &["--arch", ctor]);
     }

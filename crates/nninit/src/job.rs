@@ -333,6 +333,19 @@ impl Outcome {
     ) -> Result<Vec<Row>> {
         let (unique, ties) = self.unique_state_dict();
         metadata.extend(self.carried.clone());
+        // Carried ties (`name=written_name`) are kept when they still describe this checkpoint:
+        // the written name is written, the tied name is not.
+        if let Some(carried) = metadata.get("nninit.tied").cloned() {
+            let written: std::collections::HashSet<&str> = unique.iter().map(|(n, _)| n.as_str()).collect();
+            let kept: Vec<&str> = carried
+                .split(',')
+                .filter(|pair| pair.split_once('=').is_some_and(|(a, b)| !written.contains(a) && written.contains(b)))
+                .collect();
+            metadata.remove("nninit.tied");
+            if !kept.is_empty() {
+                metadata.insert("nninit.tied".into(), kept.join(","));
+            }
+        }
         metadata.insert("format".into(), "pt".into());
         metadata.insert("nninit.preset".into(), self.preset.clone());
         if let Some(sh) = &self.shard {

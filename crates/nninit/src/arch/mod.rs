@@ -57,6 +57,54 @@ pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Mod
         m.set_root(root)?;
         return Ok(m);
     }
+    if name == "Transformer" {
+        let params = [
+            "d_model",
+            "nhead",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "dim_feedforward",
+            "dropout",
+            "activation",
+            "custom_encoder",
+            "custom_decoder",
+            "layer_norm_eps",
+            "batch_first",
+            "norm_first",
+            "bias",
+            "device",
+            "dtype",
+        ];
+        let a = call.bind("arch", src, &params)?;
+        if a.bool("norm_first", false)? || !a.bool("bias", true)? {
+            return Err(Error::value("Transformer with norm_first=True or bias=False is not supported"));
+        }
+        let layers = |n: &str| {
+            let v = a.usize(n, Some(6))?;
+            if v > crate::nn::MAX_LAYERS {
+                return Err(Error::value(format!("{n}={v} is more than nninit builds")));
+            }
+            Ok(v)
+        };
+        let ctor_dtype = match a.get("dtype") {
+            Some(crate::pycall::Literal::Name(n) | crate::pycall::Literal::Str(n)) => Some(n.parse::<DType>()?),
+            _ => None,
+        };
+        let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
+        let (d, h, ff) =
+            (a.usize("d_model", Some(512))?, a.usize("nhead", Some(8))?, a.usize("dim_feedforward", Some(2048))?);
+        let root = transformer::transformer(
+            &mut m,
+            d,
+            h,
+            layers("num_encoder_layers")?,
+            layers("num_decoder_layers")?,
+            ff,
+            g,
+        )?;
+        m.set_root(root)?;
+        return Ok(m);
+    }
     let (layer, ctor_dtype) = Layer::parse(src)?;
     let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
     let root = m.add(layer, g)?;
@@ -106,6 +154,13 @@ pub fn build(name: &str, dims: &[usize], dtype: DType, g: &mut Generator) -> Res
         "vgg11_bn" => torchvision::vgg11_bn(dtype, g),
         "mobilenet_v2" => torchvision::mobilenet_v2(dtype, g),
         ctor if ctor.contains('(') => from_torch_ctor(ctor, dtype, g),
-        other => Err(Error::Unknown { what: "arch", name: other.into(), known: ARCHS.join(", ") }),
+        other => Err(Error::Unknown {
+            what: "arch",
+            name: other.into(),
+            known: format!(
+                "{}, or a torch.nn constructor such as \"nn.LSTM(8, 16)\" or \"nn.Transformer()\"",
+                ARCHS.join(", ")
+            ),
+        }),
     }
 }

@@ -128,6 +128,9 @@ impl Checkpoint {
             return Err(Error::value(format!("{} is a directory, not a safetensors file", path.display())));
         }
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        if !file.metadata().map_err(|e| Error::io(path, e))?.is_file() {
+            return Err(Error::value(format!("{} is not a regular file", path.display())));
+        }
         // SAFETY: the map is read-only; a file changed under us while mapped can only yield
         // wrong values, which later checks catch or the user sees.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
