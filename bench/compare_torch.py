@@ -115,11 +115,16 @@ def main():
             with open(cfg_path, "w") as f:
                 json.dump(dict(cfg, model_type=kind), f)
             for dtype in ("f32", "bf16"):
-                _, tw, trss = peak(a.python, [a.python, "-c", TORCH_MODEL, kind, dtype, os.path.join(d, "t.safetensors"), json.dumps(cfg)])
+                # Each output is deleted before the next run, so no run pays for another's file
+                # (on tmpfs, a replaced file holds its memory until the rename).
+                out = os.path.join(d, "out.safetensors")
+                _, tw, trss = peak(a.python, [a.python, "-c", TORCH_MODEL, kind, dtype, out, json.dumps(cfg)])
+                os.remove(out)
                 res = {}
                 for rng in ("torch", "philox"):
                     _, w, rss = peak(a.python, [NNINIT, "init", "--config", cfg_path, "--dtype", dtype, "--rng", rng,
-                                                "-o", os.path.join(d, "n.safetensors"), "--force"])
+                                                "-o", out])
+                    os.remove(out)
                     res[rng] = (w, rss)
                 print(f"{name:12} {dtype:5} {tw:8.2f} {trss:10.0f} {res['torch'][0]:9.2f} {res['torch'][1]:11.0f} "
                       f"{res['philox'][0]:9.2f} {res['philox'][1]:11.0f} {tw / res['torch'][0]:8.2f}x")

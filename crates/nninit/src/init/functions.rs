@@ -435,8 +435,10 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
     // faer's parallel QR splits the work by its thread count, which changes the rounding: a fixed
     // count of 2 gives the same result on any pool (1 thread runs the 2 tasks in turn), tested
-    // for 1–8 threads. faer reads this from a global.
-    faer::set_global_parallelism(faer::Par::rayon(2));
+    // for 1–8 threads. Below a million elements the split costs more than it saves. faer reads
+    // this from a global.
+    let par = if m * k >= 1 << 20 { faer::Par::rayon(2) } else { faer::Par::Seq };
+    faer::set_global_parallelism(par);
     let qr = mat.qr();
     let q = qr.compute_thin_Q();
     let r = qr.thin_R();

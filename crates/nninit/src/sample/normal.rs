@@ -106,15 +106,34 @@ fn block_narrow<E: Element>(out: &mut [E], mean: f32, std: f32, g: &mut Generato
     let n = out.len();
     let full = n - n % BLOCK;
     let cap = g.capability();
-    let mut scratch = vec![0f32; full.clamp(BLOCK, 64 * CHUNK)];
-    for part in out[..full].chunks_mut(scratch.len()) {
-        let buf = &mut scratch[..part.len()];
-        fill_uniform_f32(buf, g);
-        transform_parallel(buf, mean, std, cap);
-        part.par_chunks_mut(CHUNK).zip(buf.par_chunks(CHUNK)).for_each(|(o, s)| narrow(o, s));
+    // As `block_f32`: the next step's words are drawn while the pool transforms and narrows the
+    // current one, in two f32 buffers.
+    let step = full.clamp(BLOCK, PIPE);
+    let mut bufs = [vec![0f32; step], vec![0f32; step]];
+    let mut parts = out[..full].chunks_mut(step).peekable();
+    if let Some(first) = parts.peek() {
+        let len = first.len();
+        fill_uniform_f32(&mut bufs[0][..len], g);
+    }
+    while let Some(part) = parts.next() {
+        let next = parts.peek().map(|p| p.len());
+        let [cur, ahead] = &mut bufs;
+        rayon::join(
+            || {
+                let cur = &mut cur[..part.len()];
+                transform_parallel(cur, mean, std, cap);
+                part.par_chunks_mut(CHUNK).zip(cur.par_chunks(CHUNK)).for_each(|(o, s)| narrow(o, s));
+            },
+            || {
+                if let Some(len) = next {
+                    fill_uniform_f32(&mut ahead[..len], g);
+                }
+            },
+        );
+        bufs.swap(0, 1);
     }
     if !n.is_multiple_of(BLOCK) {
-        let tail = &mut scratch[..BLOCK];
+        let tail = &mut bufs[0][..BLOCK];
         fill_uniform_f32(tail, g);
         transform_chunk(tail, mean, std, cap);
         narrow(&mut out[n - BLOCK..], tail);
@@ -221,6 +240,32 @@ mod tests {
                 assert_eq!(bits(&got), bits(&want), "{cap:?} n={n}");
                 assert_eq!(g.get_rng_state(), r.get_rng_state());
             }
+        }
+    }
+
+    /// The same for f16/bf16, whose words are drawn 16 per block: whole blocks, then the tail.
+    #[test]
+    fn pipelined_narrow_path_equals_the_plain_algorithm() {
+        use half::bf16;
+        for n in [2 * PIPE + 37, PIPE + 16, 40] {
+            let mut g = Generator::manual_seed(4);
+            let mut got = vec![bf16::ZERO; n];
+            normal(&mut got, 0.5, 2.0, &mut g);
+            let mut r = Generator::manual_seed(4);
+            let full = n - n % BLOCK;
+            let mut values = vec![0f32; full];
+            fill_uniform_f32(&mut values, &mut r);
+            transform_chunk(&mut values, 0.5, 2.0, Capability::Avx2);
+            let mut want: Vec<bf16> = values.iter().map(|&v| bf16::from_f32(v)).collect();
+            want.resize(n, bf16::ZERO);
+            if n % BLOCK != 0 {
+                let mut tail = [0f32; BLOCK];
+                fill_uniform_f32(&mut tail, &mut r);
+                transform_chunk(&mut tail, 0.5, 2.0, Capability::Avx2);
+                narrow(&mut want[n - BLOCK..], &tail);
+            }
+            assert_eq!(got, want, "n={n}");
+            assert_eq!(g.get_rng_state(), r.get_rng_state());
         }
     }
 
