@@ -78,7 +78,6 @@ impl Stats {
         let Some(shift) = c.first().map(&f).filter(|x| x.is_finite()).or(c.first().map(|_| 0.0)) else {
             return Stats::of(std::iter::empty());
         };
-        let mut nan = [false; L];
         let (mut sum, mut sq) = ([0.0; L], [0.0; L]);
         let (mut min, mut max) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
         let mut lanes = c.chunks_exact(L);
@@ -88,7 +87,6 @@ impl Stats {
                 let d = x - shift;
                 sum[k] += d;
                 sq[k] += d * d;
-                nan[k] |= x.is_nan();
                 min[k] = if x < min[k] { x } else { min[k] };
                 max[k] = if x > max[k] { x } else { max[k] };
             }
@@ -97,7 +95,6 @@ impl Stats {
             let d = x - shift;
             sum[k] += d;
             sq[k] += d * d;
-            nan[k] |= x.is_nan();
             min[k] = min[k].min(x);
             max[k] = max[k].max(x);
         }
@@ -107,7 +104,8 @@ impl Stats {
         // Rounding can make a zero variance slightly negative; NaN stays NaN.
         let var = if var < 0.0 { 0.0 } else { var };
         let fold = |v: [f64; L], g: fn(f64, f64) -> f64| v.into_iter().reduce(g).unwrap_or(f64::NAN);
-        if nan.contains(&true) {
+        // A NaN makes the sums NaN; only then look for one (inf − inf is NaN too).
+        if sum.is_nan() && c.iter().any(|x| f(x).is_nan()) {
             // As torch: any NaN makes every statistic NaN.
             return Stats { numel: c.len(), mean: f64::NAN, std: f64::NAN, min: f64::NAN, max: f64::NAN };
         }
