@@ -22,92 +22,61 @@ use crate::tensor::DType;
 /// Parse errors, unknown classes, and PyTorch's constructor errors.
 pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Model> {
     let call = crate::pycall::Call::parse("arch", src)?;
-    let name = call.name.clone();
-    if let name @ ("TransformerEncoderLayer" | "TransformerDecoderLayer") = name.as_str() {
-        let decoder = name == "TransformerDecoderLayer";
-        let params = [
-            "d_model",
-            "nhead",
-            "dim_feedforward",
-            "dropout",
-            "activation",
-            "layer_norm_eps",
-            "batch_first",
-            "norm_first",
-            "bias",
-            "device",
-            "dtype",
-        ];
-        let a = call.bind("arch", src, &params)?;
-        let (d, h, ff) = (a.usize("d_model", None)?, a.usize("nhead", None)?, a.usize("dim_feedforward", Some(2048))?);
-        let norm_first = a.bool("norm_first", false)?;
-        if !a.bool("bias", true)? {
-            return Err(Error::value(format!("{name} with bias=False is not supported")));
-        }
-        let ctor_dtype = match a.get("dtype") {
-            Some(crate::pycall::Literal::Name(n) | crate::pycall::Literal::Str(n)) => Some(n.parse::<DType>()?),
-            _ => None,
-        };
-        let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
-        let root = if decoder {
-            transformer::transformer_decoder_layer(&mut m, d, h, ff, norm_first, g)?
-        } else {
-            transformer::transformer_encoder_layer(&mut m, d, h, ff, norm_first, g)?
-        };
-        m.set_root(root)?;
-        return Ok(m);
-    }
-    if name == "Transformer" {
-        let params = [
-            "d_model",
-            "nhead",
-            "num_encoder_layers",
-            "num_decoder_layers",
-            "dim_feedforward",
-            "dropout",
-            "activation",
-            "custom_encoder",
-            "custom_decoder",
-            "layer_norm_eps",
-            "batch_first",
-            "norm_first",
-            "bias",
-            "device",
-            "dtype",
-        ];
-        let a = call.bind("arch", src, &params)?;
-        if a.bool("norm_first", false)? || !a.bool("bias", true)? {
-            return Err(Error::value("Transformer with norm_first=True or bias=False is not supported"));
-        }
-        let layers = |n: &str| {
-            let v = a.usize(n, Some(6))?;
-            if v > crate::nn::MAX_LAYERS {
-                return Err(Error::value(format!("{n}={v} is more than nninit builds")));
-            }
-            Ok(v)
-        };
-        let ctor_dtype = match a.get("dtype") {
-            Some(crate::pycall::Literal::Name(n) | crate::pycall::Literal::Str(n)) => Some(n.parse::<DType>()?),
-            _ => None,
-        };
-        let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
-        let (d, h, ff) =
-            (a.usize("d_model", Some(512))?, a.usize("nhead", Some(8))?, a.usize("dim_feedforward", Some(2048))?);
-        let root = transformer::transformer(
-            &mut m,
-            d,
-            h,
-            layers("num_encoder_layers")?,
-            layers("num_decoder_layers")?,
-            ff,
-            g,
-        )?;
-        m.set_root(root)?;
-        return Ok(m);
+    if matches!(call.name.as_str(), "Transformer" | "TransformerEncoderLayer" | "TransformerDecoderLayer") {
+        return transformer_from_call(call, src, dtype, g);
     }
     let (layer, ctor_dtype) = Layer::parse(src)?;
     let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
     let root = m.add(layer, g)?;
+    m.set_root(root)?;
+    Ok(m)
+}
+
+/// `nn.Transformer(...)`, `nn.TransformerEncoderLayer(...)`, `nn.TransformerDecoderLayer(...)`
+/// with PyTorch's parameters and defaults (`norm_first=True` only for the layers; `bias=False`
+/// is not supported).
+fn transformer_from_call(call: crate::pycall::Call, src: &str, dtype: DType, g: &mut Generator) -> Result<Model> {
+    let name = call.name.clone();
+    let name = name.as_str();
+    let whole = name == "Transformer";
+    let mut params = vec!["d_model", "nhead"];
+    if whole {
+        params.extend(["num_encoder_layers", "num_decoder_layers"]);
+    }
+    params.extend(["dim_feedforward", "dropout", "activation"]);
+    if whole {
+        params.extend(["custom_encoder", "custom_decoder"]);
+    }
+    params.extend(["layer_norm_eps", "batch_first", "norm_first", "bias", "device", "dtype"]);
+    let a = call.bind("arch", src, &params)?;
+    // d_model and nhead are required for the layers, 512 and 8 for nn.Transformer.
+    let default = |v: usize| whole.then_some(v);
+    let (d, h) = (a.usize("d_model", default(512))?, a.usize("nhead", default(8))?);
+    let ff = a.usize("dim_feedforward", Some(2048))?;
+    let norm_first = a.bool("norm_first", false)?;
+    if !a.bool("bias", true)? {
+        return Err(Error::value(format!("{name} with bias=False is not supported")));
+    }
+    if whole && norm_first {
+        return Err(Error::value("Transformer with norm_first=True is not supported"));
+    }
+    let layers = |n: &str| match a.usize(n, Some(6))? {
+        v if v > crate::nn::MAX_LAYERS => Err(Error::value(format!("{n}={v} is more than nninit builds"))),
+        v => Ok(v),
+    };
+    let ctor_dtype = match a.get("dtype") {
+        Some(crate::pycall::Literal::Name(n) | crate::pycall::Literal::Str(n)) => Some(n.parse::<DType>()?),
+        _ => None,
+    };
+    let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
+    let root = match name {
+        "Transformer" => {
+            let (enc, dec) = (layers("num_encoder_layers")?, layers("num_decoder_layers")?);
+            transformer::transformer(&mut m, d, h, enc, dec, ff, g)?
+        }
+        "TransformerDecoderLayer" => transformer::transformer_decoder_layer(&mut m, d, h, ff, norm_first, g)?,
+        _ => transformer::transformer_encoder_layer(&mut m, d, h, ff, norm_first, g)?,
+    };
     m.set_root(root)?;
     Ok(m)
 }
