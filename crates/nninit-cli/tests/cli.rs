@@ -301,3 +301,15 @@ fn an_interrupted_write_leaves_no_file() {
         assert_eq!(left, vec![std::ffi::OsString::from("big.json")], "{signal}");
     }
 }
+
+/// A shard's report gives the fans and expected std of the whole tensor.
+#[test]
+fn shard_reports_use_the_full_fans() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nninit(dir.path(), &["init", "--shard", "3/8", "-o", "s.safetensors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out).lines().find(|l| l.starts_with("layer.0.weight")).unwrap().to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // name, shape (2 fields), dtype, init, fan_in, fan_out, expected_std, ...
+    assert_eq!(&fields[1..8], &["[32,", "784]", "f32", "xavier_normal_(gain=1.0)", "784", "256", "0.043853"], "{line}");
+}

@@ -407,14 +407,16 @@ impl Outcome {
             if !tied.is_empty() {
                 label.push_str(&format!(" (tied: {})", tied.join(", ")));
             }
-            let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.expected_std(&l.shape));
+            // Fans and the expected std are those of the whole tensor, also for a shard.
+            let full = targets.get(id).map_or(&l.shape, |t| &t.shape);
+            let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.expected_std(full));
             rows.push(Row {
                 name: name.clone(),
                 shape: l.shape.clone(),
                 dtype: DType::from_safetensors(l.dtype)
                     .map_or_else(|| format!("{:?}", l.dtype).to_lowercase(), |d| d.to_string()),
                 init: label,
-                fans: if is_buffer { None } else { fan_in_and_fan_out(&l.shape).ok() },
+                fans: if is_buffer { None } else { fan_in_and_fan_out(full).ok() },
                 expected_std,
                 stats: targets.get(id).and_then(Target::stats),
             });

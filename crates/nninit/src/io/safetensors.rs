@@ -16,6 +16,9 @@ use safetensors::Dtype;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Data, Tensor};
 
+/// The largest header readers accept (the `safetensors` crate's limit).
+const MAX_HEADER: usize = 100_000_000;
+
 /// One tensor's entry in a safetensors header.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorInfo {
@@ -43,7 +46,10 @@ fn parse_header(bytes: &[u8], total_len: usize) -> Result<(Vec<TensorInfo>, Hash
     let bad = |m: String| Error::Checkpoint(m);
     let n = bytes.get(..8).ok_or_else(|| bad(format!("file of {total_len} bytes is too short for a header")))?;
     let n = u64::from_le_bytes(n.try_into().map_err(|_| bad("header length".into()))?) as usize;
-    if n > total_len.saturating_sub(8) || n > 100_000_000 {
+    if n > MAX_HEADER {
+        return Err(bad(format!("header length {n} exceeds the safetensors limit of {MAX_HEADER} bytes")));
+    }
+    if n > total_len.saturating_sub(8) {
         return Err(bad(format!("header length {n} exceeds the file ({total_len} bytes)")));
     }
     let header = bytes.get(8..8 + n).ok_or_else(|| bad("truncated header".into()))?;
@@ -343,6 +349,13 @@ impl Writer {
             return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
         }
         let (head, sizes) = header(layout, metadata)?;
+        if head.len() > MAX_HEADER {
+            return Err(Error::value(format!(
+                "the safetensors header of {} tensors would be {} bytes, over the format's limit of {MAX_HEADER}",
+                layout.len(),
+                head.len()
+            )));
+        }
         let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let file = tempfile::Builder::new()
             .prefix(".nninit-")
@@ -518,6 +531,15 @@ impl Write for At<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_over_the_format_limit_are_refused_when_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = [Layout { name: "a".repeat(MAX_HEADER), dtype: Dtype::F32, shape: vec![1] }];
+        let err = Writer::create(&dir.path().join("x.safetensors"), &layout, &BTreeMap::new(), false).err().unwrap();
+        assert!(err.to_string().contains("over the format's limit"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     fn header_file(header: &str, data_len: usize) -> Vec<u8> {
         let mut b = (header.len() as u64).to_le_bytes().to_vec();
