@@ -115,27 +115,54 @@ impl Shard {
         ((self.rank * chunk).min(size), ((self.rank + 1) * chunk).min(size))
     }
 
-    /// This rank's slice of `t`.
-    pub fn slice(&self, t: &Tensor) -> Result<Tensor> {
-        let shape = t.shape();
+    /// The shape of this rank's slice of a tensor of `shape` (the same shape when it has
+    /// `dim` or fewer dimensions).
+    pub fn slice_shape(&self, shape: &[usize]) -> Vec<usize> {
+        let mut s = shape.to_vec();
+        if let Some(size) = s.get_mut(self.dim) {
+            let (a, b) = self.range(*size);
+            *size = b - a;
+        }
+        s
+    }
+
+    /// The elements of `[start, end)` (row-major, of a tensor of `shape`) that this rank keeps,
+    /// as runs `(lo, hi, at)`: elements `[lo, hi)` go to element `at` of the slice. One run per
+    /// index of the dimensions before `dim`; the whole range when the tensor is kept whole.
+    pub fn runs(&self, shape: &[usize], start: usize, end: usize) -> Vec<(usize, usize, usize)> {
         if shape.len() <= self.dim {
-            return Ok(t.clone());
+            return vec![(start, end, start)];
         }
-        let (start, end) = self.range(shape[self.dim]);
-        let elem_bits = t.safetensors_dtype().bitsize();
-        let inner = shape[self.dim + 1..].iter().product::<usize>() * elem_bits / 8;
-        let outer: usize = shape[..self.dim].iter().product();
+        let inner: usize = shape[self.dim + 1..].iter().product();
+        let size = shape[self.dim];
+        let (a, b) = self.range(size);
+        let (stride, run) = (size * inner, (b - a) * inner);
+        if stride == 0 || run == 0 {
+            return Vec::new();
+        }
+        (start / stride..end.div_ceil(stride))
+            .filter_map(|o| {
+                let (lo, hi) = ((o * stride + a * inner).max(start), (o * stride + b * inner).min(end));
+                (lo < hi).then(|| (lo, hi, o * run + lo - (o * stride + a * inner)))
+            })
+            .collect()
+    }
+
+    /// This rank's slice of `t` (see [`Shard::runs`]). Errors: a dtype narrower than a byte.
+    pub fn slice(&self, t: &Tensor) -> Result<Tensor> {
+        let bits = t.safetensors_dtype().bitsize();
+        if !bits.is_multiple_of(8) {
+            return Err(Error::value(format!("cannot slice {:?} elements", t.safetensors_dtype())));
+        }
         let bytes = t.bytes();
-        let mut out = Vec::with_capacity(outer * (end - start) * inner);
-        for o in 0..outer {
-            let base = (o * shape[self.dim]) * inner;
-            out.extend_from_slice(&bytes[base + start * inner..base + end * inner]);
+        let mut out = Vec::new();
+        for (lo, hi, _) in self.runs(t.shape(), 0, t.numel()) {
+            out.extend_from_slice(&bytes[lo * bits / 8..hi * bits / 8]);
         }
-        let mut new_shape = shape.to_vec();
-        new_shape[self.dim] = end - start;
+        let shape = self.slice_shape(t.shape());
         match t.dtype() {
-            Some(d) => Tensor::from_le_bytes(&new_shape, d, &out),
-            None => Tensor::new(&new_shape, Data::Other { dtype: t.safetensors_dtype(), bytes: out }),
+            Some(d) => Tensor::from_le_bytes(&shape, d, &out),
+            None => Tensor::new(&shape, Data::Other { dtype: t.safetensors_dtype(), bytes: out }),
         }
     }
 }

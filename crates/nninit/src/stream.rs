@@ -91,31 +91,13 @@ impl Target {
 
     /// The shape written (the shard's slice).
     pub fn out_shape(&self) -> Vec<usize> {
-        let mut s = self.shape.clone();
-        if let Some(sh) = self.shard.filter(|sh| sh.dim < s.len()) {
-            let (a, b) = sh.range(s[sh.dim]);
-            s[sh.dim] = b - a;
-        }
-        s
+        self.shard.map_or_else(|| self.shape.clone(), |sh| sh.slice_shape(&self.shape))
     }
 
-    /// Runs of the full tensor's elements that are written, with their element offset in the
-    /// output: the whole tensor, or one run per outer index of the shard's dimension.
+    /// Runs of the full tensor's elements in `[start, end)` that are written, with their element
+    /// offset in the output ([`Shard::runs`]).
     fn kept(&self, start: usize, end: usize) -> Vec<(usize, usize, usize)> {
-        let Some(sh) = self.shard.filter(|sh| sh.dim < self.shape.len()) else { return vec![(start, end, start)] };
-        let inner: usize = self.shape[sh.dim + 1..].iter().product();
-        let size = self.shape[sh.dim];
-        let (a, b) = sh.range(size);
-        let (stride, run) = (size * inner, (b - a) * inner);
-        if stride == 0 || run == 0 {
-            return Vec::new();
-        }
-        (start / stride..end.div_ceil(stride))
-            .filter_map(|o| {
-                let (lo, hi) = ((o * stride + a * inner).max(start), (o * stride + b * inner).min(end));
-                (lo < hi).then(|| (lo, hi, o * run + lo - (o * stride + a * inner)))
-            })
-            .collect()
+        self.shard.map_or_else(|| vec![(start, end, start)], |sh| sh.runs(&self.shape, start, end))
     }
 
     /// The element ranges to generate (the kept runs, split into chunks of `size`); only for

@@ -207,8 +207,7 @@ pub fn like(
                 };
                 for t in &float {
                     let leaf = split(&t.name).1;
-                    let tensor =
-                        if model.is_meta() { Tensor::meta(&t.shape, dtype) } else { Tensor::zeros(&t.shape, dtype) };
+                    let tensor = model.new_tensor(&t.shape).map_err(|e| e.at(&t.name, &t.shape))?;
                     model.register(id, leaf, tensor, guess_role(leaf, &t.shape), false)?;
                 }
                 id

@@ -488,13 +488,14 @@ pub fn write_with_progress(
     let total = w.data_bytes();
     let mut done = 0u64;
     for (index, e) in entries.iter().enumerate() {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, At { writer: &w, index, offset: 0, error: None });
-        let result = e.source.write_to(&mut out).and_then(|_| out.flush());
-        let at = out.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
-        if let Some(err) = at.error {
-            return Err(err);
-        }
-        result.map_err(|e| Error::io(path, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, At { writer: &w, index, offset: 0 });
+        // Our own errors travel inside the io::Error and come out as they were.
+        let unwrap = |e: std::io::Error| match e.downcast::<Error>() {
+            Ok(ours) => ours,
+            Err(io) => Error::io(path, io),
+        };
+        e.source.write_to(&mut out).and_then(|_| out.flush()).map_err(unwrap)?;
+        let at = out.into_inner().map_err(|e| unwrap(e.into_error()))?;
         done += at.offset;
         progress(done, total);
     }
@@ -506,22 +507,13 @@ struct At<'a> {
     writer: &'a Writer,
     index: usize,
     offset: u64,
-    error: Option<Error>,
 }
 
 impl Write for At<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.writer.write_at(self.index, self.offset, buf) {
-            Ok(()) => {
-                self.offset += buf.len() as u64;
-                Ok(buf.len())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                self.error = Some(e);
-                Err(std::io::Error::other(msg))
-            }
-        }
+        self.writer.write_at(self.index, self.offset, buf).map_err(std::io::Error::other)?;
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())

@@ -217,10 +217,8 @@ impl Model {
             let tensor = if s.int64 {
                 let n: usize = s.shape.iter().product();
                 Tensor::new(&s.shape, Data::Other { dtype: safetensors::Dtype::I64, bytes: vec![0; 8 * n] })?
-            } else if self.meta {
-                Tensor::meta(&s.shape, self.dtype)
             } else {
-                Tensor::try_zeros(&s.shape, self.dtype).map_err(|e| e.at(&s.name, &s.shape))?
+                self.new_tensor(&s.shape).map_err(|e| e.at(&s.name, &s.shape))?
             };
             self.tensors.push(tensor);
             self.provenance.push(None);
@@ -233,6 +231,16 @@ impl Model {
         }
         self.modules.push(Module { layer, slots: registered, children: Vec::new() });
         Ok(ModuleId(self.modules.len() - 1))
+    }
+
+    /// A new float tensor of `shape` in the model's dtype: zero-filled, or without values on the
+    /// meta device. Errors: a shape too large to allocate.
+    pub fn new_tensor(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.meta {
+            Ok(Tensor::meta(shape, self.dtype))
+        } else {
+            Tensor::try_zeros(shape, self.dtype)
+        }
     }
 
     /// Registers a new tensor on module `id` as `name` (`register_parameter` /
