@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use nninit::init::Init;
 use nninit::io::{Checkpoint, Entry};
-use nninit::job::{self, InitJob, RngKind, Shard, Source};
+use nninit::job::{self, InitJob, Source};
 use nninit::plan::Plan;
 use nninit::rng::Philox;
+use nninit::rng::Stream;
+use nninit::shard::Shard;
 use nninit::stats::Stats;
 use nninit::{DType, Error, Generator, Result, Tensor};
 
@@ -61,7 +63,7 @@ enum Command {
         /// Random stream: torch (bit-exact with PyTorch) or philox (counter-based: each value a
         /// function of seed, tensor name and index).
         #[arg(long, default_value = "torch")]
-        rng: RngKind,
+        rng: Stream,
         /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8).
         #[arg(long)]
         shard: Option<String>,
@@ -94,7 +96,7 @@ enum Command {
         dtype: DType,
         /// Random stream: torch or philox (keyed by the tensor name `tensor`).
         #[arg(long, default_value = "torch")]
-        rng: RngKind,
+        rng: Stream,
         /// Worker threads (default: NNINIT_NUM_THREADS, else all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -119,7 +121,7 @@ enum Command {
         dtype: DType,
         /// Random stream: torch or philox.
         #[arg(long, default_value = "torch")]
-        rng: RngKind,
+        rng: Stream,
         /// Runs; the fastest is reported.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
@@ -207,7 +209,7 @@ fn run(command: Command) -> Result<()> {
             nninit::io::check_destination(&output, force)?;
             let metadata = BTreeMap::from([
                 ("nninit.seed".to_string(), seed.to_string()),
-                ("nninit.rng".to_string(), format!("{rng:?}").to_lowercase()),
+                ("nninit.rng".to_string(), rng.to_string()),
             ]);
             let bar = Progress::new();
             let rows = outcome.save_with_progress(&output, force, metadata, &|done, total| bar.update(done, total))?;
@@ -221,8 +223,8 @@ fn run(command: Command) -> Result<()> {
             nninit::io::check_destination(&output, force)?;
             let mut t = Tensor::try_zeros(&shape, dtype)?;
             match rng {
-                RngKind::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(seed))?,
-                RngKind::Philox => init.apply(t.view_mut()?, &mut Philox::new(seed, "tensor"))?,
+                Stream::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(seed))?,
+                Stream::Philox => init.apply(t.view_mut()?, &mut Philox::new(seed, "tensor"))?,
             }
             let metadata = BTreeMap::from([
                 ("format".to_string(), "pt".to_string()),
@@ -245,8 +247,8 @@ fn run(command: Command) -> Result<()> {
             for _ in 0..repeat.max(1) {
                 let start = std::time::Instant::now();
                 match rng {
-                    RngKind::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(0))?,
-                    RngKind::Philox => init.apply(t.view_mut()?, &mut Philox::new(0, "tensor"))?,
+                    Stream::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(0))?,
+                    Stream::Philox => init.apply(t.view_mut()?, &mut Philox::new(0, "tensor"))?,
                 }
                 best = best.min(start.elapsed().as_secs_f64());
             }

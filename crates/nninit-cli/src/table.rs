@@ -1,6 +1,6 @@
 //! Plain-text tables for the reports.
 
-use nninit::job::Row;
+use nninit::report::Row;
 use nninit::stats::Stats;
 use nninit::Tensor;
 

@@ -26,8 +26,8 @@ pub enum Error {
         dtype: String,
     },
 
-    /// An operation needs the values of a tensor on the meta device (see [`crate::nn::meta`]):
-    /// reading or editing values in place, copying a tensor, initializing part of one.
+    /// An operation needs the values of a tensor that has none yet: a model's tensors hold
+    /// values only after [`crate::nn::Model::materialize`].
     #[error("needs values: {0}")]
     NeedsValues(String),
 
@@ -99,15 +99,6 @@ impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
-    }
-
-    /// Whether this is (or wraps) [`Error::NeedsValues`].
-    pub fn needs_values(&self) -> bool {
-        match self {
-            Error::NeedsValues(_) => true,
-            Error::AtParameter { source, .. } => source.needs_values(),
-            _ => false,
-        }
     }
 }
 

@@ -208,9 +208,10 @@ pub enum Data {
         /// Little-endian bytes, `numel * dtype.size()` long.
         bytes: Vec<u8>,
     },
-    /// No values: a tensor on the meta device (see [`crate::nn::meta`]), whose values the
-    /// checkpoint writer generates from the model's recorded inits. `bytes()` is empty and
-    /// `view_mut()` fails with [`Error::NeedsValues`].
+    /// No values yet (PyTorch's meta device): a model's tensor before
+    /// [`crate::nn::Model::materialize`], whose values the checkpoint writer generates from the
+    /// model's recorded inits. `bytes()` is empty and `view_mut()` fails with
+    /// [`Error::NeedsValues`].
     Meta(DType),
 }
 
@@ -324,7 +325,7 @@ impl Tensor {
         }
     }
 
-    /// A tensor of `shape` and `dtype` without values (on the meta device).
+    /// A tensor of `shape` and `dtype` without values (PyTorch's meta device).
     pub fn meta(shape: &[usize], dtype: DType) -> Self {
         Tensor { shape: shape.to_vec(), data: Data::Meta(dtype) }
     }
@@ -365,10 +366,56 @@ impl Tensor {
                 return Err(Error::DType { op: "init", dtype: format!("{dtype:?}") });
             }
             Data::Meta(_) => {
-                return Err(Error::NeedsValues(format!("a tensor of shape {:?} on the meta device", self.shape)))
+                return Err(Error::NeedsValues(format!(
+                    "a tensor of shape {:?} has no values until its model is materialized",
+                    self.shape
+                )))
             }
         };
         Ok(TensorMut { shape: &self.shape, data: slice })
+    }
+
+    /// Copies `part`'s elements over elements `[start, start + part.numel())` (row-major).
+    ///
+    /// # Errors
+    /// Different dtypes, or a range past the end.
+    pub fn write_at(&mut self, start: usize, part: &Tensor) -> Result<()> {
+        let size = self.safetensors_dtype().bitsize() / 8;
+        if part.safetensors_dtype() != self.safetensors_dtype() || size == 0 {
+            return Err(Error::value(format!(
+                "cannot write {:?} values into a {:?} tensor",
+                part.safetensors_dtype(),
+                self.safetensors_dtype()
+            )));
+        }
+        let (at, len) = (start * size, part.bytes().len());
+        let shape = self.shape.clone();
+        let bytes: &mut [u8] = match &mut self.data {
+            Data::F16(v) => bytemuck::cast_slice_mut(v),
+            Data::BF16(v) => bytemuck::cast_slice_mut(v),
+            Data::F32(v) => bytemuck::cast_slice_mut(v),
+            Data::F64(v) => bytemuck::cast_slice_mut(v),
+            Data::Other { bytes, .. } => bytes,
+            Data::Meta(_) => return Err(Error::NeedsValues(format!("a tensor of shape {shape:?} without values"))),
+        };
+        bytes
+            .get_mut(at..at + len)
+            .ok_or_else(|| {
+                Error::value(format!("elements {start}.. of {} are past the end of shape {shape:?}", part.numel()))
+            })?
+            .copy_from_slice(part.bytes());
+        Ok(())
+    }
+
+    /// The same elements with another shape of the same element count.
+    ///
+    /// # Errors
+    /// A shape with another element count.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != self.numel() {
+            return Err(Error::value(format!("cannot view {:?} as {shape:?}", self.shape)));
+        }
+        Ok(Tensor { shape: shape.to_vec(), data: self.data.clone() })
     }
 
     /// The values widened to f64 (empty for non-float data).

@@ -71,13 +71,20 @@ fn fans(shape: &[usize]) -> (usize, usize) {
     (shape[1] * receptive, shape[0] * receptive)
 }
 
-/// A model holding the single layer `ctor` (PyTorch constructor syntax) as its root, built with
-/// PyTorch's default init drawing from `g`.
-fn single_in(ctor: &str, dtype: DType, g: &mut Generator) -> Model {
+/// A model holding the single layer `ctor` (PyTorch constructor syntax) as its root, with
+/// PyTorch's default init recorded (no values yet).
+fn recipe(ctor: &str, dtype: DType) -> Model {
     let (layer, _) = Layer::parse(ctor).unwrap_or_else(|e| panic!("{ctor}: {e}"));
     let mut m = Model::new(dtype);
-    let id = m.add(layer, g).unwrap_or_else(|e| panic!("{ctor}: {e}"));
+    let id = m.add(layer).unwrap_or_else(|e| panic!("{ctor}: {e}"));
     m.set_root(id).unwrap();
+    m
+}
+
+/// [`recipe`], with its values drawn from `g` (as constructing it in PyTorch).
+fn single_in(ctor: &str, dtype: DType, g: &mut Generator) -> Model {
+    let mut m = recipe(ctor, dtype);
+    m.materialize_with(g).unwrap_or_else(|e| panic!("{ctor}: {e}"));
     m
 }
 
@@ -273,9 +280,9 @@ fn v3_fan_error_names_the_parameter() {
     }
 
     // From a whole-model rule: the error names the path and shape.
-    let mut model = arch::mlp(&[784, 64, 10], DType::F32, &mut g).unwrap();
+    let mut model = arch::mlp(&[784, 64, 10], DType::F32).unwrap();
     let plan = Plan::from_toml("[[rule]]\nlayer = \"Linear\"\ninit = \"xavier_uniform_()\"\n").unwrap();
-    let err = plan.apply(&mut model, &mut g).unwrap_err();
+    let err = plan.apply(&mut model).unwrap_err();
     assert_eq!(err.to_string(), format!("layer.0.bias (shape [64]): {FAN}"));
     match err {
         Error::AtParameter { path, shape, source } => {
@@ -298,9 +305,9 @@ fn v3_fan_error_names_the_parameter() {
     m.add_child(root, "head", scale).unwrap();
     m.set_root(root).unwrap();
     let plan = Plan::from_toml("[[rule]]\nname = \"*scale\"\ninit = \"kaiming_normal_()\"\n").unwrap();
-    assert_eq!(err_message(plan.apply(&mut m, &mut g)), format!("head.scale (shape []): {FAN}"));
+    assert_eq!(err_message(plan.apply(&mut m)), format!("head.scale (shape []): {FAN}"));
     let init = Init::XavierUniform { gain: 1.0 };
-    let r = m.apply(|mut mm| if mm.has("scale") { mm.init("scale", &init, &mut g) } else { Ok(()) });
+    let r = m.apply(|mut mm| if mm.has("scale") { mm.init("scale", &init) } else { Ok(()) });
     assert_eq!(err_message(r), format!("head.scale (shape []): {FAN}"));
 }
 
@@ -309,11 +316,10 @@ fn v3_fan_error_names_the_parameter() {
 #[test]
 fn v3_gate_rule_error_names_the_parameter_shape() {
     const FAN: &str = "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions";
-    let mut g = Generator::manual_seed(0);
-    let mut m = single("nn.LSTM(8, 16)", &mut g);
+    let mut m = recipe("nn.LSTM(8, 16)", DType::F32);
     let plan =
         Plan::from_toml("[[rule]]\nname = \"bias_ih_l0\"\ngate = \"forget\"\ninit = \"xavier_uniform_()\"\n").unwrap();
-    assert_eq!(err_message(plan.apply(&mut m, &mut g)), format!("bias_ih_l0 (shape [64]): {FAN}"));
+    assert_eq!(err_message(plan.apply(&mut m)), format!("bias_ih_l0 (shape [64]): {FAN}"));
 }
 
 /// V4 | every layer type (Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, Bilinear, Embedding,
@@ -366,7 +372,7 @@ fn v4_every_layer_every_fan_scheme() {
     for (ctor, n_matrices) in layers {
         for (scheme, dist, target) in schemes {
             let init: Init = scheme.parse().unwrap();
-            let mut model = single(ctor, &mut g);
+            let mut model = recipe(ctor, DType::F32);
             // Through the whole-model path (`apply` + `ModuleMut::init`), as a user's init loop.
             model
                 .apply(|mut m| {
@@ -378,11 +384,12 @@ fn v4_every_layer_every_fan_scheme() {
                         .filter(|n| m.tensor(n).is_some_and(|t| t.shape().len() >= 2))
                         .collect();
                     for n in names {
-                        m.init(&n, &init, &mut g)?;
+                        m.init(&n, &init)?;
                     }
                     Ok(())
                 })
                 .unwrap_or_else(|e| panic!("{ctor} x {scheme}: {e}"));
+            model.materialize_with(&mut g).unwrap_or_else(|e| panic!("{ctor} x {scheme}: {e}"));
             let mut checked = 0;
             for (name, id) in model.named_parameters() {
                 let t = model.tensor(id);
@@ -902,6 +909,7 @@ fn t1_embedding_padding_row() {
     let mut g = Generator::manual_seed(0);
     // Default: the N(0, 1) draw of a [10, 3] tensor, then row 0 set to +0.0.
     let normal01 = drawn(&[10, 3], &mut g.clone(), |t, g| normal_(t, 0.0, 1.0, g).unwrap());
+    let before = g.clone();
     let m = single("nn.Embedding(10, 3, padding_idx=0)", &mut g);
     let w = values(&m, "weight");
     assert_eq!(tensor(&m, "weight").shape(), &[10, 3]);
@@ -913,7 +921,8 @@ fn t1_embedding_padding_row() {
     let overwrite = Plan::from_toml("[[rule]]\nlayer = \"Embedding\"\ninit = \"normal_(0, 0.1)\"\n").unwrap();
     let want = drawn(&[10, 3], &mut g.clone(), |t, g| normal_(t, 0.0, 0.1, g).unwrap());
     let mut m2 = m.clone();
-    overwrite.apply(&mut m2, &mut g.clone()).unwrap();
+    overwrite.apply(&mut m2).unwrap();
+    m2.materialize_with(&mut before.clone()).unwrap();
     assert_eq!(values(&m2, "weight"), want);
     assert!(values(&m2, "weight")[..3].iter().all(|&x| x != 0.0));
 
@@ -921,13 +930,15 @@ fn t1_embedding_padding_row() {
     let rezero =
         Plan::from_toml("[[rule]]\nlayer = \"Embedding\"\ninit = \"normal_(0, 0.1)\"\nzero_padding = true\n").unwrap();
     let mut m3 = m.clone();
-    rezero.apply(&mut m3, &mut g.clone()).unwrap();
+    rezero.apply(&mut m3).unwrap();
+    m3.materialize_with(&mut before.clone()).unwrap();
     let w = values(&m3, "weight");
     assert_eq!(&w[..3], &[0.0, 0.0, 0.0]);
     assert_eq!(&w[3..], &want[3..]);
     // The bert preset re-zeroes padding rows too.
     let mut m4 = m.clone();
-    nninit::plan::preset("bert", &Default::default()).unwrap().apply(&mut m4, &mut g.clone()).unwrap();
+    nninit::plan::preset("bert", &Default::default()).unwrap().apply(&mut m4).unwrap();
+    m4.materialize_with(&mut before.clone()).unwrap();
     assert_eq!(&values(&m4, "weight")[..3], &[0.0, 0.0, 0.0]);
 
     // A negative padding index counts from the end.
@@ -937,10 +948,12 @@ fn t1_embedding_padding_row() {
     assert!(w[..27].iter().all(|&x| x != 0.0));
 
     // No padding index: the zeroing rule zeroes no row (and certainly not all of them).
+    let before = g.clone();
     let mut m6 = single("nn.Embedding(4, 4)", &mut g);
     assert!(values(&m6, "weight").iter().all(|&x| x != 0.0));
     let want = drawn(&[4, 4], &mut g.clone(), |t, g| normal_(t, 0.0, 0.1, g).unwrap());
-    rezero.apply(&mut m6, &mut g).unwrap();
+    rezero.apply(&mut m6).unwrap();
+    m6.materialize_with(&mut before.clone()).unwrap();
     assert_eq!(values(&m6, "weight"), want);
     assert!(want.iter().all(|&x| x != 0.0));
 }
@@ -958,6 +971,7 @@ fn t2_lstm_defaults_and_forget_gate_rule() {
     let mut replay = g.clone();
     let want: Vec<Vec<f64>> =
         shapes.iter().map(|s| drawn(s, &mut replay, |t, g| uniform_(t, -0.25, 0.25, g).unwrap())).collect();
+    let before = g.clone();
     let m = single("nn.LSTM(8, 16)", &mut g);
     let keys: Vec<String> = m.state_dict().into_iter().map(|(n, _)| n).collect();
     assert_eq!(keys, names);
@@ -989,13 +1003,15 @@ fn t2_lstm_defaults_and_forget_gate_rule() {
         Plan::from_toml("[[rule]]\nlayer = \"LSTM\"\nrole = \"bias\"\ngate = \"forget\"\ninit = \"constant_(1.0)\"\n")
             .unwrap();
     let mut m1 = m.clone();
-    both.apply(&mut m1, &mut g).unwrap();
+    both.apply(&mut m1).unwrap();
+    m1.materialize_with(&mut before.clone()).unwrap();
     check(&m1, &["bias_ih_l0", "bias_hh_l0"]);
     // ... a rule naming one writes only that one.
     let one =
         Plan::from_toml("[[rule]]\nname = \"*bias_ih*\"\ngate = \"forget\"\ninit = \"constant_(1.0)\"\n").unwrap();
     let mut m2 = m.clone();
-    one.apply(&mut m2, &mut g).unwrap();
+    one.apply(&mut m2).unwrap();
+    m2.materialize_with(&mut before.clone()).unwrap();
     check(&m2, &["bias_ih_l0"]);
 }
 
@@ -1005,10 +1021,10 @@ fn t2_lstm_defaults_and_forget_gate_rule() {
 /// visits a shared child once per parent; both iterative: the 100,000-deep chain works
 #[test]
 fn t3_modules_apply_shared_and_deep() {
-    let mut g = Generator::manual_seed(0);
+    let before = Generator::manual_seed(0);
     let mut m = Model::new(DType::F32);
-    let shared = m.add(Layer::linear(3, 3), &mut g).unwrap();
-    let other = m.add(Layer::linear(3, 1), &mut g).unwrap();
+    let shared = m.add(Layer::linear(3, 3)).unwrap();
+    let other = m.add(Layer::linear(3, 1)).unwrap();
     let a = m.sequential(&[shared, other]);
     let b = m.sequential(&[shared]);
     let root = m.container(Layer::Custom("Net".into()), &[]);
@@ -1019,6 +1035,9 @@ fn t3_modules_apply_shared_and_deep() {
     let names: Vec<String> = m.named_modules().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["", "a", "a.0", "a.1", "b"]);
     let weight = |m: &Model, id: ModuleId| m.tensor(m.module(id).slots[0].tensor).to_f64_vec();
+    // The generator after construction.
+    let mut g = before.clone();
+    m.clone().materialize_with(&mut g).unwrap();
 
     // The model's own init loops over modules() and re-initializes each Linear: the shared one
     // once, in pre-order.
@@ -1028,16 +1047,17 @@ fn t3_modules_apply_shared_and_deep() {
     let d3 = drawn(&[3, 3], &mut replay, |t, g| normal_(t, 0.0, 1.0, g).unwrap());
     let normal = Init::Normal { mean: 0.0, std: 1.0 };
     let mut m1 = m.clone();
-    let mut g1 = g.clone();
+    let mut g1 = before.clone();
     let mut visited = 0;
     for id in m1.modules() {
         let mut mm = m1.module_mut(id, "");
         if let Layer::Linear { .. } = mm.layer() {
             visited += 1;
-            mm.init("weight", &normal, &mut g1).unwrap();
-            mm.init("bias", &Init::Zeros, &mut g1).unwrap();
+            mm.init("weight", &normal).unwrap();
+            mm.init("bias", &Init::Zeros).unwrap();
         }
     }
+    m1.materialize_with(&mut g1).unwrap();
     assert_eq!(visited, 2);
     assert_eq!(weight(&m1, shared), d1);
     assert_eq!(weight(&m1, other), d2);
@@ -1051,16 +1071,16 @@ fn t3_modules_apply_shared_and_deep() {
     // apply(): post-order, the shared Linear once per parent (so it is initialized twice and keeps
     // the second draw).
     let mut m2 = m.clone();
-    let mut g2 = g.clone();
     let mut visits = Vec::new();
     m2.apply(|mut mm| {
         visits.push((mm.path(), mm.id()));
         if let Layer::Linear { .. } = mm.layer() {
-            mm.init("weight", &normal, &mut g2)?;
+            mm.init("weight", &normal)?;
         }
         Ok(())
     })
     .unwrap();
+    m2.materialize_with(&mut before.clone()).unwrap();
     let want = [("a.0", shared), ("a.1", other), ("a", a), ("b.0", shared), ("b", b), ("", root)];
     let want: Vec<(String, ModuleId)> = want.iter().map(|(p, id)| (p.to_string(), *id)).collect();
     assert_eq!(visits, want);
@@ -1070,7 +1090,7 @@ fn t3_modules_apply_shared_and_deep() {
     // A chain of 100,000 nested Sequential containers around one Linear.
     const DEPTH: usize = 100_000;
     let mut deep = Model::new(DType::F32);
-    let linear = deep.add(Layer::linear(2, 2), &mut g).unwrap();
+    let linear = deep.add(Layer::linear(2, 2)).unwrap();
     let mut chain = vec![linear];
     for _ in 0..DEPTH {
         let outer = deep.sequential(&[*chain.last().unwrap()]);
@@ -1085,7 +1105,7 @@ fn t3_modules_apply_shared_and_deep() {
     deep.apply(|mut mm| {
         if post.is_empty() {
             linear_path = mm.path();
-            mm.init("weight", &Init::Constant { val: 3.0 }, &mut Generator::manual_seed(0))?;
+            mm.init("weight", &Init::Constant { val: 3.0 })?;
         }
         post.push(mm.id());
         Ok(())
@@ -1094,6 +1114,7 @@ fn t3_modules_apply_shared_and_deep() {
     assert_eq!(post, chain, "apply(): the Linear first, the root last");
     assert_eq!(linear_path.len(), 2 * DEPTH - 1);
     assert!(linear_path.split('.').all(|p| p == "0"));
+    deep.materialize(nninit::rng::Stream::Torch, 0).unwrap();
     assert!(weight(&deep, linear).iter().all(|&x| x == 3.0));
     let sd = deep.state_dict();
     assert_eq!(sd.len(), 2);

@@ -2,8 +2,10 @@
 //! order, sharding and the rest of the model; distributions right.
 
 use nninit::init::Init;
-use nninit::job::{self, InitJob, RngKind, Shard, Source};
+use nninit::job::{self, InitJob, Source};
+use nninit::rng::Stream;
 use nninit::rng::{Generator, Philox};
+use nninit::shard::Shard;
 use nninit::stats::Stats;
 use nninit::tensor::{DType, Tensor};
 use sha2::Digest;
@@ -95,7 +97,7 @@ fn any_range_equals_the_same_range_of_the_whole_tensor() {
     assert!(err.to_string().contains("not elementwise"));
 }
 
-fn run(rng: RngKind, shard: Option<Shard>, dims: &[usize]) -> job::Outcome {
+fn run(rng: Stream, shard: Option<Shard>, dims: &[usize]) -> job::Outcome {
     let source = Source::Arch { name: "mlp".into(), dims: dims.to_vec() };
     job::run(&InitJob { source, preset: None, plan: None, seed: 5, dtype: None, rng, shard }).unwrap()
 }
@@ -110,7 +112,7 @@ fn written(o: &job::Outcome) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn eight_shards_concatenated_equal_the_unsharded_checkpoint() {
-    for rng in [RngKind::Philox, RngKind::Torch] {
+    for rng in [Stream::Philox, Stream::Torch] {
         let full = written(&run(rng, None, &[64, 48, 10]));
         let shards: Vec<_> =
             (0..8).map(|r| written(&run(rng, Some(Shard { rank: r, world: 8, dim: 0 }), &[64, 48, 10]))).collect();
@@ -130,13 +132,13 @@ fn eight_shards_concatenated_equal_the_unsharded_checkpoint() {
 
 #[test]
 fn philox_values_do_not_depend_on_the_rest_of_the_model() {
-    let small = written(&run(RngKind::Philox, None, &[64, 48, 10]));
-    let big = written(&run(RngKind::Philox, None, &[64, 48, 10, 7]));
+    let small = written(&run(Stream::Philox, None, &[64, 48, 10]));
+    let big = written(&run(Stream::Philox, None, &[64, 48, 10, 7]));
     let find = |v: &[(String, Vec<u8>)], n: &str| v.iter().find(|(m, _)| m == n).unwrap().1.clone();
     for name in ["layer.0.weight", "layer.2.weight"] {
         assert_eq!(find(&small, name), find(&big, name), "{name}");
     }
-    let torch_small = written(&run(RngKind::Torch, None, &[64, 48, 10]));
+    let torch_small = written(&run(Stream::Torch, None, &[64, 48, 10]));
     assert_ne!(find(&small, "layer.0.weight"), find(&torch_small, "layer.0.weight"));
 }
 
@@ -186,28 +188,38 @@ fn streamed_checkpoints_equal_in_memory_ones() {
          [[rule]]\nlayer = \"LSTM\"\nname = \"*bias*\"\ngate = \"forget\"\ninit = \"ones_()\"\n",
     )
     .unwrap();
-    let sources: Vec<(Source, Option<nninit::plan::Plan>, Option<DType>, bool)> = vec![
-        (Source::Arch { name: "mlp".into(), dims: vec![300, 70, 10] }, None, None, true),
-        (Source::Arch { name: "resnet18".into(), dims: vec![] }, None, Some(DType::BF16), true),
-        (Source::Config(format!("{data}/gpt2-tiny.config.json").into()), None, None, true),
-        (Source::Arch { name: "nn.LSTM(8, 16, num_layers=2)".into(), dims: vec![] }, Some(gate_plan), None, false),
+    let sources: Vec<(Source, Option<nninit::plan::Plan>, Option<DType>)> = vec![
+        (Source::Arch { name: "mlp".into(), dims: vec![300, 70, 10] }, None, None),
+        (Source::Arch { name: "resnet18".into(), dims: vec![] }, None, Some(DType::BF16)),
+        (Source::Config(format!("{data}/gpt2-tiny.config.json").into()), None, None),
+        (Source::Config(format!("{data}/bert-tiny.config.json").into()), None, Some(DType::F16)),
+        (Source::Arch { name: "nn.LSTM(8, 16, num_layers=2)".into(), dims: vec![] }, Some(gate_plan), None),
         (
             Source::Arch { name: "nn.TransformerEncoderLayer(16, 2, dim_feedforward=32)".into(), dims: vec![] },
             None,
             None,
-            true,
         ),
+        (Source::Arch { name: "nn.Transformer(16, 2, 2, 1, 24)".into(), dims: vec![] }, None, None),
     ];
     let shards = [None, Some(Shard { rank: 3, world: 8, dim: 0 }), Some(Shard { rank: 1, world: 3, dim: 1 })];
-    for (source, plan, dtype, meta) in sources {
-        for rng in [RngKind::Torch, RngKind::Philox] {
+    for (source, plan, dtype) in sources {
+        for rng in [Stream::Torch, Stream::Philox] {
             for shard in shards {
                 let job =
                     InitJob { source: source.clone(), preset: None, plan: plan.clone(), seed: 11, dtype, rng, shard };
-                let in_memory = written(&job::run_in_memory(&job).unwrap());
+                let materialized = job::run_in_memory(&job).unwrap();
+                if shard.is_none() {
+                    let mut oracle = job::run(&job).unwrap().model;
+                    replay_literally(&mut oracle, rng, job.seed);
+                    for (name, id) in oracle.state_dict() {
+                        let (want, got) = (oracle.tensor(id), materialized.model.tensor(id));
+                        assert_eq!(want, got, "{source:?} {rng:?} {name}: literal replay");
+                    }
+                }
+                let in_memory = written(&materialized);
                 for threads in [1, 2] {
                     let outcome = in_pool(threads, || job::run(&job).unwrap());
-                    assert_eq!(outcome.model.is_meta(), meta, "{source:?}");
+                    assert!(!outcome.model.is_materialized(), "{source:?}");
                     let streamed = in_pool(threads, || written(&outcome));
                     assert_eq!(streamed.len(), in_memory.len());
                     for (s, m) in streamed.iter().zip(&in_memory) {
@@ -216,6 +228,88 @@ fn streamed_checkpoints_equal_in_memory_ones() {
                 }
             }
         }
+    }
+}
+
+/// The recorded events replayed the plain way, as the definition of a model's values: every
+/// event in order, whole tensors, no skipped draws, no chunks, no threads. PyTorch's stream: one
+/// generator for all events (a copy takes the source's current values). Counter-based stream:
+/// each `state_dict` tensor's last whole init keyed by its first name (a copy's keyed by the
+/// copy's name), each ranged init after it keyed by `name@first_element`.
+fn replay_literally(model: &mut nninit::nn::Model, stream: Stream, seed: u64) {
+    use nninit::nn::{Fill, TensorId};
+    let events = model.events().to_vec();
+    let fresh = |m: &nninit::nn::Model, id: TensorId| {
+        let t = m.tensor(id);
+        Tensor::zeros(t.shape(), t.dtype().unwrap())
+    };
+    let apply_rows =
+        |whole: &mut Tensor, rows: &std::ops::Range<usize>, init: &Init, g: &mut dyn FnMut(&mut Tensor)| {
+            let width: usize = whole.shape()[1..].iter().product();
+            let mut shape = whole.shape().to_vec();
+            shape[0] = rows.len();
+            let mut part = Tensor::zeros(&shape, whole.dtype().unwrap());
+            g(&mut part);
+            let _ = init;
+            whole.write_at(rows.start * width, &part).unwrap();
+        };
+    let mut values: std::collections::HashMap<TensorId, Tensor> = Default::default();
+    match stream {
+        Stream::Torch => {
+            let mut g = Generator::manual_seed(seed);
+            for e in &events {
+                let mut v = values.remove(&e.tensor).unwrap_or_else(|| fresh(model, e.tensor));
+                match (&e.fill, &e.rows) {
+                    (Fill::Init(init), None) => init.apply(v.view_mut().unwrap(), &mut g).unwrap(),
+                    (Fill::Init(init), Some(rows)) => {
+                        apply_rows(&mut v, rows, init, &mut |p| init.apply(p.view_mut().unwrap(), &mut g).unwrap())
+                    }
+                    (Fill::CopyOf(source), _) => {
+                        v = values.get(source).cloned().unwrap_or_else(|| fresh(model, *source))
+                    }
+                }
+                values.insert(e.tensor, v);
+            }
+        }
+        Stream::Philox => {
+            let names = model.state_dict();
+            for (name, id) in names.iter().rev() {
+                if !events.iter().any(|e| e.tensor == *id) {
+                    continue;
+                }
+                // The last whole event (following copies back to an init), then the ranged ones.
+                let (mut t, mut upto, mut tail) = (*id, events.len(), Vec::new());
+                let base = loop {
+                    let mine: Vec<usize> = (0..upto).filter(|&i| events[i].tensor == t).collect();
+                    let w = mine.iter().rposition(|&i| events[i].rows.is_none());
+                    let after = w.map_or(0, |w| w + 1);
+                    tail.splice(0..0, mine[after..].iter().map(|&i| events[i].clone()));
+                    match w.map(|w| &events[mine[w]]) {
+                        Some(e) => match &e.fill {
+                            Fill::CopyOf(s) => (t, upto) = (*s, mine[w.unwrap()]),
+                            Fill::Init(init) => break Some(init.clone()),
+                        },
+                        None => break None,
+                    }
+                };
+                let mut v = fresh(model, *id);
+                if let Some(init) = base {
+                    init.apply(v.view_mut().unwrap(), &mut Philox::new(seed, name)).unwrap();
+                }
+                for e in tail {
+                    let (Fill::Init(init), Some(rows)) = (&e.fill, &e.rows) else { panic!("ranged copy") };
+                    let width: usize = v.shape()[1..].iter().product();
+                    let key = format!("{name}@{}", rows.start * width);
+                    apply_rows(&mut v, rows, init, &mut |p| {
+                        init.apply(p.view_mut().unwrap(), &mut Philox::new(seed, &key)).unwrap()
+                    });
+                }
+                values.insert(*id, v);
+            }
+        }
+    }
+    for (id, v) in values {
+        *model.tensor_mut(id) = v;
     }
 }
 

@@ -25,7 +25,8 @@ fn hf_models_match_transformers() {
         let Some(file) = case["config"].as_str() else { continue };
         let id = case["id"].as_str().unwrap();
         let mut gen = Generator::manual_seed(case["seed"].as_u64().unwrap());
-        let model = match hf::from_config(&config(file), DType::F32, &mut gen) {
+        let built = hf::from_config(&config(file), DType::F32);
+        let model = match built.and_then(|mut m| m.materialize_with(&mut gen).map(|_| m)) {
             Ok(m) => m,
             Err(e) => {
                 failures.push(format!("{id}: {e}"));
@@ -36,7 +37,7 @@ fn hf_models_match_transformers() {
         failures.extend(state_dict_differences(&model, &case["tensors"], id));
         let seed = case["seed"].as_u64().unwrap();
         failures.extend(streamed_differences(
-            |g| hf::from_config(&config(file), DType::F32, g),
+            || hf::from_config(&config(file), DType::F32),
             seed,
             &case["tensors"],
             id,
@@ -53,8 +54,7 @@ fn hf_models_match_transformers() {
 
 #[test]
 fn module_tree_uses_hf_class_names() {
-    let mut g = Generator::manual_seed(0);
-    let m = hf::from_config(&config("gpt2-tiny.config.json"), DType::F32, &mut g).unwrap();
+    let m = hf::from_config(&config("gpt2-tiny.config.json"), DType::F32).unwrap();
     let types: Vec<(String, String)> =
         m.named_modules().into_iter().map(|(n, id)| (n, m.module(id).layer.type_name())).take(12).collect();
     let want = [
@@ -80,16 +80,16 @@ fn module_tree_uses_hf_class_names() {
 #[test]
 fn unknown_model_type_is_a_clear_error() {
     let cfg = serde_json::json!({"model_type": "t5", "vocab_size": 10});
-    let err = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err();
+    let err = hf::from_config(&cfg, DType::F32).unwrap_err();
     assert!(matches!(err, Error::Unknown { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("t5") && msg.contains("bert") && msg.contains("gpt2") && msg.contains("llama"), "{msg}");
 
     let cfg = serde_json::json!({"architectures": ["T5ForConditionalGeneration"]});
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("T5ForConditionalGeneration") && msg.contains("BertModel"), "{msg}");
 
-    let msg = hf::from_config(&serde_json::json!({}), DType::F32, &mut Generator::manual_seed(0)).unwrap_err();
+    let msg = hf::from_config(&serde_json::json!({}), DType::F32).unwrap_err();
     assert!(msg.to_string().contains("model_type"), "{msg}");
 }
 
@@ -97,39 +97,39 @@ fn unknown_model_type_is_a_clear_error() {
 fn missing_or_bad_fields_are_named() {
     let mut cfg = config("bert-tiny.config.json");
     cfg.as_object_mut().unwrap().remove("hidden_size");
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("`hidden_size`") && msg.contains("missing"), "{msg}");
 
     let mut cfg = config("gpt2-tiny.config.json");
     cfg.as_object_mut().unwrap().remove("n_embd");
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("`n_embd`") && msg.contains("`hidden_size`"), "{msg}");
 
     let mut cfg = config("llama-tiny.config.json");
     cfg["num_hidden_layers"] = serde_json::json!("two");
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("`num_hidden_layers`") && msg.contains("\"two\""), "{msg}");
 
     let mut cfg = config("bert-tiny.config.json");
     cfg["num_attention_heads"] = serde_json::json!(5);
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("not a multiple"), "{msg}");
 
     let mut cfg = config("bert-tiny.config.json");
     cfg["pad_token_id"] = serde_json::json!(100);
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("pad_token_id") && msg.contains("Padding_idx"), "{msg}");
 
     let mut cfg = config("bert-tiny.config.json");
     cfg["hidden_act"] = serde_json::json!("swiglu9");
-    let msg = hf::from_config(&cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap_err().to_string();
+    let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
     assert!(msg.contains("swiglu9"), "{msg}");
 }
 
 #[test]
 fn architectures_choose_the_class() {
     let root_type = |cfg: &serde_json::Value| {
-        let m = hf::from_config(cfg, DType::F32, &mut Generator::manual_seed(0)).unwrap();
+        let m = hf::from_config(cfg, DType::F32).unwrap();
         m.module(m.root().unwrap()).layer.type_name()
     };
     let mut cfg = config("gpt2-tiny.config.json");

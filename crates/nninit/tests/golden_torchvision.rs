@@ -62,7 +62,8 @@ fn check_torchvision(name: &str) {
     for case in golden["cases"].as_array().unwrap().iter().filter(|c| torchvision_name(c) == Some(name)) {
         let id = case["id"].as_str().unwrap();
         let mut g = Generator::manual_seed(case["seed"].as_u64().unwrap());
-        let model = arch::build(name, &[], DType::F32, &mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let mut model = arch::build(name, &[], DType::F32).unwrap_or_else(|e| panic!("{id}: {e}"));
+        model.materialize_with(&mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
         checked += 1;
         failures.extend(state_dict_differences(&model, &case["tensors"], id));
         if !rng_matches(&g, case) {
@@ -159,24 +160,18 @@ fn parse_transformer_ctor(ctor: &str) -> TransformerCtor {
     c
 }
 
-fn build_transformer(c: &TransformerCtor, dtype: DType, g: &mut Generator) -> nninit::Result<Model> {
+fn build_transformer(c: &TransformerCtor, dtype: DType) -> nninit::Result<Model> {
     let mut m = Model::new(dtype);
     let root = match c.class.as_str() {
         "TransformerEncoderLayer" => {
-            tf::transformer_encoder_layer(&mut m, c.d_model, c.nhead, c.dim_feedforward, c.norm_first, g)?
+            tf::transformer_encoder_layer(&mut m, c.d_model, c.nhead, c.dim_feedforward, c.norm_first)?
         }
         "TransformerDecoderLayer" => {
-            tf::transformer_decoder_layer(&mut m, c.d_model, c.nhead, c.dim_feedforward, c.norm_first, g)?
+            tf::transformer_decoder_layer(&mut m, c.d_model, c.nhead, c.dim_feedforward, c.norm_first)?
         }
-        _ => tf::transformer(
-            &mut m,
-            c.d_model,
-            c.nhead,
-            c.num_encoder_layers,
-            c.num_decoder_layers,
-            c.dim_feedforward,
-            g,
-        )?,
+        _ => {
+            tf::transformer(&mut m, c.d_model, c.nhead, c.num_encoder_layers, c.num_decoder_layers, c.dim_feedforward)?
+        }
     };
     m.set_root(root)?;
     Ok(m)
@@ -219,8 +214,8 @@ fn transformer_modules_match_pytorch() {
         let id = case["id"].as_str().unwrap();
         let dtype: DType = case["dtype"].as_str().unwrap().parse().unwrap();
         let mut g = Generator::manual_seed(case["seed"].as_u64().unwrap());
-        let model =
-            build_transformer(&parse_transformer_ctor(ctor), dtype, &mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let mut model = build_transformer(&parse_transformer_ctor(ctor), dtype).unwrap_or_else(|e| panic!("{id}: {e}"));
+        model.materialize_with(&mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
         checked += 1;
         failures.extend(state_dict_differences(&model, &case["tensors"], id));
         if !rng_matches(&g, case) {
@@ -237,42 +232,41 @@ fn transformer_modules_match_pytorch() {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// Builds `root(model, g)` in a fresh model of `dtype` and makes it the root.
+/// Builds `root(model)` in a fresh model of `dtype` and makes it the root.
 fn rooted(
     dtype: DType,
-    g: &mut Generator,
-    root: impl FnOnce(&mut Model, &mut Generator) -> nninit::Result<nninit::nn::ModuleId>,
+    root: impl FnOnce(&mut Model) -> nninit::Result<nninit::nn::ModuleId>,
 ) -> nninit::Result<Model> {
     let mut m = Model::new(dtype);
-    let id = root(&mut m, g)?;
+    let id = root(&mut m)?;
     m.set_root(id)?;
     Ok(m)
 }
 
 /// `nn.Transformer(d_model=16,nhead=2,num_encoder_layers=2,num_decoder_layers=3,dim_feedforward=32)`.
-fn transformer_2_3(g: &mut Generator) -> nninit::Result<Model> {
-    rooted(DType::F32, g, |m, g| tf::transformer(m, 16, 2, 2, 3, 32, g))
+fn transformer_2_3() -> nninit::Result<Model> {
+    rooted(DType::F32, |m| tf::transformer(m, 16, 2, 2, 3, 32))
 }
 
 /// `nn.Transformer(d_model=8,nhead=4,num_encoder_layers=3,num_decoder_layers=2,dim_feedforward=24,
 /// dtype=torch.float64)`.
-fn transformer_3_2_f64(g: &mut Generator) -> nninit::Result<Model> {
-    rooted(DType::F64, g, |m, g| tf::transformer(m, 8, 4, 3, 2, 24, g))
+fn transformer_3_2_f64() -> nninit::Result<Model> {
+    rooted(DType::F64, |m| tf::transformer(m, 8, 4, 3, 2, 24))
 }
 
 /// `nn.TransformerEncoder(nn.TransformerEncoderLayer(16,4,dim_feedforward=32),3,nn.LayerNorm(16))`.
-fn encoder_3_with_norm(g: &mut Generator) -> nninit::Result<Model> {
-    rooted(DType::F32, g, |m, g| {
-        let layer = tf::transformer_encoder_layer(m, 16, 4, 32, false, g)?;
-        let norm = m.add(Layer::layer_norm(&[16]), g)?;
+fn encoder_3_with_norm() -> nninit::Result<Model> {
+    rooted(DType::F32, |m| {
+        let layer = tf::transformer_encoder_layer(m, 16, 4, 32, false)?;
+        let norm = m.add(Layer::layer_norm(&[16]))?;
         tf::transformer_encoder(m, layer, 3, Some(norm))
     })
 }
 
 /// `nn.TransformerDecoder(nn.TransformerDecoderLayer(16,4,dim_feedforward=32),2)`.
-fn decoder_2(g: &mut Generator) -> nninit::Result<Model> {
-    rooted(DType::F32, g, |m, g| {
-        let layer = tf::transformer_decoder_layer(m, 16, 4, 32, false, g)?;
+fn decoder_2() -> nninit::Result<Model> {
+    rooted(DType::F32, |m| {
+        let layer = tf::transformer_decoder_layer(m, 16, 4, 32, false)?;
         tf::transformer_decoder(m, layer, 2, None)
     })
 }
@@ -283,7 +277,7 @@ fn decoder_2(g: &mut Generator) -> nninit::Result<Model> {
 /// `_reset_parameters` runs over the copies in `parameters()` order.
 /// A multi-layer transformer case recorded from torch (see [`stacked_transformers_match_pytorch`]).
 struct StackedCase {
-    build: fn(&mut Generator) -> nninit::Result<Model>,
+    build: fn() -> nninit::Result<Model>,
     seed: u64,
     /// `named_modules()` tree (see [`module_tree`]), where recorded.
     tree: Option<(usize, &'static str)>,
@@ -333,7 +327,8 @@ fn stacked_transformers_match_pytorch() {
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let mut g = Generator::manual_seed(case.seed);
-        let model = (case.build)(&mut g).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut model = (case.build)().unwrap_or_else(|e| panic!("case {i}: {e}"));
+        model.materialize_with(&mut g).unwrap_or_else(|e| panic!("case {i}: {e}"));
         if let Some((len, sha)) = case.tree {
             let got = module_tree(&model);
             if got != (len, sha.to_string()) {
@@ -355,9 +350,10 @@ fn stacked_transformers_match_pytorch() {
 fn encoder_layers_are_independent_copies() {
     let mut g = Generator::manual_seed(3);
     let mut m = Model::new(DType::F32);
-    let layer = tf::transformer_encoder_layer(&mut m, 16, 4, 32, false, &mut g).unwrap();
+    let layer = tf::transformer_encoder_layer(&mut m, 16, 4, 32, false).unwrap();
     let root = tf::transformer_encoder(&mut m, layer, 2, None).unwrap();
     m.set_root(root).unwrap();
+    m.materialize_with(&mut g).unwrap();
     let sd = m.state_dict();
     let (first, second): (Vec<_>, Vec<_>) = sd.iter().partition(|(n, _)| n.starts_with("layers.0."));
     assert_eq!(first.len(), 12);

@@ -6,11 +6,15 @@ use common::*;
 use nninit::init::{FanMode, Init, Nonlinearity};
 use nninit::nn::{Layer, Model, ModuleId};
 use nninit::plan::{preset, Plan, PresetOptions};
+use nninit::rng::Stream;
 use nninit::tensor::{DType, Data};
 use nninit::{arch, Generator};
 
+/// The values of `name` after `torch.manual_seed(0)` and the model's recorded inits.
 fn values(m: &Model, name: &str) -> Vec<f64> {
     let id = m.state_dict().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1;
+    let mut m = m.clone();
+    m.materialize(Stream::Torch, 0).unwrap();
     m.tensor(id).to_f64_vec()
 }
 
@@ -18,7 +22,10 @@ fn golden_case(id: &str) -> serde_json::Value {
     golden("modules.json")["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone()
 }
 
+/// Compares the model's values after `torch.manual_seed(0)` with a recorded case.
 fn assert_matches_golden(model: &Model, id: &str) {
+    let mut model = model.clone();
+    model.materialize(Stream::Torch, 0).unwrap();
     let case = golden_case(id);
     let want = case["tensors"].as_array().unwrap();
     let got = model.state_dict();
@@ -31,20 +38,20 @@ fn assert_matches_golden(model: &Model, id: &str) {
 
 /// The seed's rules as an `apply` function: PyTorch's
 /// `if isinstance(m, nn.Linear): xavier_normal_(m.weight); zeros_(m.bias) ...`.
-fn seed_rules(model: &mut Model, g: &mut Generator) -> nninit::Result<()> {
+fn seed_rules(model: &mut Model) -> nninit::Result<()> {
     let relu_fan_out = Init::KaimingNormal { a: 0.0, mode: FanMode::FanOut, nonlinearity: Nonlinearity::Relu };
     model.apply(|mut m| match m.layer().type_name().as_str() {
         "Linear" => {
-            m.init("weight", &Init::XavierNormal { gain: 1.0 }, g)?;
-            m.init("bias", &Init::Zeros, g)
+            m.init("weight", &Init::XavierNormal { gain: 1.0 })?;
+            m.init("bias", &Init::Zeros)
         }
         "Conv2d" => {
-            m.init("weight", &relu_fan_out, g)?;
-            m.init("bias", &Init::Zeros, g)
+            m.init("weight", &relu_fan_out)?;
+            m.init("bias", &Init::Zeros)
         }
         "BatchNorm2d" | "GroupNorm" => {
-            m.init("weight", &Init::Ones, g)?;
-            m.init("bias", &Init::Zeros, g)
+            m.init("weight", &Init::Ones)?;
+            m.init("bias", &Init::Zeros)
         }
         _ => Ok(()),
     })
@@ -52,30 +59,34 @@ fn seed_rules(model: &mut Model, g: &mut Generator) -> nninit::Result<()> {
 
 #[test]
 fn seed_network_default_and_apply_match_pytorch() {
-    let mut g = Generator::manual_seed(0);
-    let mut model = arch::mlp(&[784, 256, 128, 10], DType::F32, &mut g).unwrap();
+    let mut model = arch::mlp(&[784, 256, 128, 10], DType::F32).unwrap();
     assert_matches_golden(&model, "seed_mlp_default");
     // (a) model.apply(fn) after default construction: the rules' draws follow the defaults'.
     let mut a = model.clone();
-    let mut ga = g.clone();
-    seed_rules(&mut a, &mut ga).unwrap();
+    seed_rules(&mut a).unwrap();
     assert_matches_golden(&a, "seed_mlp_apply");
     // The same through the `seed` preset.
-    let mut gp = g.clone();
-    preset("seed", &PresetOptions::default()).unwrap().apply(&mut model, &mut gp).unwrap();
+    preset("seed", &PresetOptions::default()).unwrap().apply(&mut model).unwrap();
     assert_matches_golden(&model, "seed_mlp_apply");
+    // Continuing one generator, as one PyTorch program does: the generator ends where torch's.
+    let mut g = Generator::manual_seed(0);
+    model.materialize_with(&mut g).unwrap();
+    let mut again = Generator::manual_seed(0);
+    let mut replayed = model.clone();
+    replayed.materialize_with(&mut again).unwrap();
+    assert_eq!(g.get_rng_state(), again.get_rng_state());
+    assert_ne!(g.get_rng_state(), Generator::manual_seed(0).get_rng_state());
 }
 
 #[test]
 fn loop_over_modules_in_a_constructor() {
     // (b) A model whose own constructor loops over `modules()` (pre-order) and re-initializes.
-    let mut g = Generator::manual_seed(0);
-    let mut model = arch::mlp(&[784, 256, 128, 10], DType::F32, &mut g).unwrap();
+    let mut model = arch::mlp(&[784, 256, 128, 10], DType::F32).unwrap();
     for (path, id) in model.named_modules() {
         let mut m = model.module_mut(id, &path);
         if let Layer::Linear { .. } = m.layer() {
-            m.init("weight", &Init::XavierNormal { gain: 1.0 }, &mut g).unwrap();
-            m.init("bias", &Init::Zeros, &mut g).unwrap();
+            m.init("weight", &Init::XavierNormal { gain: 1.0 }).unwrap();
+            m.init("bias", &Init::Zeros).unwrap();
         }
     }
     // For this model pre-order and post-order visit the Linears in the same order.
@@ -85,9 +96,11 @@ fn loop_over_modules_in_a_constructor() {
 #[test]
 fn v3_fan_error_names_the_parameter() {
     let mut g = Generator::manual_seed(0);
-    let mut model = arch::mlp(&[784, 64, 10], DType::F32, &mut g).unwrap();
+    let mut model = arch::mlp(&[784, 64, 10], DType::F32).unwrap();
     let plan = Plan::from_toml("[[rule]]\nlayer = \"Linear\"\ninit = \"xavier_uniform_()\"\n").unwrap();
-    let err = plan.apply(&mut model, &mut g).unwrap_err().to_string();
+    let events = model.events().len();
+    let err = plan.apply(&mut model).unwrap_err().to_string();
+    assert_eq!(model.events().len(), events, "a failed plan leaves the model as it was");
     assert_eq!(
         err,
         "layer.0.bias (shape [64]): Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
@@ -99,9 +112,8 @@ fn v3_fan_error_names_the_parameter() {
 
 #[test]
 fn t1_embedding_padding_row() {
-    let mut g = Generator::manual_seed(0);
     let mut m = Model::new(DType::F32);
-    let id = m.add(Layer::parse("nn.Embedding(10, 3, padding_idx=0)").unwrap().0, &mut g).unwrap();
+    let id = m.add(Layer::parse("nn.Embedding(10, 3, padding_idx=0)").unwrap().0).unwrap();
     m.set_root(id).unwrap();
     let w = values(&m, "weight");
     assert_eq!(&w[..3], &[0.0, 0.0, 0.0]);
@@ -109,28 +121,27 @@ fn t1_embedding_padding_row() {
     // A later user init overwrites the padding row, as in PyTorch.
     let overwrite = Plan::from_toml("[[rule]]\nlayer = \"Embedding\"\ninit = \"normal_(0, 0.1)\"\n").unwrap();
     let mut m2 = m.clone();
-    overwrite.apply(&mut m2, &mut g).unwrap();
+    overwrite.apply(&mut m2).unwrap();
     assert!(values(&m2, "weight")[..3].iter().all(|&x| x != 0.0));
     // ... unless the rule asks to re-zero it.
     let rezero =
         Plan::from_toml("[[rule]]\nlayer = \"Embedding\"\ninit = \"normal_(0, 0.1)\"\nzero_padding = true\n").unwrap();
-    rezero.apply(&mut m, &mut g).unwrap();
+    rezero.apply(&mut m).unwrap();
     let w = values(&m, "weight");
     assert_eq!(&w[..3], &[0.0, 0.0, 0.0]);
     assert!(w[3..].iter().all(|&x| x != 0.0 && x.abs() < 0.6));
     // No padding index: no row is zeroed.
     let mut m3 = Model::new(DType::F32);
-    let id = m3.add(Layer::parse("nn.Embedding(4, 4)").unwrap().0, &mut g).unwrap();
+    let id = m3.add(Layer::parse("nn.Embedding(4, 4)").unwrap().0).unwrap();
     m3.set_root(id).unwrap();
-    rezero.apply(&mut m3, &mut g).unwrap();
+    rezero.apply(&mut m3).unwrap();
     assert!(values(&m3, "weight").iter().all(|&x| x != 0.0));
 }
 
 #[test]
 fn t2_lstm_default_bounds_and_forget_gate_rule() {
-    let mut g = Generator::manual_seed(0);
     let mut m = Model::new(DType::F32);
-    let id = m.add(Layer::lstm(8, 16), &mut g).unwrap();
+    let id = m.add(Layer::lstm(8, 16)).unwrap();
     m.set_root(id).unwrap();
     for name in ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"] {
         let v = values(&m, name);
@@ -141,7 +152,7 @@ fn t2_lstm_default_bounds_and_forget_gate_rule() {
         "[[rule]]\nrole = \"bias\"\ninit = \"zeros_()\"\n\n[[rule]]\nname = \"*bias_ih*\"\ngate = \"forget\"\ninit = \"constant_(1.0)\"\n",
     )
     .unwrap();
-    plan.apply(&mut m, &mut g).unwrap();
+    plan.apply(&mut m).unwrap();
     let ih = values(&m, "bias_ih_l0");
     assert!(ih[16..32].iter().all(|&x| x == 1.0), "forget gate is indices 16..32");
     assert!(ih[..16].iter().chain(&ih[32..]).all(|&x| x == 0.0));
@@ -150,20 +161,19 @@ fn t2_lstm_default_bounds_and_forget_gate_rule() {
     // so is a gate rule that reaches no recurrent parameter at all.
     let before = values(&m, "bias_ih_l0");
     let other = Plan::from_toml("[[rule]]\nrole = \"bias\"\ngate = \"reset\"\ninit = \"ones_()\"\n").unwrap();
-    let err = other.apply(&mut m, &mut g).unwrap_err().to_string();
+    let err = other.apply(&mut m).unwrap_err().to_string();
     assert!(err.contains("LSTM has no gate `reset`"), "{err}");
     assert_eq!(values(&m, "bias_ih_l0"), before);
     let nowhere = Plan::from_toml("[[rule]]\nname = \"nothing.*\"\ngate = \"forget\"\ninit = \"ones_()\"\n").unwrap();
-    let err = nowhere.apply(&mut m, &mut g).unwrap_err().to_string();
+    let err = nowhere.apply(&mut m).unwrap_err().to_string();
     assert!(err.contains("matched no recurrent parameter"), "{err}");
     let err = Plan::from_toml("[[rule]]\ngate = \"forgot\"\ninit = \"ones_()\"\n").unwrap_err().to_string();
     assert!(err.contains("unknown gate `forgot`"), "{err}");
 }
 
 fn chain(depth: usize) -> (Model, ModuleId) {
-    let mut g = Generator::manual_seed(0);
     let mut m = Model::new(DType::F32);
-    let mut inner = m.add(Layer::linear(2, 2), &mut g).unwrap();
+    let mut inner = m.add(Layer::linear(2, 2)).unwrap();
     for _ in 0..depth {
         inner = m.sequential(&[inner]);
     }
@@ -173,10 +183,9 @@ fn chain(depth: usize) -> (Model, ModuleId) {
 
 #[test]
 fn t3_traversal_orders_shared_modules_and_deep_chains() {
-    let mut g = Generator::manual_seed(0);
     let mut m = Model::new(DType::F32);
-    let shared = m.add(Layer::linear(3, 3), &mut g).unwrap();
-    let other = m.add(Layer::linear(3, 1), &mut g).unwrap();
+    let shared = m.add(Layer::linear(3, 3)).unwrap();
+    let other = m.add(Layer::linear(3, 1)).unwrap();
     let a = m.sequential(&[shared, other]);
     let b = m.sequential(&[shared]);
     let root = m.container(Layer::Custom("Net".into()), &[]);
@@ -212,19 +221,18 @@ fn t3_traversal_orders_shared_modules_and_deep_chains() {
     assert_eq!(named.iter().map(|(n, _)| n.len()).collect::<Vec<_>>(), [2 * 100_000 + 6, 2 * 100_000 + 4]);
     assert!(sd[0].0.ends_with(".0.weight") && sd[0].0.len() == 2 * 100_000 + "weight".len());
     let plan = preset("seed", &PresetOptions::default()).unwrap();
-    let report = plan.apply(&mut deep, &mut g).unwrap();
+    let report = plan.apply(&mut deep).unwrap();
     assert_eq!(report.len(), 2);
     drop(deep);
 }
 
 #[test]
 fn n7_norm_defaults() {
-    let mut g = Generator::manual_seed(0);
     for (ctor, has_buffers) in
         [("nn.BatchNorm2d(64)", true), ("nn.LayerNorm(64)", false), ("nn.GroupNorm(4, 64)", false)]
     {
         let mut m = Model::new(DType::F32);
-        let id = m.add(Layer::parse(ctor).unwrap().0, &mut g).unwrap();
+        let id = m.add(Layer::parse(ctor).unwrap().0).unwrap();
         m.set_root(id).unwrap();
         assert!(values(&m, "weight").iter().all(|&x| x == 1.0), "{ctor}");
         assert!(values(&m, "bias").iter().all(|&x| x == 0.0), "{ctor}");
@@ -241,18 +249,17 @@ fn n7_norm_defaults() {
 
 #[test]
 fn bert_preset_and_plan_files() {
-    let mut g = Generator::manual_seed(0);
     let plan = preset("bert", &PresetOptions { initializer_range: 0.05 }).unwrap();
     let toml = plan.to_toml();
     assert!(toml.contains("normal_(mean=0.0, std=0.05)"), "{toml}");
     assert_eq!(Plan::from_toml(&toml).unwrap(), plan);
     let mut m = Model::new(DType::F32);
-    let emb = m.add(Layer::parse("nn.Embedding(100, 16, padding_idx=1)").unwrap().0, &mut g).unwrap();
-    let lin = m.add(Layer::linear(16, 300), &mut g).unwrap();
-    let ln = m.add(Layer::layer_norm(&[300]), &mut g).unwrap();
+    let emb = m.add(Layer::parse("nn.Embedding(100, 16, padding_idx=1)").unwrap().0).unwrap();
+    let lin = m.add(Layer::linear(16, 300)).unwrap();
+    let ln = m.add(Layer::layer_norm(&[300])).unwrap();
     let root = m.sequential(&[emb, lin, ln]);
     m.set_root(root).unwrap();
-    plan.apply(&mut m, &mut g).unwrap();
+    plan.apply(&mut m).unwrap();
     let e = values(&m, "0.weight");
     assert!(e[16..32].iter().all(|&x| x == 0.0));
     let s = nninit::stats::Stats::of(values(&m, "1.weight").into_iter());

@@ -30,11 +30,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::nn::{Layer, Model, ModuleId, Role, Slot, MAX_LAYERS};
+use crate::nn::{Layer, Model, ModuleId, Origin, Role, Slot, MAX_LAYERS};
 
 /// The largest size a config field may give (2^40): beyond it no tensor fits in memory or on disk.
 const MAX_DIM: u64 = 1 << 40;
-use crate::rng::Generator;
 use crate::tensor::DType;
 
 /// The `model_type`s [`from_config`] knows, with the class each one builds.
@@ -58,23 +57,23 @@ pub const CLASSES: [&str; 5] = ["BertModel", "GPT2Model", "GPT2LMHeadModel", "Ll
 /// supported; [`Error::Value`] naming the field for a missing or ill-typed required field, a
 /// wrongly typed optional one, or values transformers rejects (heads not dividing the hidden
 /// size, a padding index outside the vocabulary, an unknown activation).
-pub fn from_config(config: &Value, dtype: DType, g: &mut Generator) -> Result<Model> {
-    build(class_for(config)?, config, dtype, g)
+pub fn from_config(config: &Value, dtype: DType) -> Result<Model> {
+    build(class_for(config)?, config, dtype)
 }
 
-/// Builds transformers class `class` (one of [`CLASSES`]) from `config`, drawing from `g` in
+/// Builds transformers class `class` (one of [`CLASSES`]) from `config`, recording its inits in
 /// transformers' order (see the module documentation).
 ///
 /// # Errors
 /// [`Error::Unknown`] for a class not in [`CLASSES`]; config errors as in [`from_config`].
-pub fn build(class: &str, config: &Value, dtype: DType, g: &mut Generator) -> Result<Model> {
+pub fn build(class: &str, config: &Value, dtype: DType) -> Result<Model> {
     let mut b = Builder { m: Model::new(dtype), done: HashSet::new() };
     match class {
-        "BertModel" => bert::bert_model(&mut b, &bert::Config::read(config)?, g)?,
-        "GPT2Model" => gpt2::gpt2_model(&mut b, &gpt2::Config::read(config)?, g)?.root,
-        "GPT2LMHeadModel" => gpt2::gpt2_lm_head_model(&mut b, &gpt2::Config::read(config)?, g)?,
-        "LlamaModel" => llama::llama_model(&mut b, &llama::Config::read(config)?, g)?.root,
-        "LlamaForCausalLM" => llama::llama_for_causal_lm(&mut b, &llama::Config::read(config)?, g)?,
+        "BertModel" => bert::bert_model(&mut b, &bert::Config::read(config)?)?,
+        "GPT2Model" => gpt2::gpt2_model(&mut b, &gpt2::Config::read(config)?)?.root,
+        "GPT2LMHeadModel" => gpt2::gpt2_lm_head_model(&mut b, &gpt2::Config::read(config)?)?,
+        "LlamaModel" => llama::llama_model(&mut b, &llama::Config::read(config)?)?.root,
+        "LlamaForCausalLM" => llama::llama_for_causal_lm(&mut b, &llama::Config::read(config)?)?,
         other => {
             return Err(Error::Unknown { what: "transformers class", name: other.into(), known: CLASSES.join(", ") })
         }
@@ -279,24 +278,24 @@ struct Builder {
 }
 
 impl Builder {
-    /// A `torch.nn` layer, with its default init drawn now.
-    fn layer(&mut self, layer: Layer, g: &mut Generator) -> Result<ModuleId> {
-        self.m.add(layer, g)
+    /// A `torch.nn` layer, with its default init recorded now.
+    fn layer(&mut self, layer: Layer) -> Result<ModuleId> {
+        self.m.add(layer)
     }
 
     /// `nn.Linear(in_features, out_features, bias)`.
-    fn linear(&mut self, in_features: usize, out_features: usize, bias: bool, g: &mut Generator) -> Result<ModuleId> {
-        self.layer(Layer::Linear { in_features, out_features, bias }, g)
+    fn linear(&mut self, in_features: usize, out_features: usize, bias: bool) -> Result<ModuleId> {
+        self.layer(Layer::Linear { in_features, out_features, bias })
     }
 
     /// `nn.LayerNorm(size)` (weight 1, bias 0; no draws).
-    fn layer_norm(&mut self, size: usize, g: &mut Generator) -> Result<ModuleId> {
-        self.layer(Layer::layer_norm(&[size]), g)
+    fn layer_norm(&mut self, size: usize) -> Result<ModuleId> {
+        self.layer(Layer::layer_norm(&[size]))
     }
 
     /// A parameterless module (`Dropout`, activations) by class name.
-    fn stateless(&mut self, class: &str, g: &mut Generator) -> Result<ModuleId> {
-        self.layer(Layer::stateless(class), g)
+    fn stateless(&mut self, class: &str) -> Result<ModuleId> {
+        self.layer(Layer::stateless(class))
     }
 
     /// A custom module of HF class `class` with named children, in registration order.
@@ -321,19 +320,19 @@ impl Builder {
     /// Sets the float tensor `name` of module `id`, if registered, to `value` (no draws).
     fn fill(&mut self, id: ModuleId, name: &str, value: f64) -> Result<()> {
         match self.m.module(id).slots.iter().find(|s| s.name == name && self.m.tensor(s.tensor).dtype().is_some()) {
-            Some(s) => self.m.constant(s.tensor, value, false),
+            Some(s) => self.m.constant(s.tensor, value, Origin::Rule),
             None => Ok(()),
         }
     }
 
     /// Applies `init` to parameter `name` of module `id` (reached by `path`).
-    fn init(&mut self, id: ModuleId, path: &str, name: &str, init: Init, g: &mut Generator) -> Result<()> {
-        self.m.module_mut(id, path).init(name, &init, g)
+    fn init(&mut self, id: ModuleId, path: &str, name: &str, init: Init) -> Result<()> {
+        self.m.module_mut(id, path).init(name, &init)
     }
 
     /// `init.normal_(module.<name>, mean=0.0, std=std)`.
-    fn normal(&mut self, id: ModuleId, path: &str, name: &str, std: f64, g: &mut Generator) -> Result<()> {
-        self.init(id, path, name, Init::Normal { mean: 0.0, std }, g)
+    fn normal(&mut self, id: ModuleId, path: &str, name: &str, std: f64) -> Result<()> {
+        self.init(id, path, name, Init::Normal { mean: 0.0, std })
     }
 
     /// The child `name` of module `id`.
@@ -349,7 +348,7 @@ impl Builder {
     /// `PreTrainedModel.post_init()`'s weight init for the model rooted at `root`: makes `root`
     /// the model's root and calls `rule` (the family's `_init_weights`) on every module not yet
     /// initialized, children before parents, as `smart_apply(_initialize_weights)` does.
-    fn post_init(&mut self, root: ModuleId, g: &mut Generator, rule: &InitRule<'_>) -> Result<()> {
+    fn post_init(&mut self, root: ModuleId, rule: &InitRule<'_>) -> Result<()> {
         self.m.set_root(root)?;
         let mut order = Vec::new();
         self.m.apply(|m| {
@@ -358,15 +357,15 @@ impl Builder {
         })?;
         for (id, path) in order {
             if self.done.insert(id) {
-                rule(self, id, &path, g)?;
+                rule(self, id, &path)?;
             }
         }
         Ok(())
     }
 }
 
-/// A family's `_init_weights(module)`: builder, module, its path, generator.
-type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str, &mut Generator) -> Result<()> + 'a;
+/// A family's `_init_weights(module)`: builder, module, its path.
+type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str) -> Result<()> + 'a;
 
 /// `PreTrainedModel._init_weights` (transformers 5.24), for the layer kinds nninit models:
 ///
@@ -376,16 +375,16 @@ type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str, &mut Generator) -> Resu
 ///   weight 1, bias 0, running mean 0 and variance 1.
 ///
 /// `std` is `config.initializer_range or 0.02` (see [`base_std`]).
-fn base_init_weights(b: &mut Builder, id: ModuleId, path: &str, std: f64, g: &mut Generator) -> Result<()> {
+fn base_init_weights(b: &mut Builder, id: ModuleId, path: &str, std: f64) -> Result<()> {
     let layer = b.m.module(id).layer.clone();
     let class = layer.type_name();
     match layer {
-        Layer::Linear { .. } => linear_rule(b, id, path, std, g),
+        Layer::Linear { .. } => linear_rule(b, id, path, std),
         Layer::Conv { ref kernel_size, transposed, .. } if !(transposed && kernel_size.len() == 3) => {
-            linear_rule(b, id, path, std, g)
+            linear_rule(b, id, path, std)
         }
         Layer::Embedding { padding_idx, .. } => {
-            b.normal(id, path, "weight", std, g)?;
+            b.normal(id, path, "weight", std)?;
             match padding_idx {
                 Some(p) => b.m.module_mut(id, path).zero_row("weight", p),
                 None => Ok(()),
@@ -406,9 +405,9 @@ fn base_std(initializer_range: f64) -> f64 {
     }
 }
 
-fn linear_rule(b: &mut Builder, id: ModuleId, path: &str, std: f64, g: &mut Generator) -> Result<()> {
-    b.normal(id, path, "weight", std, g)?;
-    b.init(id, path, "bias", Init::Zeros, g)
+fn linear_rule(b: &mut Builder, id: ModuleId, path: &str, std: f64) -> Result<()> {
+    b.normal(id, path, "weight", std)?;
+    b.init(id, path, "bias", Init::Zeros)
 }
 
 /// Norms: weight 1, bias 0, running mean 0, running variance 1 (whichever exist). The int64
@@ -482,19 +481,19 @@ mod bert {
     }
 
     /// `BertModel(config)` with its pooling layer, then its `post_init`.
-    pub(super) fn bert_model(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
-        let embeddings = embeddings(b, c, g)?;
+    pub(super) fn bert_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+        let embeddings = embeddings(b, c)?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for _ in 0..c.num_hidden_layers {
-            layers.push(layer(b, c, g)?);
+            layers.push(layer(b, c)?);
         }
         let list = b.module_list(&layers);
         let encoder = b.module("BertEncoder", &[("layer", list)])?;
-        let dense = b.linear(c.hidden_size, c.hidden_size, true, g)?;
-        let activation = b.stateless("Tanh", g)?;
+        let dense = b.linear(c.hidden_size, c.hidden_size, true)?;
+        let activation = b.stateless("Tanh")?;
         let pooler = b.module("BertPooler", &[("dense", dense), ("activation", activation)])?;
         let root = b.module("BertModel", &[("embeddings", embeddings), ("encoder", encoder), ("pooler", pooler)])?;
-        b.post_init(root, g, &|b, id, path, g| init_weights(b, id, path, c, g))?;
+        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(root)
     }
 
@@ -502,26 +501,25 @@ mod bert {
     /// (Linear and Embedding weights `N(0, std)`, biases 0, the padding row 0, LayerNorm 1/0).
     /// Its extra cases write only non-persistent buffers (`BertEmbeddings.position_ids`) or the
     /// bias of `BertLMPredictionHead`, which `BertModel` does not have.
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config, g: &mut Generator) -> Result<()> {
-        base_init_weights(b, id, path, base_std(c.initializer_range), g)
+    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+        base_init_weights(b, id, path, base_std(c.initializer_range))
     }
 
     /// `BertEmbeddings`: word (with `padding_idx`), position and token-type embeddings, LayerNorm,
     /// dropout. Its `position_ids`/`token_type_ids` buffers are non-persistent.
-    fn embeddings(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
+    fn embeddings(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let h = c.hidden_size;
-        let word = b.layer(
-            Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx },
-            g,
-        )?;
-        let position = b.layer(
-            Layer::Embedding { num_embeddings: c.max_position_embeddings, embedding_dim: h, padding_idx: None },
-            g,
-        )?;
+        let word =
+            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
+        let position = b.layer(Layer::Embedding {
+            num_embeddings: c.max_position_embeddings,
+            embedding_dim: h,
+            padding_idx: None,
+        })?;
         let token_type =
-            b.layer(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None }, g)?;
-        let norm = b.layer_norm(h, g)?;
-        let dropout = b.stateless("Dropout", g)?;
+            b.layer(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None })?;
+        let norm = b.layer_norm(h)?;
+        let dropout = b.stateless("Dropout")?;
         b.module(
             "BertEmbeddings",
             &[
@@ -535,42 +533,36 @@ mod bert {
     }
 
     /// `BertAttention`: `self` (`BertSelfAttention`, or `BertCrossAttention`) and `output`.
-    fn attention(b: &mut Builder, c: &Config, cross: bool, g: &mut Generator) -> Result<ModuleId> {
-        let query = b.linear(c.hidden_size, c.all_head_size, true, g)?;
-        let key = b.linear(c.hidden_size, c.all_head_size, true, g)?;
-        let value = b.linear(c.hidden_size, c.all_head_size, true, g)?;
-        let dropout = b.stateless("Dropout", g)?;
+    fn attention(b: &mut Builder, c: &Config, cross: bool) -> Result<ModuleId> {
+        let query = b.linear(c.hidden_size, c.all_head_size, true)?;
+        let key = b.linear(c.hidden_size, c.all_head_size, true)?;
+        let value = b.linear(c.hidden_size, c.all_head_size, true)?;
+        let dropout = b.stateless("Dropout")?;
         let class = if cross { "BertCrossAttention" } else { "BertSelfAttention" };
         let attn = b.module(class, &[("query", query), ("key", key), ("value", value), ("dropout", dropout)])?;
-        let output = dense_norm_dropout(b, "BertSelfOutput", c.hidden_size, c.hidden_size, g)?;
+        let output = dense_norm_dropout(b, "BertSelfOutput", c.hidden_size, c.hidden_size)?;
         b.module("BertAttention", &[("self", attn), ("output", output)])
     }
 
     /// `BertSelfOutput` / `BertOutput`: dense `in → out`, LayerNorm, dropout.
-    fn dense_norm_dropout(
-        b: &mut Builder,
-        class: &str,
-        n_in: usize,
-        n_out: usize,
-        g: &mut Generator,
-    ) -> Result<ModuleId> {
-        let dense = b.linear(n_in, n_out, true, g)?;
-        let norm = b.layer_norm(n_out, g)?;
-        let dropout = b.stateless("Dropout", g)?;
+    fn dense_norm_dropout(b: &mut Builder, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
+        let dense = b.linear(n_in, n_out, true)?;
+        let norm = b.layer_norm(n_out)?;
+        let dropout = b.stateless("Dropout")?;
         b.module(class, &[("dense", dense), ("LayerNorm", norm), ("dropout", dropout)])
     }
 
     /// `BertLayer`: attention, optional cross-attention, intermediate, output.
-    fn layer(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
-        let mut children = vec![("attention", attention(b, c, false, g)?)];
+    fn layer(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+        let mut children = vec![("attention", attention(b, c, false)?)];
         if c.add_cross_attention {
-            children.push(("crossattention", attention(b, c, true, g)?));
+            children.push(("crossattention", attention(b, c, true)?));
         }
-        let dense = b.linear(c.hidden_size, c.intermediate_size, true, g)?;
-        let act = b.stateless(c.activation, g)?;
+        let dense = b.linear(c.hidden_size, c.intermediate_size, true)?;
+        let act = b.stateless(c.activation)?;
         children
             .push(("intermediate", b.module("BertIntermediate", &[("dense", dense), ("intermediate_act_fn", act)])?));
-        children.push(("output", dense_norm_dropout(b, "BertOutput", c.intermediate_size, c.hidden_size, g)?));
+        children.push(("output", dense_norm_dropout(b, "BertOutput", c.intermediate_size, c.hidden_size)?));
         b.module("BertLayer", &children)
     }
 }
@@ -632,20 +624,20 @@ mod gpt2 {
     }
 
     /// `GPT2Model(config)`, then its `post_init`.
-    pub(super) fn gpt2_model(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<Gpt2Model> {
+    pub(super) fn gpt2_model(b: &mut Builder, c: &Config) -> Result<Gpt2Model> {
         let wte =
-            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None }, g)?;
+            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None })?;
         let wpe =
-            b.layer(Layer::Embedding { num_embeddings: c.n_positions, embedding_dim: c.n_embd, padding_idx: None }, g)?;
-        let drop = b.stateless("Dropout", g)?;
+            b.layer(Layer::Embedding { num_embeddings: c.n_positions, embedding_dim: c.n_embd, padding_idx: None })?;
+        let drop = b.stateless("Dropout")?;
         let mut blocks = Vec::with_capacity(c.n_layer);
         for _ in 0..c.n_layer {
-            blocks.push(block(b, c, g)?);
+            blocks.push(block(b, c)?);
         }
         let h = b.module_list(&blocks);
-        let ln_f = b.layer_norm(c.n_embd, g)?;
+        let ln_f = b.layer_norm(c.n_embd)?;
         let root = b.module("GPT2Model", &[("wte", wte), ("wpe", wpe), ("drop", drop), ("h", h), ("ln_f", ln_f)])?;
-        b.post_init(root, g, &|b, id, path, g| init_weights(b, id, path, c, g))?;
+        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(Gpt2Model { root, wte })
     }
 
@@ -653,11 +645,11 @@ mod gpt2 {
     /// `post_init`), then `lm_head = nn.Linear(n_embd, vocab_size, bias=False)`, whose default
     /// and `N(0, initializer_range)` draws happen even when it is then tied to `transformer.wte`
     /// (`tie_word_embeddings`, default true).
-    pub(super) fn gpt2_lm_head_model(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
-        let transformer = gpt2_model(b, c, g)?;
-        let lm_head = b.linear(c.n_embd, c.vocab_size, false, g)?;
+    pub(super) fn gpt2_lm_head_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+        let transformer = gpt2_model(b, c)?;
+        let lm_head = b.linear(c.n_embd, c.vocab_size, false)?;
         let root = b.module("GPT2LMHeadModel", &[("transformer", transformer.root), ("lm_head", lm_head)])?;
-        b.post_init(root, g, &|b, id, path, g| init_weights(b, id, path, c, g))?;
+        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         if c.tie_word_embeddings {
             b.m.tie(lm_head, "weight", transformer.wte, "weight")?;
         }
@@ -668,14 +660,14 @@ mod gpt2 {
     /// `std = initializer_range or 0.02`, LayerNorm 1/0); `Conv1D` weight
     /// `N(0, initializer_range)`, bias 0; and for `GPT2Attention`/`GPT2MLP` (visited after their
     /// children, so drawn a second time) `c_proj.weight ~ N(0, initializer_range / √(2·n_layer))`.
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config, g: &mut Generator) -> Result<()> {
-        base_init_weights(b, id, path, base_std(c.initializer_range), g)?;
+    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+        base_init_weights(b, id, path, base_std(c.initializer_range))?;
         match b.m.module(id).layer.type_name().as_str() {
-            "Conv1D" => linear_rule(b, id, path, c.initializer_range, g),
+            "Conv1D" => linear_rule(b, id, path, c.initializer_range),
             "GPT2Attention" | "GPT2MLP" => {
                 let std = c.initializer_range / ((2 * c.n_layer) as f64).sqrt();
                 let c_proj = b.child(id, "c_proj")?;
-                b.normal(c_proj, &format!("{path}.c_proj"), "weight", std, g)
+                b.normal(c_proj, &format!("{path}.c_proj"), "weight", std)
             }
             _ => Ok(()),
         }
@@ -683,52 +675,52 @@ mod gpt2 {
 
     /// transformers' `Conv1D(nf, nx)`: weight `(nx, nf)` (input × output, transposed from
     /// `nn.Linear`) drawn `N(0, 0.02)` in its constructor; bias `(nf)` zeros.
-    fn conv1d(b: &mut Builder, nf: usize, nx: usize, g: &mut Generator) -> Result<ModuleId> {
+    fn conv1d(b: &mut Builder, nf: usize, nx: usize) -> Result<ModuleId> {
         let slot =
             |name: &str, shape: Vec<usize>, role| Slot { name: name.into(), shape, role, buffer: false, int64: false };
         let id =
             b.with_params("Conv1D", &[slot("weight", vec![nx, nf], Role::Weight), slot("bias", vec![nf], Role::Bias)])?;
-        b.normal(id, "", "weight", 0.02, g)?;
+        b.normal(id, "", "weight", 0.02)?;
         Ok(id)
     }
 
     /// `GPT2Attention`: `c_attn` (3E, or 2E plus `q_attn` for cross-attention), `c_proj`, dropouts.
-    fn attention(b: &mut Builder, c: &Config, cross: bool, g: &mut Generator) -> Result<ModuleId> {
+    fn attention(b: &mut Builder, c: &Config, cross: bool) -> Result<ModuleId> {
         let e = c.n_embd;
         let mut children = Vec::new();
         if cross {
-            children.push(("c_attn", conv1d(b, 2 * e, e, g)?));
-            children.push(("q_attn", conv1d(b, e, e, g)?));
+            children.push(("c_attn", conv1d(b, 2 * e, e)?));
+            children.push(("q_attn", conv1d(b, e, e)?));
         } else {
-            children.push(("c_attn", conv1d(b, 3 * e, e, g)?));
+            children.push(("c_attn", conv1d(b, 3 * e, e)?));
         }
-        children.push(("c_proj", conv1d(b, e, e, g)?));
-        children.push(("attn_dropout", b.stateless("Dropout", g)?));
-        children.push(("resid_dropout", b.stateless("Dropout", g)?));
+        children.push(("c_proj", conv1d(b, e, e)?));
+        children.push(("attn_dropout", b.stateless("Dropout")?));
+        children.push(("resid_dropout", b.stateless("Dropout")?));
         b.module("GPT2Attention", &children)
     }
 
     /// `GPT2MLP`: `c_fc`, `c_proj`, activation, dropout.
-    fn mlp(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
-        let c_fc = conv1d(b, c.inner_dim, c.n_embd, g)?;
-        let c_proj = conv1d(b, c.n_embd, c.inner_dim, g)?;
-        let act = b.stateless(c.activation, g)?;
-        let dropout = b.stateless("Dropout", g)?;
+    fn mlp(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+        let c_fc = conv1d(b, c.inner_dim, c.n_embd)?;
+        let c_proj = conv1d(b, c.n_embd, c.inner_dim)?;
+        let act = b.stateless(c.activation)?;
+        let dropout = b.stateless("Dropout")?;
         b.module("GPT2MLP", &[("c_fc", c_fc), ("c_proj", c_proj), ("act", act), ("dropout", dropout)])
     }
 
     /// `GPT2Block`: `ln_1`, `attn`, `ln_2`, optional `crossattention` + `ln_cross_attn`, `mlp`.
-    fn block(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
+    fn block(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let mut children = vec![
-            ("ln_1", b.layer_norm(c.n_embd, g)?),
-            ("attn", attention(b, c, false, g)?),
-            ("ln_2", b.layer_norm(c.n_embd, g)?),
+            ("ln_1", b.layer_norm(c.n_embd)?),
+            ("attn", attention(b, c, false)?),
+            ("ln_2", b.layer_norm(c.n_embd)?),
         ];
         if c.add_cross_attention {
-            children.push(("crossattention", attention(b, c, true, g)?));
-            children.push(("ln_cross_attn", b.layer_norm(c.n_embd, g)?));
+            children.push(("crossattention", attention(b, c, true)?));
+            children.push(("ln_cross_attn", b.layer_norm(c.n_embd)?));
         }
-        children.push(("mlp", mlp(b, c, g)?));
+        children.push(("mlp", mlp(b, c)?));
         b.module("GPT2Block", &children)
     }
 }
@@ -797,14 +789,15 @@ mod llama {
     }
 
     /// `LlamaModel(config)`, then its `post_init`.
-    pub(super) fn llama_model(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<LlamaModel> {
-        let embed_tokens = b.layer(
-            Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.hidden_size, padding_idx: c.padding_idx },
-            g,
-        )?;
+    pub(super) fn llama_model(b: &mut Builder, c: &Config) -> Result<LlamaModel> {
+        let embed_tokens = b.layer(Layer::Embedding {
+            num_embeddings: c.vocab_size,
+            embedding_dim: c.hidden_size,
+            padding_idx: c.padding_idx,
+        })?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for _ in 0..c.num_hidden_layers {
-            layers.push(decoder_layer(b, c, g)?);
+            layers.push(decoder_layer(b, c)?);
         }
         let layers = b.module_list(&layers);
         let norm = rms_norm(b, c.hidden_size)?;
@@ -814,7 +807,7 @@ mod llama {
             "LlamaModel",
             &[("embed_tokens", embed_tokens), ("layers", layers), ("norm", norm), ("rotary_emb", rotary_emb)],
         )?;
-        b.post_init(root, g, &|b, id, path, g| init_weights(b, id, path, c, g))?;
+        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(LlamaModel { root, embed_tokens })
     }
 
@@ -822,11 +815,11 @@ mod llama {
     /// then `lm_head = nn.Linear(hidden_size, vocab_size, bias=False)` with its default and
     /// `N(0, initializer_range)` draws, tied to `model.embed_tokens` when `tie_word_embeddings`
     /// (default false).
-    pub(super) fn llama_for_causal_lm(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
-        let model = llama_model(b, c, g)?;
-        let lm_head = b.linear(c.hidden_size, c.vocab_size, false, g)?;
+    pub(super) fn llama_for_causal_lm(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+        let model = llama_model(b, c)?;
+        let lm_head = b.linear(c.hidden_size, c.vocab_size, false)?;
         let root = b.module("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
-        b.post_init(root, g, &|b, id, path, g| init_weights(b, id, path, c, g))?;
+        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         if c.tie_word_embeddings {
             b.m.tie(lm_head, "weight", model.embed_tokens, "weight")?;
         }
@@ -836,8 +829,8 @@ mod llama {
     /// `LlamaPreTrainedModel._init_weights` is the base rule with
     /// `std = initializer_range or 0.02`: Linear/Embedding `N(0, std)`, biases 0, padding row 0,
     /// `LlamaRMSNorm` weight 1 (its rotary case rewrites non-persistent buffers only).
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config, g: &mut Generator) -> Result<()> {
-        base_init_weights(b, id, path, base_std(c.initializer_range), g)
+    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+        base_init_weights(b, id, path, base_std(c.initializer_range))
     }
 
     /// `LlamaRMSNorm(size)`: weight ones.
@@ -851,20 +844,20 @@ mod llama {
 
     /// `LlamaDecoderLayer`: `self_attn` (q, k, v, o projections), `mlp` (gate, up, down,
     /// activation), `input_layernorm`, `post_attention_layernorm`.
-    fn decoder_layer(b: &mut Builder, c: &Config, g: &mut Generator) -> Result<ModuleId> {
+    fn decoder_layer(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let (h, q, kv) = (c.hidden_size, c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim);
-        let q_proj = b.linear(h, q, c.attention_bias, g)?;
-        let k_proj = b.linear(h, kv, c.attention_bias, g)?;
-        let v_proj = b.linear(h, kv, c.attention_bias, g)?;
-        let o_proj = b.linear(q, h, c.attention_bias, g)?;
+        let q_proj = b.linear(h, q, c.attention_bias)?;
+        let k_proj = b.linear(h, kv, c.attention_bias)?;
+        let v_proj = b.linear(h, kv, c.attention_bias)?;
+        let o_proj = b.linear(q, h, c.attention_bias)?;
         let self_attn = b.module(
             "LlamaAttention",
             &[("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)],
         )?;
-        let gate_proj = b.linear(h, c.intermediate_size, c.mlp_bias, g)?;
-        let up_proj = b.linear(h, c.intermediate_size, c.mlp_bias, g)?;
-        let down_proj = b.linear(c.intermediate_size, h, c.mlp_bias, g)?;
-        let act_fn = b.stateless(c.activation, g)?;
+        let gate_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
+        let up_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
+        let down_proj = b.linear(c.intermediate_size, h, c.mlp_bias)?;
+        let act_fn = b.stateless(c.activation)?;
         let mlp = b.module(
             "LlamaMLP",
             &[("gate_proj", gate_proj), ("up_proj", up_proj), ("down_proj", down_proj), ("act_fn", act_fn)],

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::io::TensorInfo;
 use crate::nn::{Layer, Model, ModuleId, RnnMode, Role};
-use crate::rng::Generator;
 use crate::tensor::{DType, Tensor};
 
 /// Options for [`like`].
@@ -117,7 +116,7 @@ fn guess_role(leaf: &str, shape: &[usize]) -> Role {
 }
 
 /// Builds a model with the layout of a checkpoint's header, constructing inferred layers with
-/// their PyTorch default init (drawing from `g` in file order). Tensors that are not floating
+/// their PyTorch default init (recorded in file order). Tensors that are not floating
 /// point (e.g. int64 `position_ids`) are copied unchanged from `read(info)`; float tensors of
 /// modules whose type cannot be inferred become parameters of a custom module, zero until a
 /// plan rule initializes them. Returns the model and, per tensor name, the dtype to write it in.
@@ -128,7 +127,6 @@ pub fn like(
     tensors: &[TensorInfo],
     opts: &LikeOptions,
     mut read: impl FnMut(&TensorInfo) -> Result<Tensor>,
-    g: &mut Generator,
 ) -> Result<(Model, BTreeMap<String, DType>)> {
     if tensors.is_empty() {
         return Err(Error::value("the checkpoint has no tensors"));
@@ -168,7 +166,7 @@ pub fn like(
     if let [group] = groups.as_slice() {
         if group.path.is_empty() {
             if let Some(layer) = infer("", &group.tensors, opts) {
-                let root = model.add(layer, g)?;
+                let root = model.add(layer)?;
                 model.set_root(root)?;
                 return Ok((model, out_dtypes));
             }
@@ -192,7 +190,7 @@ pub fn like(
             others.into_iter().filter(|t| !declared.iter().any(|d| d == split(&t.name).1)).collect();
         let id = match (existing, inferred) {
             (None, Some(layer)) => {
-                let id = model.add(layer, g)?;
+                let id = model.add(layer)?;
                 attach(&mut model, &mut modules, &group.path, id)?;
                 id
             }

@@ -9,7 +9,6 @@ pub mod transformer;
 
 use crate::error::{Error, Result};
 use crate::nn::{Layer, Model};
-use crate::rng::Generator;
 use crate::tensor::DType;
 
 /// A model made of one PyTorch constructor call: any layer [`Layer::parse`] accepts
@@ -20,14 +19,14 @@ use crate::tensor::DType;
 ///
 /// # Errors
 /// Parse errors, unknown classes, and PyTorch's constructor errors.
-pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Model> {
+pub fn from_torch_ctor(src: &str, dtype: DType) -> Result<Model> {
     let call = crate::pycall::Call::parse("arch", src)?;
     if matches!(call.name.as_str(), "Transformer" | "TransformerEncoderLayer" | "TransformerDecoderLayer") {
-        return transformer_from_call(call, src, dtype, g);
+        return transformer_from_call(call, src, dtype);
     }
     let (layer, ctor_dtype) = Layer::parse(src)?;
     let mut m = Model::new(ctor_dtype.unwrap_or(dtype));
-    let root = m.add(layer, g)?;
+    let root = m.add(layer)?;
     m.set_root(root)?;
     Ok(m)
 }
@@ -35,7 +34,7 @@ pub fn from_torch_ctor(src: &str, dtype: DType, g: &mut Generator) -> Result<Mod
 /// `nn.Transformer(...)`, `nn.TransformerEncoderLayer(...)`, `nn.TransformerDecoderLayer(...)`
 /// with PyTorch's parameters and defaults (`norm_first=True` only for the layers; `bias=False`
 /// is not supported).
-fn transformer_from_call(call: crate::pycall::Call, src: &str, dtype: DType, g: &mut Generator) -> Result<Model> {
+fn transformer_from_call(call: crate::pycall::Call, src: &str, dtype: DType) -> Result<Model> {
     let name = call.name.clone();
     let name = name.as_str();
     let whole = name == "Transformer";
@@ -72,10 +71,10 @@ fn transformer_from_call(call: crate::pycall::Call, src: &str, dtype: DType, g: 
     let root = match name {
         "Transformer" => {
             let (enc, dec) = (layers("num_encoder_layers")?, layers("num_decoder_layers")?);
-            transformer::transformer(&mut m, d, h, enc, dec, ff, g)?
+            transformer::transformer(&mut m, d, h, enc, dec, ff)?
         }
-        "TransformerDecoderLayer" => transformer::transformer_decoder_layer(&mut m, d, h, ff, norm_first, g)?,
-        _ => transformer::transformer_encoder_layer(&mut m, d, h, ff, norm_first, g)?,
+        "TransformerDecoderLayer" => transformer::transformer_decoder_layer(&mut m, d, h, ff, norm_first)?,
+        _ => transformer::transformer_encoder_layer(&mut m, d, h, ff, norm_first)?,
     };
     m.set_root(root)?;
     Ok(m)
@@ -90,7 +89,7 @@ pub const ARCHS: [&str; 5] = ["mlp", "resnet18", "resnet50", "vgg11_bn", "mobile
 ///
 /// # Errors
 /// Fewer than two sizes.
-pub fn mlp(dims: &[usize], dtype: DType, g: &mut Generator) -> Result<Model> {
+pub fn mlp(dims: &[usize], dtype: DType) -> Result<Model> {
     if dims.len() < 2 {
         return Err(Error::value(format!("an MLP needs at least two sizes (input and output), got {dims:?}")));
     }
@@ -98,9 +97,9 @@ pub fn mlp(dims: &[usize], dtype: DType, g: &mut Generator) -> Result<Model> {
     let mut layers = Vec::new();
     for (i, w) in dims.windows(2).enumerate() {
         if i > 0 {
-            layers.push(m.add(Layer::stateless("ReLU"), g)?);
+            layers.push(m.add(Layer::stateless("ReLU"))?);
         }
-        layers.push(m.add(Layer::linear(w[0], w[1]), g)?);
+        layers.push(m.add(Layer::linear(w[0], w[1]))?);
     }
     let seq = m.sequential(&layers);
     let root = m.container(Layer::Custom("MLP".into()), &[]);
@@ -115,14 +114,14 @@ pub fn mlp(dims: &[usize], dtype: DType, g: &mut Generator) -> Result<Model> {
 ///
 /// # Errors
 /// An unknown name ([`Error::Unknown`] listing [`ARCHS`]); `mlp` with fewer than two sizes.
-pub fn build(name: &str, dims: &[usize], dtype: DType, g: &mut Generator) -> Result<Model> {
+pub fn build(name: &str, dims: &[usize], dtype: DType) -> Result<Model> {
     match name {
-        "mlp" => mlp(dims, dtype, g),
-        "resnet18" => torchvision::resnet18(dtype, g),
-        "resnet50" => torchvision::resnet50(dtype, g),
-        "vgg11_bn" => torchvision::vgg11_bn(dtype, g),
-        "mobilenet_v2" => torchvision::mobilenet_v2(dtype, g),
-        ctor if ctor.contains('(') => from_torch_ctor(ctor, dtype, g),
+        "mlp" => mlp(dims, dtype),
+        "resnet18" => torchvision::resnet18(dtype),
+        "resnet50" => torchvision::resnet50(dtype),
+        "vgg11_bn" => torchvision::vgg11_bn(dtype),
+        "mobilenet_v2" => torchvision::mobilenet_v2(dtype),
+        ctor if ctor.contains('(') => from_torch_ctor(ctor, dtype),
         other => Err(Error::Unknown {
             what: "arch",
             name: other.into(),

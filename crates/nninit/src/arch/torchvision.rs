@@ -11,24 +11,22 @@
 use crate::error::Result;
 use crate::init::{FanMode, Init, Nonlinearity};
 use crate::nn::{Layer, Model, ModuleId};
-use crate::rng::Generator;
 use crate::tensor::DType;
 
 /// A model under construction: layers are added (and default-initialized) in the order the
 /// Python constructor creates them.
-struct Builder<'g> {
+struct Builder {
     model: Model,
-    g: &'g mut Generator,
 }
 
-impl<'g> Builder<'g> {
-    fn new(dtype: DType, g: &'g mut Generator) -> Self {
-        Builder { model: Model::new(dtype), g }
+impl Builder {
+    fn new(dtype: DType) -> Self {
+        Builder { model: Model::new(dtype) }
     }
 
     /// Constructs `layer` with PyTorch's default init.
     fn add(&mut self, layer: Layer) -> Result<ModuleId> {
-        self.model.add(layer, self.g)
+        self.model.add(layer)
     }
 
     /// A parameterless layer (`ReLU`, `MaxPool2d`, `Dropout`, ...).
@@ -109,12 +107,12 @@ type Rule = fn(&Layer) -> Vec<(&'static str, Init)>;
 
 /// A torchvision constructor's re-initialization loop:
 /// `for m in self.modules(): if isinstance(m, ...): nn.init.xxx_(m.weight) ...`. Visits modules
-/// in `modules()` order and applies `rule`'s inits in order, drawing from `g`; a parameter the
+/// in `modules()` order and records `rule`'s inits in order; a parameter the
 /// module does not have is skipped (as `if m.bias is not None`).
-fn reinit(model: &mut Model, g: &mut Generator, rule: Rule) -> Result<()> {
+fn reinit(model: &mut Model, rule: Rule) -> Result<()> {
     for (path, id) in model.named_modules() {
         for (name, init) in rule(&model.module(id).layer) {
-            model.module_mut(id, &path).init(name, &init, g)?;
+            model.module_mut(id, &path).init(name, &init)?;
         }
     }
     Ok(())
@@ -232,8 +230,8 @@ fn resnet_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 }
 
 /// torchvision `ResNet(block, layers)` with 1000 classes and the default options.
-fn resnet(block: Block, layers: [usize; 4], dtype: DType, g: &mut Generator) -> Result<Model> {
-    let mut b = Builder::new(dtype, g);
+fn resnet(block: Block, layers: [usize; 4], dtype: DType) -> Result<Model> {
+    let mut b = Builder::new(dtype);
     let mut inplanes = 64;
     let conv1 = b.add(conv2d(3, inplanes, 7, 1, false))?;
     let bn1 = b.add(batch_norm2d(inplanes))?;
@@ -261,7 +259,7 @@ fn resnet(block: Block, layers: [usize; 4], dtype: DType, g: &mut Generator) -> 
         ],
     )?;
     let mut model = b.finish(root)?;
-    reinit(&mut model, g, resnet_rule)?;
+    reinit(&mut model, resnet_rule)?;
     Ok(model)
 }
 
@@ -271,8 +269,8 @@ fn resnet(block: Block, layers: [usize; 4], dtype: DType, g: &mut Generator) -> 
 ///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
-pub fn resnet18(dtype: DType, g: &mut Generator) -> Result<Model> {
-    resnet(Block::Basic, [2, 2, 2, 2], dtype, g)
+pub fn resnet18(dtype: DType) -> Result<Model> {
+    resnet(Block::Basic, [2, 2, 2, 2], dtype)
 }
 
 /// torchvision 0.29 `resnet50()` (no weights): `ResNet(Bottleneck, [3, 4, 6, 3])`, 1000
@@ -280,8 +278,8 @@ pub fn resnet18(dtype: DType, g: &mut Generator) -> Result<Model> {
 ///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
-pub fn resnet50(dtype: DType, g: &mut Generator) -> Result<Model> {
-    resnet(Block::Bottleneck, [3, 4, 6, 3], dtype, g)
+pub fn resnet50(dtype: DType) -> Result<Model> {
+    resnet(Block::Bottleneck, [3, 4, 6, 3], dtype)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,8 +336,8 @@ fn vgg_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 }
 
 /// torchvision `VGG(features)` with 1000 classes, dropout 0.5 and `init_weights=True`.
-fn vgg(cfg: &[VggItem], batch_norm: bool, dtype: DType, g: &mut Generator) -> Result<Model> {
-    let mut b = Builder::new(dtype, g);
+fn vgg(cfg: &[VggItem], batch_norm: bool, dtype: DType) -> Result<Model> {
+    let mut b = Builder::new(dtype);
     let features = vgg_features(&mut b, cfg, batch_norm)?;
     let avgpool = b.stateless("AdaptiveAvgPool2d")?;
     let classifier = [
@@ -354,7 +352,7 @@ fn vgg(cfg: &[VggItem], batch_norm: bool, dtype: DType, g: &mut Generator) -> Re
     let classifier = b.sequential(&classifier);
     let root = b.module("VGG", &[("features", features), ("avgpool", avgpool), ("classifier", classifier)])?;
     let mut model = b.finish(root)?;
-    reinit(&mut model, g, vgg_rule)?;
+    reinit(&mut model, vgg_rule)?;
     Ok(model)
 }
 
@@ -365,8 +363,8 @@ fn vgg(cfg: &[VggItem], batch_norm: bool, dtype: DType, g: &mut Generator) -> Re
 ///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
-pub fn vgg11_bn(dtype: DType, g: &mut Generator) -> Result<Model> {
-    vgg(&VGG_A, true, dtype, g)
+pub fn vgg11_bn(dtype: DType) -> Result<Model> {
+    vgg(&VGG_A, true, dtype)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,14 +434,14 @@ fn mobilenet_v2_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 ///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
-pub fn mobilenet_v2(dtype: DType, g: &mut Generator) -> Result<Model> {
+pub fn mobilenet_v2(dtype: DType) -> Result<Model> {
     const WIDTH_MULT: f64 = 1.0;
     const ROUND_NEAREST: usize = 8;
     // (expand ratio t, output channels c, repeats n, first stride s)
     const SETTING: [[usize; 4]; 7] =
         [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]];
 
-    let mut b = Builder::new(dtype, g);
+    let mut b = Builder::new(dtype);
     let mut input_channel = make_divisible(32.0 * WIDTH_MULT, ROUND_NEAREST);
     let last_channel = make_divisible(1280.0 * WIDTH_MULT.max(1.0), ROUND_NEAREST);
     let mut features = vec![conv_bn_relu6(&mut b, 3, input_channel, 3, 1)?];
@@ -460,6 +458,6 @@ pub fn mobilenet_v2(dtype: DType, g: &mut Generator) -> Result<Model> {
     let classifier = b.sequential(&classifier);
     let root = b.module("MobileNetV2", &[("features", features), ("classifier", classifier)])?;
     let mut model = b.finish(root)?;
-    reinit(&mut model, g, mobilenet_v2_rule)?;
+    reinit(&mut model, mobilenet_v2_rule)?;
     Ok(model)
 }

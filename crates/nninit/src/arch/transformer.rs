@@ -8,10 +8,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::init::Init;
 use crate::nn::{Layer, Model, ModuleId, Slot, TensorId};
-use crate::rng::Generator;
 
 /// An `nn.Module` subclass `class` whose `__init__` registers `children` in this order.
 fn module(m: &mut Model, class: &str, children: &[(&str, ModuleId)]) -> Result<ModuleId> {
@@ -22,8 +21,8 @@ fn module(m: &mut Model, class: &str, children: &[(&str, ModuleId)]) -> Result<M
     Ok(id)
 }
 
-/// `copy.deepcopy(module)` of the subtree at `from`: new modules and tensors with identical
-/// values, no draws from any generator. Sharing inside the subtree is preserved as deepcopy's memo
+/// `copy.deepcopy(module)` of the subtree at `from`: new modules and tensors that take the
+/// values the originals hold now ([`Model::copy_tensor`]), no draws. Sharing inside the subtree is preserved as deepcopy's memo
 /// does (a module registered twice is copied once; a tensor tied between two modules stays tied).
 fn deep_copy(m: &mut Model, from: ModuleId) -> Result<ModuleId> {
     let order = m.named_modules_of(from);
@@ -53,10 +52,7 @@ fn deep_copy(m: &mut Model, from: ModuleId) -> Result<ModuleId> {
             if let Some((owner, name)) = first_copy.get(&r.tensor) {
                 m.tie(new, &r.name, *owner, name)?;
             } else {
-                if m.tensor(r.tensor).is_meta() {
-                    return Err(Error::NeedsValues("copying a layer (deepcopy of a meta tensor)".into()));
-                }
-                *m.tensor_mut(new_tensor) = m.tensor(r.tensor).clone();
+                m.copy_tensor(new_tensor, r.tensor)?;
                 first_copy.insert(r.tensor, (new, r.name.clone()));
             }
         }
@@ -95,17 +91,16 @@ pub fn transformer_encoder_layer(
     nhead: usize,
     dim_feedforward: usize,
     norm_first: bool,
-    g: &mut Generator,
 ) -> Result<ModuleId> {
     let _ = norm_first;
-    let self_attn = m.add(Layer::multihead_attention(d_model, nhead), g)?;
-    let linear1 = m.add(Layer::linear(d_model, dim_feedforward), g)?;
-    let dropout = m.add(Layer::stateless("Dropout"), g)?;
-    let linear2 = m.add(Layer::linear(dim_feedforward, d_model), g)?;
-    let norm1 = m.add(Layer::layer_norm(&[d_model]), g)?;
-    let norm2 = m.add(Layer::layer_norm(&[d_model]), g)?;
-    let dropout1 = m.add(Layer::stateless("Dropout"), g)?;
-    let dropout2 = m.add(Layer::stateless("Dropout"), g)?;
+    let self_attn = m.add(Layer::multihead_attention(d_model, nhead))?;
+    let linear1 = m.add(Layer::linear(d_model, dim_feedforward))?;
+    let dropout = m.add(Layer::stateless("Dropout"))?;
+    let linear2 = m.add(Layer::linear(dim_feedforward, d_model))?;
+    let norm1 = m.add(Layer::layer_norm(&[d_model]))?;
+    let norm2 = m.add(Layer::layer_norm(&[d_model]))?;
+    let dropout1 = m.add(Layer::stateless("Dropout"))?;
+    let dropout2 = m.add(Layer::stateless("Dropout"))?;
     module(
         m,
         "TransformerEncoderLayer",
@@ -135,20 +130,19 @@ pub fn transformer_decoder_layer(
     nhead: usize,
     dim_feedforward: usize,
     norm_first: bool,
-    g: &mut Generator,
 ) -> Result<ModuleId> {
     let _ = norm_first;
-    let self_attn = m.add(Layer::multihead_attention(d_model, nhead), g)?;
-    let multihead_attn = m.add(Layer::multihead_attention(d_model, nhead), g)?;
-    let linear1 = m.add(Layer::linear(d_model, dim_feedforward), g)?;
-    let dropout = m.add(Layer::stateless("Dropout"), g)?;
-    let linear2 = m.add(Layer::linear(dim_feedforward, d_model), g)?;
-    let norm1 = m.add(Layer::layer_norm(&[d_model]), g)?;
-    let norm2 = m.add(Layer::layer_norm(&[d_model]), g)?;
-    let norm3 = m.add(Layer::layer_norm(&[d_model]), g)?;
-    let dropout1 = m.add(Layer::stateless("Dropout"), g)?;
-    let dropout2 = m.add(Layer::stateless("Dropout"), g)?;
-    let dropout3 = m.add(Layer::stateless("Dropout"), g)?;
+    let self_attn = m.add(Layer::multihead_attention(d_model, nhead))?;
+    let multihead_attn = m.add(Layer::multihead_attention(d_model, nhead))?;
+    let linear1 = m.add(Layer::linear(d_model, dim_feedforward))?;
+    let dropout = m.add(Layer::stateless("Dropout"))?;
+    let linear2 = m.add(Layer::linear(dim_feedforward, d_model))?;
+    let norm1 = m.add(Layer::layer_norm(&[d_model]))?;
+    let norm2 = m.add(Layer::layer_norm(&[d_model]))?;
+    let norm3 = m.add(Layer::layer_norm(&[d_model]))?;
+    let dropout1 = m.add(Layer::stateless("Dropout"))?;
+    let dropout2 = m.add(Layer::stateless("Dropout"))?;
+    let dropout3 = m.add(Layer::stateless("Dropout"))?;
     module(
         m,
         "TransformerDecoderLayer",
@@ -197,7 +191,7 @@ pub fn transformer_decoder(
 
 /// `nn.Transformer._reset_parameters()`: `xavier_uniform_(p)` for every parameter of the subtree
 /// at `root` with more than one dimension, in `parameters()` order (each tensor once).
-fn xavier_uniform_matrices(m: &mut Model, root: ModuleId, g: &mut Generator) -> Result<()> {
+fn xavier_uniform_matrices(m: &mut Model, root: ModuleId) -> Result<()> {
     let init = Init::XavierUniform { gain: 1.0 };
     let mut seen = HashSet::new();
     for (path, id) in m.named_modules_of(root) {
@@ -209,7 +203,7 @@ fn xavier_uniform_matrices(m: &mut Model, root: ModuleId, g: &mut Generator) -> 
             .map(|s| s.name.clone())
             .collect();
         for name in names {
-            m.module_mut(id, &path).init(&name, &init, g)?;
+            m.module_mut(id, &path).init(&name, &init)?;
         }
     }
     Ok(())
@@ -231,15 +225,14 @@ pub fn transformer(
     num_encoder_layers: usize,
     num_decoder_layers: usize,
     dim_feedforward: usize,
-    g: &mut Generator,
 ) -> Result<ModuleId> {
-    let encoder_layer = transformer_encoder_layer(m, d_model, nhead, dim_feedforward, false, g)?;
-    let encoder_norm = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let encoder_layer = transformer_encoder_layer(m, d_model, nhead, dim_feedforward, false)?;
+    let encoder_norm = m.add(Layer::layer_norm(&[d_model]))?;
     let encoder = transformer_encoder(m, encoder_layer, num_encoder_layers, Some(encoder_norm))?;
-    let decoder_layer = transformer_decoder_layer(m, d_model, nhead, dim_feedforward, false, g)?;
-    let decoder_norm = m.add(Layer::layer_norm(&[d_model]), g)?;
+    let decoder_layer = transformer_decoder_layer(m, d_model, nhead, dim_feedforward, false)?;
+    let decoder_norm = m.add(Layer::layer_norm(&[d_model]))?;
     let decoder = transformer_decoder(m, decoder_layer, num_decoder_layers, Some(decoder_norm))?;
     let root = module(m, "Transformer", &[("encoder", encoder), ("decoder", decoder)])?;
-    xavier_uniform_matrices(m, root, g)?;
+    xavier_uniform_matrices(m, root)?;
     Ok(root)
 }

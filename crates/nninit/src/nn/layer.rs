@@ -2,7 +2,6 @@
 
 use crate::error::{Error, Result};
 use crate::init::{FanMode, Init, Nonlinearity};
-use crate::tensor::TensorMut;
 
 /// What a parameter or buffer is for, so plans can address it by meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -490,12 +489,3 @@ impl Layer {
 /// The most layers a stacked layer (`num_layers`) or a model config (`num_hidden_layers`) may
 /// ask for: far beyond any real model, small enough that a typo cannot exhaust memory.
 pub const MAX_LAYERS: usize = 100_000;
-
-/// Sets row `row` of a `(rows, width)` tensor to zero.
-pub fn zero_row(t: &mut TensorMut<'_>, row: usize, width: usize) {
-    crate::dispatch_mut!(&mut t.data, |s| {
-        if let Some(r) = s.get_mut(row * width..(row + 1) * width) {
-            r.fill(crate::tensor::Element::from_f64(0.0));
-        }
-    });
-}

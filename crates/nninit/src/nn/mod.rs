@@ -2,8 +2,10 @@
 //! (`children`, `modules`, `named_parameters`, `state_dict`, `apply`) to re-initialize them.
 
 mod layer;
+pub mod materialize;
 mod model;
 mod parse;
 
-pub use layer::{zero_row, Layer, RnnMode, Role, Slot, MAX_LAYERS};
-pub use model::{meta, Event, Model, Module, ModuleId, ModuleMut, Part, Provenance, Registered, TensorId};
+pub use layer::{Layer, RnnMode, Role, Slot, MAX_LAYERS};
+pub use materialize::{chunks, fill_chunks, skip, Sink, CHUNK};
+pub use model::{Event, Fill, Model, Module, ModuleId, ModuleMut, Origin, Part, Provenance, Registered, TensorId};

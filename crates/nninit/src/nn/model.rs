@@ -3,10 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::layer::{zero_row, Layer, Role, Slot};
+use super::layer::{Layer, Role, Slot};
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::rng::Generator;
 use crate::tensor::{DType, Data, Tensor};
 
 /// A module's index in its [`Model`].
@@ -30,13 +29,22 @@ pub struct Registered {
     pub buffer: bool,
 }
 
+/// Who asked for an init: the layer's constructor (`reset_parameters()`) or a rule after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The layer's default init, drawn at construction ([`Layer::reset_inits`]).
+    LayerDefault,
+    /// An init asked for after construction (a model's own re-initialization, a plan rule).
+    Rule,
+}
+
 /// How a tensor was last initialized.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provenance {
     /// The init.
     pub init: Init,
-    /// `true` when it was the layer's default init at construction.
-    pub default: bool,
+    /// Whether it was the layer's default init at construction.
+    pub origin: Origin,
     /// Rows (of dim 0) set to zero after the init (Embedding padding rows).
     pub zeroed_rows: Vec<usize>,
     /// Parts initialized afterwards, in order (a recurrent gate's rows, by a `gate` rule).
@@ -65,11 +73,36 @@ pub struct Module {
     pub children: Vec<(String, ModuleId)>,
 }
 
-/// A model: modules and tensors in arenas, with one root.
+/// A model: modules and tensors in arenas, with one root, and the log of inits its tensors
+/// received.
 ///
 /// Like `torch.nn.Module`, a module may be shared by several parents and a tensor by several
 /// modules (tied weights). Traversals use explicit stacks, so a chain of 100,000 nested
 /// containers works, and dropping a model is flat.
+///
+/// **Record, then fill.** Building a model and applying rules draws nothing: every init is
+/// recorded as an [`Event`], in the order PyTorch would run it. Values exist only after
+/// [`Model::materialize`] (in memory) or when a checkpoint is written
+/// ([`crate::job::Outcome::save`], chunk by chunk). Both replay the same events on the chosen
+/// stream, so one recipe gives PyTorch's values (`Stream::Torch`) or the counter-based ones
+/// (`Stream::Philox`).
+///
+/// ```
+/// use nninit::init::Init;
+/// use nninit::nn::{Layer, Model};
+/// use nninit::rng::Stream;
+/// use nninit::DType;
+///
+/// let mut model = Model::new(DType::F32);
+/// let fc = model.add(Layer::linear(4, 2))?;          // records kaiming_uniform_(a=√5), uniform_
+/// model.set_root(fc)?;
+/// model.apply(|mut m| m.init("bias", &Init::Zeros))?;  // records zeros_() for the bias
+/// model.materialize(Stream::Torch, 0)?;                // torch.manual_seed(0); values drawn
+/// let (name, bias) = &model.named_parameters()[1];
+/// assert_eq!(name, "bias");
+/// assert_eq!(model.tensor(*bias).to_f64_vec(), vec![0.0, 0.0]);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Model {
     modules: Vec<Module>,
@@ -78,42 +111,33 @@ pub struct Model {
     provenance: Vec<Option<Provenance>>,
     root: Option<ModuleId>,
     dtype: DType,
-    /// On the meta device: no values, inits recorded in `events`.
-    meta: bool,
     events: Vec<Event>,
+    /// Whether every tensor holds the values its events give (see [`Model::materialize`]).
+    materialized: bool,
 }
 
-/// One init of a tensor on the meta device, recorded in the order it ran: the PyTorch stream
-/// draws for every event, and a tensor's value is that of its last one.
+/// What an [`Event`] writes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fill {
+    /// An init, drawn when the model is materialized.
+    Init(Init),
+    /// The values another tensor holds at this point (`copy.deepcopy` of a layer): no draws on
+    /// PyTorch's stream; on the counter-based stream the source's init, keyed by this tensor's
+    /// own name.
+    CopyOf(TensorId),
+}
+
+/// One init of a tensor, recorded in the order it ran: PyTorch's stream draws for every event,
+/// and a tensor's value is that of its last whole event followed by the ranged ones after it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// The tensor.
     pub tensor: TensorId,
-    /// The init.
-    pub init: Init,
-}
-
-thread_local! {
-    static META_DEVICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with models created on the meta device, as PyTorch's `with torch.device("meta"):`.
-///
-/// A [`Model`] created inside (by [`Model::new`], so by every builder in [`crate::arch`]) has
-/// shapes, dtypes, provenance and a log of the inits it received ([`Model::events`]), but no
-/// values: nothing is drawn and no parameter memory is allocated. The checkpoint writer
-/// ([`crate::job::Outcome::save`]) generates the values, chunk by chunk, exactly as an ordinary
-/// model would hold them. Reading or editing values in place fails with
-/// [`Error::NeedsValues`].
-pub fn meta<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            META_DEVICE.with(|m| m.set(self.0));
-        }
-    }
-    let _restore = Restore(META_DEVICE.with(|m| m.replace(true)));
-    f()
+    /// Rows `[start, end)` of dim 0 that the event writes (`None`: the whole tensor). A ranged
+    /// init's fans are those of the rows' shape (a recurrent gate, an Embedding's padding row).
+    pub rows: Option<std::ops::Range<usize>>,
+    /// What it writes.
+    pub fill: Fill,
 }
 
 /// One step of a traversal: a module reached from its parent frame under `name`. Paths are
@@ -162,26 +186,31 @@ impl Model {
     /// An empty model whose new parameters have dtype `dtype` (like passing `dtype=` to every
     /// layer constructor; PyTorch's default is f32).
     pub fn new(dtype: DType) -> Self {
-        let meta = META_DEVICE.with(|m| m.get());
         Model {
             modules: Vec::new(),
             tensors: Vec::new(),
             provenance: Vec::new(),
             root: None,
             dtype,
-            meta,
             events: Vec::new(),
+            materialized: false,
         }
     }
 
-    /// Whether the model is on the meta device (see [`meta`]).
-    pub fn is_meta(&self) -> bool {
-        self.meta
+    /// Whether every tensor holds the values its recorded inits give ([`Model::materialize`]
+    /// ran, and nothing was recorded since).
+    pub fn is_materialized(&self) -> bool {
+        self.materialized
     }
 
-    /// The inits recorded on the meta device, in order (empty for an ordinary model).
+    /// The recorded inits, in the order they ran.
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    fn push_event(&mut self, event: Event) {
+        self.events.push(event);
+        self.materialized = false;
     }
 
     /// The dtype new parameters get.
@@ -191,26 +220,38 @@ impl Model {
 
     /// Adds `layer`, constructing it as PyTorch does: built-in children first (e.g.
     /// `MultiheadAttention.out_proj`), then its parameters with their default init
-    /// ([`Layer::reset_inits`]), drawing from `g` in PyTorch's order. The new module is not
-    /// attached to any parent: see [`Model::add_child`].
+    /// ([`Layer::reset_inits`]), recorded in PyTorch's order. The new module is not attached to
+    /// any parent: see [`Model::add_child`].
+    ///
+    /// ```
+    /// use nninit::nn::{Layer, Model};
+    /// let mut model = Model::new(nninit::DType::F32);
+    /// let conv = model.add(Layer::conv(3, 8, &[3, 3]))?;
+    /// assert_eq!(model.module(conv).slots.len(), 2);      // weight [8, 3, 3, 3], bias [8]
+    /// assert_eq!(model.events().len(), 2);                 // their default inits, in order
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// PyTorch's constructor errors ([`Layer::validate`]).
-    pub fn add(&mut self, layer: Layer, g: &mut Generator) -> Result<ModuleId> {
+    /// PyTorch's constructor errors ([`Layer::validate`]); a shape too large to address.
+    pub fn add(&mut self, layer: Layer) -> Result<ModuleId> {
         layer.validate()?;
         let mut children = Vec::new();
         for (name, child) in layer.builtin_children() {
-            children.push((name.to_string(), self.add(child, g)?));
+            children.push((name.to_string(), self.add(child)?));
         }
         let slots = layer.slots();
         let id = self.add_with_slots(layer, &slots)?;
         self.modules[id.0].children = children;
-        self.reset_parameters(id, g)?;
+        self.reset_parameters(id)?;
         Ok(id)
     }
 
-    /// Adds a module with the given slots, zero-filled (`running_var`-style defaults are left to
-    /// the caller); no randomness. For user-defined layers.
+    /// Adds a module with the given slots and no recorded init (zeros once materialized;
+    /// `running_var`-style defaults are left to the caller). For user-defined layers.
+    ///
+    /// # Errors
+    /// A shape too large to address.
     pub fn add_with_slots(&mut self, layer: Layer, slots: &[Slot]) -> Result<ModuleId> {
         let mut registered = Vec::with_capacity(slots.len());
         for s in slots {
@@ -233,14 +274,15 @@ impl Model {
         Ok(ModuleId(self.modules.len() - 1))
     }
 
-    /// A new float tensor of `shape` in the model's dtype: zero-filled, or without values on the
-    /// meta device. Errors: a shape too large to allocate.
+    /// A new float tensor of `shape` in the model's dtype, without values until the model is
+    /// materialized. Errors: a shape whose element count overflows.
     pub fn new_tensor(&self, shape: &[usize]) -> Result<Tensor> {
-        if self.meta {
-            Ok(Tensor::meta(shape, self.dtype))
-        } else {
-            Tensor::try_zeros(shape, self.dtype)
-        }
+        shape
+            .iter()
+            .try_fold(self.dtype.size(), |n, &d| n.checked_mul(d))
+            .filter(|&bytes| bytes <= isize::MAX as usize)
+            .ok_or_else(|| Error::value(format!("shape {shape:?} of {} is too large", self.dtype)))?;
+        Ok(Tensor::meta(shape, self.dtype))
     }
 
     /// Registers a new tensor on module `id` as `name` (`register_parameter` /
@@ -345,13 +387,16 @@ impl Model {
         self.provenance.get(id.0).and_then(Option::as_ref)
     }
 
-    /// Sets row `row` (along dim 0) of tensor `id` to zero and records it in the tensor's
-    /// provenance (as an Embedding's padding row). A row past the end is ignored.
+    /// Records that row `row` (along dim 0) of tensor `id` is set to zero after its init (an
+    /// Embedding's padding row), and notes it in the tensor's provenance. A row past the end is
+    /// ignored.
+    ///
+    /// # Errors
+    /// A non-float tensor.
     pub fn zero_row(&mut self, id: TensorId, row: usize) -> Result<()> {
-        let t = &mut self.tensors[id.0];
-        if !t.is_meta() {
-            let width = t.numel() / t.shape().first().copied().unwrap_or(1).max(1);
-            zero_row(&mut t.view_mut()?, row, width);
+        let rows = self.tensors[id.0].shape().first().copied().unwrap_or(0);
+        if row < rows {
+            self.record_rows(id, row..row + 1, &Init::Zeros)?;
         }
         if let Some(p) = self.provenance[id.0].as_mut() {
             p.zeroed_rows.push(row);
@@ -359,64 +404,92 @@ impl Model {
         Ok(())
     }
 
-    /// Applies `init` to tensor `id` drawing from `g` (on the meta device: checks and records it,
-    /// drawing nothing), and records it as the tensor's provenance (`default`: the layer's own).
+    /// Records `init` for tensor `id` (checking its arguments against the shape and dtype now;
+    /// values are drawn when the model is materialized), and sets the tensor's provenance. The
+    /// tensor's values from an earlier [`Model::materialize`] are dropped.
     ///
     /// # Errors
-    /// The init's errors (not wrapped with a path).
-    pub fn init_tensor(&mut self, id: TensorId, init: &Init, g: &mut Generator, default: bool) -> Result<()> {
-        self.record(id, init, default, |v| init.apply(v, g))
+    /// The init's errors (not wrapped with a path); a non-float tensor.
+    pub fn init_tensor(&mut self, id: TensorId, init: &Init, origin: Origin) -> Result<()> {
+        let t = &self.tensors[id.0];
+        let dtype =
+            t.dtype().ok_or_else(|| Error::DType { op: "init", dtype: format!("{:?}", t.safetensors_dtype()) })?;
+        init.draw(t.shape(), dtype)?;
+        // The event defines the whole tensor: values from an earlier materialize are stale.
+        self.tensors[id.0] = Tensor::meta(t.shape(), dtype);
+        self.push_event(Event { tensor: id, rows: None, fill: Fill::Init(init.clone()) });
+        self.provenance[id.0] =
+            Some(Provenance { init: init.clone(), origin, zeroed_rows: Vec::new(), parts: Vec::new() });
+        Ok(())
     }
 
-    /// `constant_(tensor, val)` on tensor `id`, recorded as `ones_`, `zeros_` or `constant_`; no
-    /// generator needed.
-    pub fn constant(&mut self, id: TensorId, val: f64, default: bool) -> Result<()> {
+    /// `constant_(tensor, val)` on tensor `id`, recorded as `ones_`, `zeros_` or `constant_`.
+    ///
+    /// # Errors
+    /// As [`Model::init_tensor`].
+    pub fn constant(&mut self, id: TensorId, val: f64, origin: Origin) -> Result<()> {
         let init = match val {
             1.0 => Init::Ones,
             0.0 if val.is_sign_positive() => Init::Zeros,
             _ => Init::Constant { val },
         };
-        self.record(id, &init, default, |v| crate::init::constant_(v, val))
+        self.init_tensor(id, &init, origin)
     }
 
-    fn record(
-        &mut self,
-        id: TensorId,
-        init: &Init,
-        default: bool,
-        apply: impl FnOnce(crate::tensor::TensorMut<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let t = &mut self.tensors[id.0];
-        match t.data() {
-            Data::Meta(dtype) => {
-                init.draw(t.shape(), *dtype)?;
-                self.events.push(Event { tensor: id, init: init.clone() });
-            }
-            _ => apply(t.view_mut()?)?,
+    /// Records `init` for rows `rows` (of dim 0) of tensor `id` alone, its fans computed from the
+    /// rows' shape (a recurrent gate's rows), and notes it in the tensor's provenance.
+    ///
+    /// # Errors
+    /// Rows past the end; the init's errors for the rows' shape; a non-float tensor.
+    pub fn init_rows(&mut self, id: TensorId, rows: std::ops::Range<usize>, init: &Init) -> Result<()> {
+        let (start, shape) = self.record_rows(id, rows, init)?;
+        if let Some(p) = self.provenance[id.0].as_mut() {
+            p.parts.push(Part { start, shape, init: init.clone() });
         }
-        self.provenance[id.0] =
-            Some(Provenance { init: init.clone(), default, zeroed_rows: Vec::new(), parts: Vec::new() });
         Ok(())
     }
 
-    /// Writes `part` over elements `[start, start + part.numel())` of tensor `id` and, with
-    /// `init`, records it in the tensor's provenance (see [`Part`]).
+    /// Records a ranged event; returns the rows' first element and shape.
+    fn record_rows(&mut self, id: TensorId, rows: std::ops::Range<usize>, init: &Init) -> Result<(usize, Vec<usize>)> {
+        let t = &self.tensors[id.0];
+        let dtype =
+            t.dtype().ok_or_else(|| Error::DType { op: "init", dtype: format!("{:?}", t.safetensors_dtype()) })?;
+        let shape = t.shape();
+        if rows.start > rows.end || shape.first().is_none_or(|&n| rows.end > n) {
+            return Err(Error::value(format!("rows {rows:?} are outside shape {shape:?}")));
+        }
+        let mut part_shape = shape.to_vec();
+        part_shape[0] = rows.len();
+        init.draw(&part_shape, dtype)?;
+        let start = rows.start * shape[1..].iter().product::<usize>();
+        self.push_event(Event { tensor: id, rows: Some(rows), fill: Fill::Init(init.clone()) });
+        Ok((start, part_shape))
+    }
+
+    /// Records that tensor `id` takes the values tensor `source` holds at this point
+    /// (`copy.deepcopy`); its provenance becomes the source's.
     ///
     /// # Errors
-    /// A tensor on the meta device ([`Error::NeedsValues`]); a dtype or range mismatch.
-    pub fn write_part(&mut self, id: TensorId, start: usize, part: &Tensor, init: Option<&Init>) -> Result<()> {
-        let t = &mut self.tensors[id.0];
-        if t.is_meta() {
-            return Err(Error::NeedsValues("initializing part of a tensor".into()));
+    /// Shapes or dtypes that differ.
+    pub fn copy_tensor(&mut self, id: TensorId, source: TensorId) -> Result<()> {
+        let (t, s) = (&self.tensors[id.0], &self.tensors[source.0]);
+        if t.shape() != s.shape() || t.safetensors_dtype() != s.safetensors_dtype() {
+            return Err(Error::value(format!(
+                "cannot copy a {:?} {:?} tensor into a {:?} {:?} one",
+                s.safetensors_dtype(),
+                s.shape(),
+                t.safetensors_dtype(),
+                t.shape()
+            )));
         }
-        let dtype = t.dtype().filter(|d| Some(*d) == part.dtype()).ok_or_else(|| Error::value("part dtype differs"))?;
-        let (at, len) = (start * dtype.size(), part.bytes().len());
-        let mut bytes = t.bytes().to_vec();
-        bytes.get_mut(at..at + len).ok_or_else(|| Error::value("part past the end"))?.copy_from_slice(part.bytes());
-        *t = Tensor::from_le_bytes(t.shape(), dtype, &bytes)?;
-        if let (Some(init), Some(p)) = (init, self.provenance[id.0].as_mut()) {
-            p.parts.push(Part { start, shape: part.shape().to_vec(), init: init.clone() });
+        if s.dtype().is_none() {
+            // Integer buffers hold their values from the start.
+            self.tensors[id.0] = self.tensors[source.0].clone();
+        } else {
+            self.tensors[id.0] = Tensor::meta(s.shape(), s.dtype().unwrap_or(self.dtype));
+            self.push_event(Event { tensor: id, rows: None, fill: Fill::CopyOf(source) });
         }
+        self.provenance[id.0] = self.provenance[source.0].clone();
         Ok(())
     }
 
@@ -572,7 +645,7 @@ impl Model {
     }
 
     /// Re-runs the layer's default init ([`Layer::reset_inits`]) on module `id`.
-    pub fn reset_parameters(&mut self, id: ModuleId, g: &mut Generator) -> Result<()> {
+    pub fn reset_parameters(&mut self, id: ModuleId) -> Result<()> {
         let layer = self.modules[id.0].layer.clone();
         for (name, init) in layer.reset_inits() {
             let (owner, slot) = match name.split_once('.') {
@@ -583,13 +656,22 @@ impl Model {
                 None => (id, name.as_str()),
             };
             let tensor = self.slot(owner, slot)?.tensor;
-            self.init_tensor(tensor, &init, g, true)?;
+            self.init_tensor(tensor, &init, Origin::LayerDefault)?;
         }
         if let Some(row) = layer.padding_row() {
             let weight = self.slot(id, "weight")?.tensor;
             self.zero_row(weight, row)?;
         }
         Ok(())
+    }
+
+    /// Number of tensors in the arena (including tensors outside the `state_dict`).
+    pub fn tensor_count(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub(crate) fn set_materialized(&mut self) {
+        self.materialized = true;
     }
 
     /// Number of modules in the arena.
@@ -655,19 +737,22 @@ impl ModuleMut<'_> {
     /// # Errors
     /// The init's error, wrapped with the parameter's path and shape
     /// (e.g. `layer.0.bias (shape [64]): Fan in and fan out can not be computed ...`).
-    pub fn init(&mut self, name: &str, init: &Init, g: &mut Generator) -> Result<()> {
+    pub fn init(&mut self, name: &str, init: &Init) -> Result<()> {
         let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
         let shape = self.model.tensor(id).shape().to_vec();
-        let result = self.model.init_tensor(id, init, g, false);
+        let result = self.model.init_tensor(id, init, Origin::Rule);
         result.map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 
-    /// [`Model::write_part`] on tensor `name`, if registered.
-    pub fn write_part(&mut self, name: &str, start: usize, part: &Tensor, init: &Init) -> Result<()> {
-        match self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) {
-            Some(id) => self.model.write_part(id, start, part, Some(init)),
-            None => Ok(()),
-        }
+    /// [`Model::init_rows`] on parameter `name`, if registered (a recurrent gate's rows).
+    ///
+    /// # Errors
+    /// As [`Model::init_rows`], wrapped with the parameter's path and shape.
+    pub fn init_rows(&mut self, name: &str, rows: std::ops::Range<usize>, init: &Init) -> Result<()> {
+        let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
+        let shape = self.model.tensor(id).shape().to_vec();
+        let result = self.model.init_rows(id, rows, init);
+        result.map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 
     /// Zeroes row `row` of tensor `name` (recorded in its provenance), if registered.
@@ -679,7 +764,7 @@ impl ModuleMut<'_> {
     }
 
     /// Re-runs the layer's default init.
-    pub fn reset_parameters(&mut self, g: &mut Generator) -> Result<()> {
-        self.model.reset_parameters(self.id, g)
+    pub fn reset_parameters(&mut self) -> Result<()> {
+        self.model.reset_parameters(self.id)
     }
 }

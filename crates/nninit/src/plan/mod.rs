@@ -10,8 +10,6 @@ use globset::{Glob, GlobMatcher};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::nn::{Layer, Model, RnnMode, Role};
-use crate::rng::Generator;
-use crate::tensor::Tensor;
 
 /// One or several strings (`layer = "Linear"` or `layer = ["BatchNorm2d", "GroupNorm"]`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -171,14 +169,24 @@ impl Plan {
         self.rules.iter().map(|r| Ok(Compiled { layer: globs(&r.layer)?, name: globs(&r.name)? })).collect()
     }
 
-    /// Applies the plan to `model`, drawing from `g` (see [`Plan`] for the order).
+    /// Records the plan's inits on `model` (see [`Plan`] for the order); values are drawn when
+    /// the model is materialized or saved.
     /// Returns, per parameter in `named_parameters` order of first visit, what was applied.
     ///
     /// # Errors
     /// A bad glob; an init's error, with the parameter's path and shape (e.g. `xavier_uniform_`
     /// matched to a bias: "layer.0.bias (shape `[64]`): Fan in and fan out can not be computed for
     /// tensor with fewer than 2 dimensions"); a `gate` on a layer without that gate.
-    pub fn apply(&self, model: &mut Model, g: &mut Generator) -> Result<Vec<Applied>> {
+    pub fn apply(&self, model: &mut Model) -> Result<Vec<Applied>> {
+        // Recorded on a copy and kept only when every rule applied: a failed plan leaves the
+        // model as it was.
+        let mut staged = model.clone();
+        let report = self.record(&mut staged)?;
+        *model = staged;
+        Ok(report)
+    }
+
+    fn record(&self, model: &mut Model) -> Result<Vec<Applied>> {
         let compiled = self.compile()?;
         let mut report: Vec<Applied> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -218,7 +226,7 @@ impl Plan {
                 }
                 let whole = rules.iter().find(|r| r.gate.is_none());
                 if let Some(rule) = whole {
-                    m.init(&name, &rule.init, g)?;
+                    m.init(&name, &rule.init)?;
                     if let (true, Layer::Embedding { padding_idx: Some(p), .. }) = (rule.zero_padding, &layer) {
                         m.zero_row(&name, *p)?;
                     }
@@ -227,9 +235,8 @@ impl Plan {
                     let gate = rule.gate.as_deref().unwrap_or_default();
                     let t = m.tensor(&name).ok_or_else(|| Error::value(format!("{path}: missing")))?;
                     let shape = t.shape().to_vec();
-                    let (start, part) =
-                        gate_part(&layer, gate, t, &rule.init, g).map_err(|e| e.at(&path, &shape))?;
-                    m.write_part(&name, start, &part, &rule.init).map_err(|e| e.at(&path, &shape))?;
+                    let rows = gate_rows(&layer, gate, &shape).map_err(|e| e.at(&path, &shape))?;
+                    m.init_rows(&name, rows, &rule.init)?;
                 }
                 let entry = Applied { path, init: whole.map(|r| r.init.clone()), layer: type_name.clone() };
                 match index.get(&entry.path) {
@@ -261,26 +268,15 @@ fn has_gate(layer: &Layer, gate: &str) -> bool {
     matches!(layer, Layer::Rnn { mode, .. } | Layer::RnnCell { mode, .. } if mode.gate_index(gate).is_some())
 }
 
-/// Rows `[k·H, (k+1)·H)` (gate `k`) of a recurrent parameter, initialized with `init`: their
-/// first element and values.
-fn gate_part(layer: &Layer, gate: &str, t: &Tensor, init: &Init, g: &mut Generator) -> Result<(usize, Tensor)> {
+/// Rows `[k·H, (k+1)·H)` of a recurrent parameter of `shape`: gate `gate` (number `k`).
+fn gate_rows(layer: &Layer, gate: &str, shape: &[usize]) -> Result<std::ops::Range<usize>> {
     let (mode, hidden) = match layer {
         Layer::Rnn { mode, hidden_size, .. } | Layer::RnnCell { mode, hidden_size, .. } => (*mode, *hidden_size),
         other => return Err(Error::value(format!("`gate` needs an RNN layer, got {}", other.type_name()))),
     };
     let k = mode.gate_index(gate).ok_or_else(|| Error::value(format!("{} has no gate `{gate}`", layer.type_name())))?;
-    let shape = t.shape().to_vec();
-    if t.is_meta() {
-        return Err(Error::NeedsValues("a gate rule initializes part of a tensor".into()));
-    }
     if shape.first() != Some(&(mode.gates() * hidden)) {
         return Err(Error::value(format!("shape {shape:?} is not gate-stacked (dim 0 ≠ {})", mode.gates() * hidden)));
     }
-    let row: usize = shape[1..].iter().product();
-    let mut part_shape = shape.clone();
-    part_shape[0] = hidden;
-    let dtype = t.dtype().ok_or_else(|| Error::value("not a float tensor"))?;
-    let mut part = Tensor::zeros(&part_shape, dtype);
-    init.apply(part.view_mut()?, g)?;
-    Ok((k * hidden * row, part))
+    Ok(k * hidden..(k + 1) * hidden)
 }

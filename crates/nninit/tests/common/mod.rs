@@ -81,37 +81,33 @@ pub fn state_dict_differences(model: &nninit::nn::Model, want: &serde_json::Valu
     failures
 }
 
-/// Builds the model with `build` on the meta device, writes it through the streaming writer with
-/// the PyTorch stream from `seed`, and compares the file with a recorded `state_dict` (tied
-/// names, written once, are skipped). The same check as [`state_dict_differences`] for what
+/// Builds the model's recipe with `build`, writes it through the streaming writer with the
+/// PyTorch stream from `seed`, and compares the file with a recorded `state_dict` (tied names,
+/// written once, are skipped). The same check as [`state_dict_differences`] for what
 /// `nninit init` writes without holding the model in memory.
 pub fn streamed_differences(
-    build: impl FnOnce(&mut nninit::Generator) -> nninit::Result<nninit::nn::Model>,
+    build: impl FnOnce() -> nninit::Result<nninit::nn::Model>,
     seed: u64,
     want: &serde_json::Value,
     id: &str,
 ) -> Vec<String> {
-    let mut unused = nninit::Generator::manual_seed(seed);
-    let model = match nninit::nn::meta(|| build(&mut unused)) {
+    let model = match build() {
         Ok(m) => m,
-        Err(e) => return vec![format!("{id} (meta): {e}")],
+        Err(e) => return vec![format!("{id} (streamed): {e}")],
     };
-    if unused.get_rng_state() != nninit::Generator::manual_seed(seed).get_rng_state() {
-        return vec![format!("{id} (meta): building on the meta device drew from the generator")];
-    }
     let outcome = nninit::job::Outcome {
         model,
         preset: "torch".into(),
         dtypes: Default::default(),
         shard: None,
         carried: Default::default(),
-        rng: nninit::job::RngKind::Torch,
+        rng: nninit::rng::Stream::Torch,
         seed,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     if let Err(e) = outcome.save(&path, false, Default::default()) {
-        return vec![format!("{id} (meta): {e}")];
+        return vec![format!("{id} (streamed): {e}")];
     }
     let (tensors, _) = nninit::io::load_bytes(&std::fs::read(&path).unwrap()).unwrap();
     let got: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
@@ -120,12 +116,12 @@ pub fn streamed_differences(
         let name = w["name"].as_str().unwrap();
         let Some(t) = got.get(name) else {
             if w["tied_to"].is_null() {
-                failures.push(format!("{id} (meta) {name}: missing"));
+                failures.push(format!("{id} (streamed) {name}: missing"));
             }
             continue;
         };
         if t.shape() != shape(&w["shape"]).as_slice() || sha256_hex(t.bytes()) != w["sha256"].as_str().unwrap() {
-            failures.push(format!("{id} (meta) {name}: streamed bytes differ from torch"));
+            failures.push(format!("{id} (streamed) {name}: streamed bytes differ from torch"));
         }
     }
     failures
