@@ -3,8 +3,10 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nninit::init::Init;
-use nninit::rng::{Engine, Generator, Philox};
+use nninit::rng::Philox;
+use nninit::sample::Engine;
 use nninit::tensor::{DType, Tensor};
+use nninit::Generator;
 
 fn run(init: &Init, t: &mut Tensor, engine: &str) {
     let view = t.view_mut().unwrap();

@@ -3,8 +3,9 @@
 //! Neural-network parameter initialization for Rust, faithful to PyTorch's `torch.nn.init`.
 //!
 //! Layers, from the bits up:
-//! * [`rng`]: PyTorch's CPU generator (MT19937 with its Box–Muller cache);
-//! * [`sample`]: uniform, normal and permutation samplers, exact per dtype;
+//! * [`rng`]: bit streams (MT19937, Philox4x32-10) and the choice between them;
+//! * [`sample`]: PyTorch's CPU generator (MT19937 with its Box–Muller cache) and the uniform,
+//!   normal and permutation samplers, exact per dtype;
 //! * [`init`]: every `torch.nn.init` scheme, fans and gains, and [`init::Init`] as a value;
 //! * [`nn`]: a module tree with PyTorch's layers and their default init, `modules()`, `apply()`;
 //! * [`plan`]: ordered rules (layer type, name glob, role) → init; presets;
@@ -13,7 +14,7 @@
 //!   checkpoint; [`stats`]: per-tensor statistics.
 //!
 //! ```
-//! use nninit::{init, rng::Generator, tensor::Tensor, DType};
+//! use nninit::{init, tensor::Tensor, DType, Generator};
 //! let mut g = Generator::manual_seed(0);
 //! let mut w = Tensor::zeros(&[256, 512], DType::F32);
 //! init::kaiming_uniform_(w.view_mut()?, 0.0, init::FanMode::FanIn, init::Nonlinearity::Relu, &mut g)?;
@@ -40,5 +41,5 @@ pub mod tensor;
 
 pub use error::{Error, Result};
 pub use half;
-pub use rng::Generator;
+pub use sample::Generator;
 pub use tensor::{DType, Tensor, TensorMut};

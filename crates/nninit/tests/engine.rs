@@ -3,11 +3,12 @@
 
 use nninit::init::Init;
 use nninit::job::{self, InitJob, Source};
+use nninit::rng::Philox;
 use nninit::rng::Stream;
-use nninit::rng::{Generator, Philox};
 use nninit::shard::Shard;
 use nninit::stats::Stats;
 use nninit::tensor::{DType, Tensor};
+use nninit::Generator;
 use sha2::Digest;
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {

@@ -6,9 +6,9 @@ mod common;
 
 use common::*;
 use nninit::arch::hf;
-use nninit::rng::Generator;
 use nninit::tensor::DType;
 use nninit::Error;
+use nninit::Generator;
 
 fn config(file: &str) -> serde_json::Value {
     let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));

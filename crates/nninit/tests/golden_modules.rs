@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use nninit::nn::{Layer, Model};
-use nninit::rng::Generator;
 use nninit::tensor::DType;
+use nninit::Generator;
 
 fn build(ctor: &str, dtype: DType) -> nninit::Result<Model> {
     let (layer, _) = Layer::parse(ctor)?;

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use nninit::init::Init;
-use nninit::rng::{Capability, Generator};
+use nninit::sample::{Capability, Generator};
 use nninit::tensor::{DType, Tensor};
 
 /// Known, documented departures from PyTorch's error behaviour.

@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use nninit::arch::{self, transformer as tf};
 use nninit::nn::{Layer, Model};
-use nninit::rng::Generator;
 use nninit::tensor::DType;
+use nninit::Generator;
 use sha2::{Digest, Sha256};
 
 /// `(len, sha256)` of `"\n".join(f"{path} {type(m).__name__}" for path, m in named_modules())`

@@ -12,7 +12,7 @@ use super::functions::{check_constant, check_std, check_trunc_normal, check_unif
 use super::scheme::Init;
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::error::Result;
-use crate::rng::Engine;
+use crate::sample::Engine;
 use crate::tensor::{DType, Element};
 
 /// An init resolved for one tensor: what [`Init::apply`] does to it, as a single primitive.

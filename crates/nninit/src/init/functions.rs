@@ -8,7 +8,7 @@ use super::fan::{calculate_gain, FanMode, Nonlinearity};
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::dispatch_mut;
 use crate::error::{Error, Result};
-use crate::rng::Engine;
+use crate::sample::Engine;
 use crate::tensor::{DType, Element, TensorMut};
 
 /// Formats a number like C++'s default `ostream << double` (`%g`), as PyTorch's messages do.

@@ -8,8 +8,8 @@ use super::functions::*;
 use super::variance::{Distribution, Fan, VarianceScaling};
 use crate::error::{Error, Result};
 use crate::pycall::{Call, Literal};
-use crate::rng::Engine;
 use crate::rng::Philox;
+use crate::sample::Engine;
 use crate::tensor::{SliceMut, TensorMut};
 
 /// An initializer: which `torch.nn.init` function, with its arguments.

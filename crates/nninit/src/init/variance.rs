@@ -3,7 +3,7 @@
 use super::draw::Draw;
 use super::fan::{fan_in_and_fan_out, FanMode};
 use crate::error::Result;
-use crate::rng::Engine;
+use crate::sample::Engine;
 use crate::tensor::TensorMut;
 
 /// Which fan the variance is scaled by.

@@ -25,7 +25,8 @@ use rayon::prelude::*;
 use super::model::{Event, Fill, Model, TensorId};
 use crate::error::{Error, Result};
 use crate::init::{Draw, Init};
-use crate::rng::{Generator, Philox, Stream};
+use crate::rng::{Philox, Stream};
+use crate::sample::Generator;
 use crate::tensor::{DType, Element, Tensor};
 
 /// Elements per chunk: 4 Mi (16 MiB of f32), a multiple of `normal_`'s 16-element block.

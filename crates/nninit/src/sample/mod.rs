@@ -2,17 +2,20 @@
 //! PyTorch 2.15's CPU kernels do. The init schemes (`crate::init`) are built on these.
 
 mod avx_math;
+mod generator;
 mod normal;
 pub(crate) mod philox;
 mod randperm;
 mod uniform;
 
 pub use avx_math::{log256, sincos256};
+pub use generator::{Capability, Generator};
 pub use normal::normal;
 pub use randperm::randperm;
 pub use uniform::uniform;
 
-use crate::rng::Generator;
+use crate::rng::Philox;
+use crate::tensor::Element;
 
 /// A 24-bit uniform in [0, 1) as f32: `(bits & (2^24 − 1)) · 2^-24` (exact).
 #[inline(always)]
@@ -24,4 +27,52 @@ pub(crate) fn uniform01_f32(bits: u32) -> f32 {
 #[inline]
 pub(crate) fn uniform01_f64(g: &mut Generator) -> f64 {
     (g.random64() & ((1u64 << 53) - 1)) as f64 * (1.0 / 9_007_199_254_740_992.0)
+}
+
+/// What the init schemes draw from: PyTorch's stream ([`Generator`], bit-exact with
+/// `torch.manual_seed`) or the counter-based [`Philox`] stream (parallel, order-independent).
+/// Each turns its bits into values with the samplers of this module.
+pub trait Engine {
+    /// Fills `out` with U(from, to), half-open (arguments already validated).
+    fn uniform<E: Element>(&mut self, out: &mut [E], from: f64, to: f64);
+    /// Fills `out` with N(mean, std²) (arguments already validated).
+    fn normal<E: Element>(&mut self, out: &mut [E], mean: f64, std: f64);
+    /// A random permutation of `0..n`.
+    fn randperm(&mut self, n: usize) -> Vec<usize>;
+    /// Whether `trunc_normal_` also rejects values equal to the bounds after rounding
+    /// (the tail-safe variant; PyTorch keeps them).
+    fn strict_truncation(&self) -> bool {
+        false
+    }
+}
+
+impl Engine for Generator {
+    fn uniform<E: Element>(&mut self, out: &mut [E], from: f64, to: f64) {
+        uniform(out, from, to, self)
+    }
+    fn normal<E: Element>(&mut self, out: &mut [E], mean: f64, std: f64) {
+        normal(out, mean, std, self)
+    }
+    fn randperm(&mut self, n: usize) -> Vec<usize> {
+        randperm(n, self)
+    }
+}
+
+impl Engine for Philox {
+    fn uniform<E: Element>(&mut self, out: &mut [E], from: f64, to: f64) {
+        philox::uniform(self, out, from, to);
+        self.draw += 1;
+    }
+    fn normal<E: Element>(&mut self, out: &mut [E], mean: f64, std: f64) {
+        philox::normal(self, out, mean, std);
+        self.draw += 1;
+    }
+    fn randperm(&mut self, n: usize) -> Vec<usize> {
+        let p = philox::randperm(self, n);
+        self.draw += 1;
+        p
+    }
+    fn strict_truncation(&self) -> bool {
+        true
+    }
 }

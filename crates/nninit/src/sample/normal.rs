@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 use super::avx_math::{log256, sincos256};
 use super::uniform::PIPE;
 use super::{uniform01_f32, uniform01_f64};
-use crate::rng::{Capability, Generator};
+use super::{Capability, Generator};
 use crate::tensor::{DType, Element};
 use rayon::prelude::*;
 

@@ -1,6 +1,6 @@
 //! `torch.randperm(n)` on the CPU.
 
-use crate::rng::Generator;
+use super::Generator;
 
 /// A random permutation of `0..n`, exactly as PyTorch's CPU `randperm`:
 /// for `n < 214748364` a Fisher–Yates shuffle with `z = random() mod (n − i)` (n − 1 draws);

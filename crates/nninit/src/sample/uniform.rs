@@ -1,7 +1,7 @@
 //! `tensor.uniform_(from, to)` as PyTorch 2.15's `uniform_kernel`.
 
 use super::{uniform01_f32, uniform01_f64};
-use crate::rng::{Capability, Generator};
+use super::{Capability, Generator};
 use crate::tensor::{DType, Element};
 use rayon::prelude::*;
 

@@ -1,6 +1,6 @@
 //! `Generator`: PyTorch's CPU generator (MT19937 + the Box–Muller cache).
 
-use super::mt19937::Mt19937;
+use crate::rng::Mt19937;
 
 /// Which of PyTorch's CPU kernels to reproduce.
 ///
