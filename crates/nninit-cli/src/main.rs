@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use nninit::init::Init;
-use nninit::io::{Checkpoint, Entry};
+use nninit::io::{Checkpoint, Entry, Overwrite};
 use nninit::job::{self, InitJob, Source};
 use nninit::plan::Plan;
 use nninit::rng::Philox;
@@ -206,13 +206,15 @@ fn run(command: Command) -> Result<()> {
             // Built first (on the meta device: no values yet), so bad input is reported before
             // an existing output is.
             let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
-            nninit::io::check_destination(&output, force)?;
+            nninit::io::check_destination(&output, Overwrite::from_flag(force))?;
             let metadata = BTreeMap::from([
                 ("nninit.seed".to_string(), seed.to_string()),
                 ("nninit.rng".to_string(), rng.to_string()),
             ]);
             let bar = Progress::new();
-            let rows = outcome.save_with_progress(&output, force, metadata, &|done, total| bar.update(done, total))?;
+            let rows = outcome.save_with_progress(&output, Overwrite::from_flag(force), metadata, &|done, total| {
+                bar.update(done, total)
+            })?;
             bar.finish();
             say(&table::init_report(&rows));
             say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
@@ -220,7 +222,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Tensor { shape, init, seed, dtype, rng, threads, output, force } => {
             set_threads(threads)?;
-            nninit::io::check_destination(&output, force)?;
+            nninit::io::check_destination(&output, Overwrite::from_flag(force))?;
             let mut t = Tensor::try_zeros(&shape, dtype)?;
             match rng {
                 Stream::Torch => init.apply(t.view_mut()?, &mut Generator::manual_seed(seed))?,
@@ -231,7 +233,12 @@ fn run(command: Command) -> Result<()> {
                 ("nninit.init".to_string(), init.to_string()),
                 ("nninit.seed".to_string(), seed.to_string()),
             ]);
-            nninit::io::write(&output, &[Entry { name: "tensor".into(), source: &t }], &metadata, force)?;
+            nninit::io::write(
+                &output,
+                &[Entry { name: "tensor".into(), source: &t }],
+                &metadata,
+                Overwrite::from_flag(force),
+            )?;
             let row = table::stats_row("tensor", &t, Stats::of_tensor(&t), init.expected_std(&shape));
             say(&table::stats_report(&[row], true));
             say(&format!("wrote {} ({init}, seed {seed})\n", output.display()));

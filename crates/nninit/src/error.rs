@@ -6,7 +6,15 @@
 use std::path::PathBuf;
 
 /// Errors returned by nninit.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same one-line message as `Display`, so `fn main() -> nninit::Result<()>`
+/// reports errors readably:
+///
+/// ```
+/// let err = "kaiming_normal_(nonlinearity='gelu')".parse::<nninit::init::Init>().unwrap_err();
+/// assert_eq!(format!("{err:?}"), "Unsupported nonlinearity gelu");
+/// ```
+#[derive(thiserror::Error)]
 pub enum Error {
     /// An argument had a value the function does not accept (PyTorch's `ValueError`/`RuntimeError`).
     /// `message` follows PyTorch's text, e.g. "Fan in and fan out can not be computed for tensor
@@ -78,6 +86,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {

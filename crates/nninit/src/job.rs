@@ -1,18 +1,18 @@
 //! The `nninit init` job as library calls: build a model from a source, apply a plan, report,
 //! and save a safetensors checkpoint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::arch::{self, like::LikeOptions};
 use crate::error::{Error, Result};
-use crate::io::{self, Layout};
-use crate::nn::{Model, TensorId};
+use crate::io::{self, Overwrite};
+use crate::nn::Model;
 use crate::plan::{preset, Plan, PresetOptions};
-use crate::report::{self, Row, Written};
+use crate::report::{self, Row};
 use crate::rng::Stream;
 use crate::shard::Shard;
-use crate::stream::{self, Target};
+use crate::stream::{self, SaveOptions};
 use crate::tensor::DType;
 
 /// Where the model comes from.
@@ -172,96 +172,40 @@ fn require_initialized(model: &Model) -> Result<()> {
 }
 
 impl Outcome {
-    /// The tensors to write: `state_dict` order, tied tensors once (under their first name),
-    /// with `(name, first name)` for every tie.
-    fn unique_state_dict(&self) -> (Vec<(String, TensorId)>, Vec<(String, String)>) {
-        let mut first: HashMap<TensorId, String> = HashMap::new();
-        let mut unique = Vec::new();
-        let mut ties = Vec::new();
-        for (name, id) in self.model.state_dict() {
-            match first.get(&id) {
-                Some(f) => ties.push((name, f.clone())),
-                None => {
-                    first.insert(id, name.clone());
-                    unique.push((name, id));
-                }
-            }
-        }
-        (unique, ties)
-    }
-
-    /// Writes the `state_dict` to `path` (atomically; refuses to overwrite unless `force`) and
-    /// returns the report, one row per written tensor. Tied tensors are written once;
-    /// `__metadata__` records `format = pt`, the ties (`nninit.tied`: `name=first_name` pairs),
-    /// and whatever `metadata` adds. The values are generated chunk by chunk straight into
-    /// the file ([`crate::stream`]), or written as they are for a materialized model.
+    /// Writes the `state_dict` to `path` (atomically; an existing file is replaced only with
+    /// [`Overwrite::Replace`]) and returns the report, one row per written tensor: the values
+    /// generated from the outcome's seed and stream chunk by chunk ([`crate::stream::save`]),
+    /// the shard's slice of each tensor, the `--like` dtypes. `__metadata__` records
+    /// `format = pt`, the ties, the preset and whatever `metadata` adds.
     ///
     /// # Errors
     /// As [`io::Writer`]; an init's error with the tensor's name and shape.
-    pub fn save(&self, path: &Path, force: bool, metadata: BTreeMap<String, String>) -> Result<Vec<Row>> {
-        self.save_with_progress(path, force, metadata, &|_, _| {})
+    pub fn save(&self, path: &Path, overwrite: Overwrite, metadata: BTreeMap<String, String>) -> Result<Vec<Row>> {
+        self.save_with_progress(path, overwrite, metadata, &|_, _| {})
     }
 
     /// [`Outcome::save`], calling `progress(bytes_written, total_bytes)` as data lands.
+    ///
+    /// # Errors
+    /// As [`Outcome::save`].
     pub fn save_with_progress(
         &self,
         path: &Path,
-        force: bool,
+        overwrite: Overwrite,
         mut metadata: BTreeMap<String, String>,
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<Vec<Row>> {
-        let (unique, ties) = self.unique_state_dict();
         metadata.extend(self.carried.clone());
-        // Carried ties (`name=written_name`) are kept when they still describe this checkpoint:
-        // the written name is written, the tied name is not.
-        if let Some(carried) = metadata.get("nninit.tied").cloned() {
-            let written: std::collections::HashSet<&str> = unique.iter().map(|(n, _)| n.as_str()).collect();
-            let kept: Vec<&str> = carried
-                .split(',')
-                .filter(|pair| pair.split_once('=').is_some_and(|(a, b)| !written.contains(a) && written.contains(b)))
-                .collect();
-            metadata.remove("nninit.tied");
-            if !kept.is_empty() {
-                metadata.insert("nninit.tied".into(), kept.join(","));
-            }
-        }
-        metadata.insert("format".into(), "pt".into());
         metadata.insert("nninit.preset".into(), self.preset.clone());
-        if let Some(sh) = &self.shard {
-            metadata.insert("nninit.shard".into(), format!("{}/{} dim {}", sh.rank, sh.world, sh.dim));
-        }
-        if !ties.is_empty() {
-            let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
-            metadata.insert("nninit.tied".into(), pairs.join(","));
-        }
-        let mut targets = HashMap::new();
-        let mut layout = Vec::new();
-        for (index, (name, id)) in unique.iter().enumerate() {
-            let t = self.model.tensor(*id);
-            let out_dtype = t.dtype().map(|d| self.dtypes.get(name).copied().unwrap_or(d));
-            let target = Target::new(index, name.clone(), t.shape().to_vec(), out_dtype, self.shard);
-            layout.push(Layout {
-                name: name.clone(),
-                dtype: out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors),
-                shape: target.out_shape(),
-            });
-            targets.insert(*id, target);
-        }
-        let writer = io::Writer::create(path, &layout, &metadata, force)?;
-        stream::generate(&self.model, &targets, self.rng, self.seed, &writer, progress)?;
-        writer.finish()?;
-        let written: Vec<Written> = unique
-            .iter()
-            .zip(layout)
-            .map(|((name, id), l)| Written {
-                name: name.clone(),
-                id: *id,
-                full_shape: targets[id].shape.clone(),
-                shape: l.shape,
-                dtype: l.dtype,
-                stats: targets[id].stats(),
-            })
-            .collect();
-        Ok(report::rows(&self.model, &written, &ties))
+        let options = SaveOptions {
+            stream: self.rng,
+            seed: self.seed,
+            overwrite,
+            shard: self.shard,
+            dtypes: self.dtypes.clone(),
+            metadata,
+        };
+        let saved = stream::save(&self.model, path, &options, progress)?;
+        Ok(report::rows(&self.model, &saved.written, &saved.ties))
     }
 }

@@ -6,14 +6,16 @@
 //! few chunks (and, for schemes that need a whole tensor, by the largest such tensor) whatever
 //! the model's size. A model whose values are already in memory is written as it is.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
-use crate::io::Writer;
+use crate::io::{Layout, Overwrite, Writer};
 use crate::nn::materialize::{self, chunks, Sink};
 use crate::nn::{Model, TensorId};
+use crate::report::Written;
 use crate::rng::Stream;
 use crate::sample::Generator;
 use crate::shard::Shard;
@@ -145,6 +147,143 @@ pub(crate) fn generate(
     match stream {
         Stream::Torch => materialize::replay_torch(model, &mut Generator::manual_seed(seed), &names, &sink),
         Stream::Philox => materialize::replay_philox(model, seed, &names, &sink),
+    }
+}
+
+/// How [`save`] writes a model.
+#[derive(Clone, Debug, Default)]
+pub struct SaveOptions {
+    /// The stream values are generated from (for a model that is not materialized).
+    pub stream: Stream,
+    /// The seed.
+    pub seed: u64,
+    /// Whether an existing file is replaced.
+    pub overwrite: Overwrite,
+    /// Keep only this rank's slice of each tensor.
+    pub shard: Option<Shard>,
+    /// Per-tensor output dtypes, by `state_dict` name (default: the tensor's own).
+    pub dtypes: BTreeMap<String, DType>,
+    /// Extra `__metadata__` entries (a carried `nninit.tied` is kept where it still holds).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What [`save`] wrote.
+pub(crate) struct Saved {
+    /// Each written tensor with its statistics.
+    pub written: Vec<Written>,
+    /// `(name, first name)` for every tied name not written.
+    pub ties: Vec<(String, String)>,
+}
+
+/// The tensors to write: `state_dict` order, tied tensors once (under their first name), with
+/// `(name, first name)` for every tie.
+fn unique_state_dict(model: &Model) -> (Vec<(String, TensorId)>, Vec<(String, String)>) {
+    let mut first: HashMap<TensorId, String> = HashMap::new();
+    let mut unique = Vec::new();
+    let mut ties = Vec::new();
+    for (name, id) in model.state_dict() {
+        match first.get(&id) {
+            Some(f) => ties.push((name, f.clone())),
+            None => {
+                first.insert(id, name.clone());
+                unique.push((name, id));
+            }
+        }
+    }
+    (unique, ties)
+}
+
+/// Writes `model`'s `state_dict` to a safetensors file at `path`, atomically: tied tensors once
+/// (the tie recorded in `nninit.tied` as `name=first_name` pairs), `format = pt`, each tensor's
+/// values generated chunk by chunk straight to its place in the file (or written as they are for
+/// a materialized model), calling `progress(bytes_written, total_bytes)` as data lands.
+///
+/// # Errors
+/// As [`crate::io::Writer`]; an init's error with the tensor's name and shape.
+pub(crate) fn save(
+    model: &Model,
+    path: &Path,
+    options: &SaveOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Saved> {
+    let (unique, ties) = unique_state_dict(model);
+    let mut metadata = options.metadata.clone();
+    // Carried ties (`name=written_name`) are kept when they still describe this checkpoint: the
+    // written name is written, the tied name is not.
+    if let Some(carried) = metadata.remove("nninit.tied") {
+        let written: HashSet<&str> = unique.iter().map(|(n, _)| n.as_str()).collect();
+        let kept: Vec<&str> = carried
+            .split(',')
+            .filter(|pair| pair.split_once('=').is_some_and(|(a, b)| !written.contains(a) && written.contains(b)))
+            .collect();
+        if !kept.is_empty() {
+            metadata.insert("nninit.tied".into(), kept.join(","));
+        }
+    }
+    metadata.insert("format".into(), "pt".into());
+    if let Some(sh) = &options.shard {
+        metadata.insert("nninit.shard".into(), format!("{}/{} dim {}", sh.rank, sh.world, sh.dim));
+    }
+    if !ties.is_empty() {
+        let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
+        metadata.insert("nninit.tied".into(), pairs.join(","));
+    }
+    let mut targets = HashMap::new();
+    let mut layout = Vec::new();
+    for (index, (name, id)) in unique.iter().enumerate() {
+        let t = model.tensor(*id);
+        let out_dtype = t.dtype().map(|d| options.dtypes.get(name).copied().unwrap_or(d));
+        let target = Target::new(index, name.clone(), t.shape().to_vec(), out_dtype, options.shard);
+        layout.push(Layout {
+            name: name.clone(),
+            dtype: out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors),
+            shape: target.out_shape(),
+        });
+        targets.insert(*id, target);
+    }
+    let writer = Writer::create(path, &layout, &metadata, options.overwrite)?;
+    generate(model, &targets, options.stream, options.seed, &writer, progress)?;
+    writer.finish()?;
+    let written = unique
+        .iter()
+        .zip(layout)
+        .map(|((name, id), l)| Written {
+            name: name.clone(),
+            id: *id,
+            full_shape: targets[id].shape.clone(),
+            shape: l.shape,
+            dtype: l.dtype,
+            stats: targets[id].stats(),
+        })
+        .collect();
+    Ok(Saved { written, ties })
+}
+
+impl Model {
+    /// Writes the model's `state_dict` to a safetensors file at `path` (`safetensors.torch.
+    /// save_file(model.state_dict(), path)`), the values generated from `seed` on `stream` chunk
+    /// by chunk, so memory stays bounded whatever the model's size (a materialized model's
+    /// values are written as they are). Tied tensors are written once. The file is written to a
+    /// temporary name and renamed when complete.
+    ///
+    /// ```
+    /// use nninit::io::{Checkpoint, Overwrite};
+    /// use nninit::rng::Stream;
+    /// let model = nninit::arch::mlp(&[8, 4, 2], nninit::DType::BF16)?;
+    /// let path = std::env::temp_dir().join("nninit-doc-mlp.safetensors");
+    /// model.save(&path, Stream::Torch, 0, Overwrite::Replace)?;
+    /// let names: Vec<String> = Checkpoint::open(&path)?.tensors().iter().map(|t| t.name.clone()).collect();
+    /// assert_eq!(names, ["layer.0.weight", "layer.0.bias", "layer.2.weight", "layer.2.bias"]);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An existing file with [`Overwrite::Refuse`], a missing directory, I/O errors (nothing is
+    /// left behind); an init's error with the tensor's name and shape.
+    pub fn save(&self, path: &Path, stream: Stream, seed: u64, overwrite: Overwrite) -> Result<()> {
+        let options = SaveOptions { stream, seed, overwrite, ..SaveOptions::default() };
+        save(self, path, &options, &|_, _| {}).map(|_| ())
     }
 }
 

@@ -13,7 +13,7 @@ use nninit::init::{
     calculate_gain, constant_, dirac_, fan_in_and_fan_out, kaiming_normal_, kaiming_uniform_, normal_, orthogonal_,
     sparse_, trunc_normal_, uniform_, xavier_normal_, xavier_uniform_, FanMode, Init, Nonlinearity,
 };
-use nninit::io::{load_bytes, read_layout, write, Checkpoint, Entry};
+use nninit::io::{load_bytes, read_layout, write, Checkpoint, Entry, Overwrite};
 use nninit::nn::{Layer, Model, ModuleId, Role, Slot};
 use nninit::plan::Plan;
 use nninit::stats::Stats;
@@ -1144,7 +1144,7 @@ fn s1_empty_tensors_round_trip() {
         Entry { name: "c".into(), source: &c },
         Entry { name: "d".into(), source: &d },
     ];
-    write(&path, &entries, &BTreeMap::new(), false).unwrap();
+    write(&path, &entries, &BTreeMap::new(), Overwrite::Refuse).unwrap();
     let want: BTreeSet<(String, St, Vec<usize>)> = [
         ("a".to_string(), St::F32, vec![0]),
         ("b".to_string(), St::F32, vec![0]),
@@ -1218,7 +1218,7 @@ fn s2_no_tensors_round_trip() {
     let with_meta: BTreeMap<String, String> = [("key".to_string(), "value".to_string())].into_iter().collect();
     for (file, metadata) in [("meta.safetensors", with_meta.clone()), ("bare.safetensors", BTreeMap::new())] {
         let path = dir.path().join(file);
-        write(&path, &[], &metadata, false).unwrap_or_else(|e| panic!("{file}: {e}"));
+        write(&path, &[], &metadata, Overwrite::Refuse).unwrap_or_else(|e| panic!("{file}: {e}"));
         let bytes = std::fs::read(&path).unwrap();
         let header = header_json(&bytes);
         let want_header = if metadata.is_empty() {

@@ -106,7 +106,7 @@ fn run(rng: Stream, shard: Option<Shard>, dims: &[usize]) -> job::Outcome {
 fn written(o: &job::Outcome) -> Vec<(String, Vec<u8>)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    o.save(&path, false, Default::default()).unwrap();
+    o.save(&path, nninit::io::Overwrite::Refuse, Default::default()).unwrap();
     let (tensors, _) = nninit::io::load_bytes(&std::fs::read(&path).unwrap()).unwrap();
     tensors.into_iter().map(|(n, t)| (n, t.bytes().to_vec())).collect()
 }

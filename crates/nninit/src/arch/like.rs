@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::io::TensorInfo;
-use crate::nn::{Layer, Model, ModuleId, RnnMode, Role};
+use crate::nn::{Layer, Model, ModuleId, RnnMode, Role, SlotKind};
 use crate::tensor::{DType, Tensor};
 
 /// Options for [`like`].
@@ -206,13 +206,13 @@ pub fn like(
                 for t in &float {
                     let leaf = split(&t.name).1;
                     let tensor = model.new_tensor(&t.shape).map_err(|e| e.at(&t.name, &t.shape))?;
-                    model.register(id, leaf, tensor, guess_role(leaf, &t.shape), false)?;
+                    model.register(id, leaf, tensor, guess_role(leaf, &t.shape), SlotKind::Parameter)?;
                 }
                 id
             }
         };
         for t in &others {
-            model.register(id, split(&t.name).1, read(t)?, Role::Buffer, true)?;
+            model.register(id, split(&t.name).1, read(t)?, Role::Buffer, SlotKind::Buffer)?;
         }
     }
     model.set_root(root)?;

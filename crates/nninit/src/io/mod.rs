@@ -5,5 +5,5 @@ mod safetensors;
 
 pub use self::safetensors::{
     check_destination, load_bytes, read_layout, remove_temporary_files, write, write_with_progress, Checkpoint, Entry,
-    Layout, TensorInfo, TensorSource, Writer,
+    Layout, Overwrite, TensorInfo, TensorSource, Writer,
 };

@@ -261,6 +261,27 @@ fn header(layout: &[Layout], metadata: &BTreeMap<String, String>) -> Result<(Vec
     Ok((h, sizes))
 }
 
+/// Whether an existing output file may be replaced (the command line's `--force`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Keep an existing file: writing fails.
+    #[default]
+    Refuse,
+    /// Replace an existing regular file (atomically, once the new one is complete).
+    Replace,
+}
+
+impl Overwrite {
+    /// `Replace` when `force` (a command-line flag) is set.
+    pub fn from_flag(force: bool) -> Self {
+        if force {
+            Overwrite::Replace
+        } else {
+            Overwrite::Refuse
+        }
+    }
+}
+
 /// JSON text of a header value (names, dtypes, shapes, the metadata map).
 fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -268,8 +289,19 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 
 /// Where [`fn@write`] will write `path` (call it to fail early, before any work): a symlink is
 /// followed to its target; anything existing there must be a regular file (replaced only with
-/// `force`), and the directory must exist.
-pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
+/// [`Overwrite::Replace`]), and the directory must exist.
+///
+/// ```
+/// use nninit::io::{check_destination, Overwrite};
+/// let dir = std::env::temp_dir();
+/// assert!(check_destination(&dir.join("fresh.safetensors"), Overwrite::Refuse).is_ok());
+/// assert!(check_destination(&dir, Overwrite::Replace).is_err()); // a directory
+/// ```
+///
+/// # Errors
+/// An existing file with [`Overwrite::Refuse`] ("exists (use --force to overwrite)"), a path that
+/// is not a regular file, a missing directory.
+pub fn check_destination(path: &Path, overwrite: Overwrite) -> Result<PathBuf> {
     let target = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?,
         _ => path.to_path_buf(),
@@ -281,7 +313,7 @@ pub fn check_destination(path: &Path, force: bool) -> Result<PathBuf> {
         if !meta.is_file() {
             return Err(Error::value(format!("{} is not a regular file; refusing to replace it", path.display())));
         }
-        if !force {
+        if overwrite == Overwrite::Refuse {
             return Err(Error::value(format!("{} exists (use --force to overwrite)", path.display())));
         }
     }
@@ -342,8 +374,13 @@ impl Writer {
     /// # Errors
     /// As [`fn@write`]: the destination ([`check_destination`]), duplicate names, a shape too large,
     /// I/O errors.
-    pub fn create(path: &Path, layout: &[Layout], metadata: &BTreeMap<String, String>, force: bool) -> Result<Writer> {
-        let target = check_destination(path, force)?;
+    pub fn create(
+        path: &Path,
+        layout: &[Layout],
+        metadata: &BTreeMap<String, String>,
+        overwrite: Overwrite,
+    ) -> Result<Writer> {
+        let target = check_destination(path, overwrite)?;
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = layout.iter().find(|t| !seen.insert(t.name.as_str())) {
             return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
@@ -466,10 +503,15 @@ impl Drop for Listed {
 /// holds is in memory. The output is deterministic: the same entries give the same bytes.
 ///
 /// # Errors
-/// `path` exists and `force` is false, or is a directory or not a regular file; its directory
+/// `path` exists and `overwrite` is [`Overwrite::Refuse`], or is a directory or not a regular file; its directory
 /// does not exist; duplicate names; a shape too large; I/O errors (the temporary file is removed).
-pub fn write(path: &Path, entries: &[Entry<'_>], metadata: &BTreeMap<String, String>, force: bool) -> Result<()> {
-    write_with_progress(path, entries, metadata, force, &|_, _| {})
+pub fn write(
+    path: &Path,
+    entries: &[Entry<'_>],
+    metadata: &BTreeMap<String, String>,
+    overwrite: Overwrite,
+) -> Result<()> {
+    write_with_progress(path, entries, metadata, overwrite, &|_, _| {})
 }
 
 /// [`fn@write`], calling `progress(bytes_written, total_bytes)` after each tensor.
@@ -477,14 +519,14 @@ pub fn write_with_progress(
     path: &Path,
     entries: &[Entry<'_>],
     metadata: &BTreeMap<String, String>,
-    force: bool,
+    overwrite: Overwrite,
     progress: &dyn Fn(u64, u64),
 ) -> Result<()> {
     let layout: Vec<Layout> = entries
         .iter()
         .map(|e| Layout { name: e.name.clone(), dtype: e.source.dtype(), shape: e.source.shape().to_vec() })
         .collect();
-    let w = Writer::create(path, &layout, metadata, force)?;
+    let w = Writer::create(path, &layout, metadata, overwrite)?;
     let total = w.data_bytes();
     let mut done = 0u64;
     for (index, e) in entries.iter().enumerate() {
@@ -528,7 +570,9 @@ mod tests {
     fn headers_over_the_format_limit_are_refused_when_writing() {
         let dir = tempfile::tempdir().unwrap();
         let layout = [Layout { name: "a".repeat(MAX_HEADER), dtype: Dtype::F32, shape: vec![1] }];
-        let err = Writer::create(&dir.path().join("x.safetensors"), &layout, &BTreeMap::new(), false).err().unwrap();
+        let err = Writer::create(&dir.path().join("x.safetensors"), &layout, &BTreeMap::new(), Overwrite::Refuse)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("over the format's limit"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

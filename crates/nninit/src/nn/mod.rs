@@ -8,4 +8,6 @@ mod parse;
 
 pub use layer::{Layer, RnnMode, Role, Slot, MAX_LAYERS};
 pub use materialize::{chunks, fill_chunks, skip, Sink, CHUNK};
-pub use model::{Event, Fill, Model, Module, ModuleId, ModuleMut, Origin, Part, Provenance, Registered, TensorId};
+pub use model::{
+    Event, Fill, Model, Module, ModuleId, ModuleMut, Origin, Part, Provenance, Registered, SlotKind, TensorId,
+};

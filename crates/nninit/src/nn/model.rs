@@ -16,6 +16,16 @@ pub struct ModuleId(pub usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TensorId(pub usize);
 
+/// Whether a registered tensor is a parameter (`parameters()`, re-initialized by plans) or a
+/// buffer (`state_dict` only: running statistics, counters, masks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotKind {
+    /// `register_parameter`.
+    Parameter,
+    /// `register_buffer`.
+    Buffer,
+}
+
 /// A parameter or buffer registered on a module.
 #[derive(Clone, Debug)]
 pub struct Registered {
@@ -287,7 +297,14 @@ impl Model {
 
     /// Registers a new tensor on module `id` as `name` (`register_parameter` /
     /// `register_buffer`). Errors: unknown module, or a name the module already has.
-    pub fn register(&mut self, id: ModuleId, name: &str, tensor: Tensor, role: Role, buffer: bool) -> Result<TensorId> {
+    pub fn register(
+        &mut self,
+        id: ModuleId,
+        name: &str,
+        tensor: Tensor,
+        role: Role,
+        kind: SlotKind,
+    ) -> Result<TensorId> {
         self.check(id)?;
         if self.modules[id.0].slots.iter().any(|s| s.name == name) {
             return Err(Error::value(format!("attribute `{name}` already exists")));
@@ -295,7 +312,12 @@ impl Model {
         self.tensors.push(tensor);
         self.provenance.push(None);
         let tensor = TensorId(self.tensors.len() - 1);
-        self.modules[id.0].slots.push(Registered { name: name.to_string(), tensor, role, buffer });
+        self.modules[id.0].slots.push(Registered {
+            name: name.to_string(),
+            tensor,
+            role,
+            buffer: kind == SlotKind::Buffer,
+        });
         Ok(tensor)
     }
 

@@ -106,7 +106,7 @@ pub fn streamed_differences(
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
-    if let Err(e) = outcome.save(&path, false, Default::default()) {
+    if let Err(e) = outcome.save(&path, nninit::io::Overwrite::Refuse, Default::default()) {
         return vec![format!("{id} (streamed): {e}")];
     }
     let (tensors, _) = nninit::io::load_bytes(&std::fs::read(&path).unwrap()).unwrap();
