@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use nninit::init::Init;
 use nninit::io::{Checkpoint, Entry, Overwrite};
 use nninit::job::{self, InitJob, Source};
-use nninit::plan::Plan;
+use nninit::plan::{Plan, Unmatched};
 use nninit::rng::Philox;
 use nninit::rng::Stream;
 use nninit::shard::Shard;
@@ -28,6 +28,36 @@ struct Cli {
     command: Command,
 }
 
+/// Which model, and which plan: shared by `init` and `plan`.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, or a torch.nn
+    /// constructor call such as "nn.LSTM(8, 16, num_layers=2)" or "nn.Transformer(d_model=512)".
+    #[arg(long, conflicts_with_all = ["config", "like"])]
+    arch: Option<String>,
+    /// Layer sizes for --arch mlp [default: 784,256,128,10].
+    #[arg(long, value_delimiter = ',')]
+    dims: Option<Vec<usize>>,
+    /// A Hugging Face config.json (BERT, GPT-2, Llama).
+    #[arg(long, conflicts_with = "like")]
+    config: Option<PathBuf>,
+    /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes).
+    #[arg(long)]
+    like: Option<PathBuf>,
+    /// Built-in plan: torch (layer defaults), seed, bert. Default: seed for the MLP, torch otherwise.
+    #[arg(long)]
+    preset: Option<String>,
+    /// A TOML plan ([[rule]] tables, optional [vars]); its rules take precedence over the preset's.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// A plan rule that selects no parameter is an error (default: a warning on stderr).
+    #[arg(long)]
+    strict: bool,
+    /// dtype of the generated tensors: f32, f64, f16, bf16.
+    #[arg(long)]
+    dtype: Option<DType>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Build a model, initialize it by a plan, write a safetensors checkpoint and print a report.
@@ -35,31 +65,11 @@ enum Command {
     /// With no arguments: the MLP 784 → 256 → 128 → 10 with the `seed` preset, seed 0, written to
     /// model.safetensors.
     Init {
-        /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, or a torch.nn
-        /// constructor call such as "nn.LSTM(8, 16, num_layers=2)" or "nn.Transformer(d_model=512)".
-        #[arg(long, conflicts_with_all = ["config", "like"])]
-        arch: Option<String>,
-        /// Layer sizes for --arch mlp [default: 784,256,128,10].
-        #[arg(long, value_delimiter = ',')]
-        dims: Option<Vec<usize>>,
-        /// A Hugging Face config.json (BERT, GPT-2, Llama).
-        #[arg(long, conflicts_with = "like")]
-        config: Option<PathBuf>,
-        /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes).
-        #[arg(long)]
-        like: Option<PathBuf>,
-        /// Built-in plan: torch (layer defaults), seed, bert. Default: seed for the MLP, torch otherwise.
-        #[arg(long)]
-        preset: Option<String>,
-        /// A TOML plan ([[rule]] tables); its rules take precedence over the preset's.
-        #[arg(long)]
-        plan: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Seed (torch.manual_seed).
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// dtype of the generated tensors: f32, f64, f16, bf16.
-        #[arg(long)]
-        dtype: Option<DType>,
         /// Random stream: torch (bit-exact with PyTorch) or philox (counter-based: each value a
         /// function of seed, tensor name and index).
         #[arg(long, default_value = "torch")]
@@ -79,6 +89,16 @@ enum Command {
         /// Overwrite the output file if it exists.
         #[arg(long)]
         force: bool,
+    },
+    /// Dry run: build the model and apply the plan without drawing anything, and print per
+    /// parameter the rules that matched, the init it ends with, its fans and the distribution of
+    /// its values (bound or std, expected mean and std).
+    Plan {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Print JSON (one object per parameter) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Initialize one tensor named `tensor` and write it to a safetensors file.
     Tensor {
@@ -166,58 +186,36 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Init {
-            arch,
-            dims,
-            config,
-            like,
-            preset,
-            plan,
-            seed,
-            dtype,
-            rng,
-            shard,
-            shard_dim,
-            threads,
-            output,
-            force,
-        } => {
+        Command::Init { model, seed, rng, shard, shard_dim, threads, output, force } => {
             set_threads(threads)?;
             let shard = shard.map(|s| Shard::parse(&s, shard_dim)).transpose()?;
-            let dims_given_elsewhere = dims.is_some() && (config.is_some() || like.is_some());
-            let source = match (config, like) {
-                (Some(c), _) => Source::Config(c),
-                (_, Some(l)) => Source::Like(l),
-                _ => {
-                    let name = arch.unwrap_or_else(|| "mlp".into());
-                    if dims.is_some() && name != "mlp" {
-                        return Err(Error::value(format!("--dims is for --arch mlp, not {name}")));
-                    }
-                    Source::Arch { name, dims: dims.unwrap_or_else(|| vec![784, 256, 128, 10]) }
-                }
-            };
-            if dims_given_elsewhere {
-                return Err(Error::value("--dims is for --arch mlp"));
-            }
-            let plan = match plan {
-                Some(p) => Some(Plan::from_file(&p)?),
-                None => None,
-            };
-            // Built first (on the meta device: no values yet), so bad input is reported before
-            // an existing output is.
-            let outcome = job::run(&InitJob { source, preset, plan, seed, dtype, rng, shard })?;
+            // The recipe first (no values yet), so bad input is reported before an existing
+            // output is.
+            let outcome = job::run(&model.job(seed, rng, shard)?)?;
+            warn(&outcome.warnings);
             nninit::io::check_destination(&output, Overwrite::from_flag(force))?;
-            let metadata = BTreeMap::from([
-                ("nninit.seed".to_string(), seed.to_string()),
-                ("nninit.rng".to_string(), rng.to_string()),
-            ]);
             let bar = Progress::new();
-            let rows = outcome.save_with_progress(&output, Overwrite::from_flag(force), metadata, &|done, total| {
-                bar.update(done, total)
-            })?;
+            let overwrite = Overwrite::from_flag(force);
+            let rows = outcome
+                .save_with_progress(&output, overwrite, BTreeMap::new(), &|done, total| bar.update(done, total))?;
             bar.finish();
             say(&table::init_report(&rows));
             say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
+            Ok(())
+        }
+        Command::Plan { model, json } => {
+            let outcome = job::run(&model.job(0, Stream::Torch, None)?)?;
+            warn(&outcome.warnings);
+            let rows = nninit::report::plan_rows(&outcome.model, &outcome.report);
+            if json {
+                let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::value(e.to_string()))?;
+                say(&format!("{text}\n"));
+            } else {
+                say(&table::plan_report(&rows));
+                for (i, rule) in outcome.plan.rules.iter().enumerate() {
+                    say(&format!("rule {}: {rule}\n", i + 1));
+                }
+            }
             Ok(())
         }
         Command::Tensor { shape, init, seed, dtype, rng, threads, output, force } => {
@@ -273,6 +271,38 @@ fn run(command: Command) -> Result<()> {
             say(&table::stats_report(&rows, false));
             Ok(())
         }
+    }
+}
+
+impl ModelArgs {
+    /// The job these arguments describe.
+    fn job(self, seed: u64, rng: Stream, shard: Option<Shard>) -> Result<InitJob> {
+        let ModelArgs { arch, dims, config, like, preset, plan, strict, dtype } = self;
+        let dims_given_elsewhere = dims.is_some() && (config.is_some() || like.is_some());
+        let source = match (config, like) {
+            (Some(c), _) => Source::Config(c),
+            (_, Some(l)) => Source::Like(l),
+            _ => {
+                let name = arch.unwrap_or_else(|| "mlp".into());
+                if dims.is_some() && name != "mlp" {
+                    return Err(Error::value(format!("--dims is for --arch mlp, not {name}")));
+                }
+                Source::Arch { name, dims: dims.unwrap_or_else(|| vec![784, 256, 128, 10]) }
+            }
+        };
+        if dims_given_elsewhere {
+            return Err(Error::value("--dims is for --arch mlp"));
+        }
+        let plan = plan.map(|p| Plan::from_file(&p)).transpose()?;
+        let unmatched = if strict { Unmatched::Error } else { Unmatched::Warn };
+        Ok(InitJob { source, preset, plan, seed, dtype, rng, shard, unmatched })
+    }
+}
+
+/// Prints each warning as one `warning: ...` line on stderr.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 

@@ -74,6 +74,38 @@ pub fn init_report(rows: &[Row]) -> String {
     render(&header, &cells)
 }
 
+/// The `nninit plan` report: per parameter, the rules that matched, the final init, fans and
+/// the distribution of its values.
+pub fn plan_report(rows: &[nninit::report::PlanRow]) -> String {
+    let header = [
+        "name",
+        "shape",
+        "layer",
+        "rules",
+        "init",
+        "fan_in",
+        "fan_out",
+        "distribution",
+        "expected_mean",
+        "expected_std",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let rules = if r.rules.is_empty() {
+                "-".to_string()
+            } else {
+                r.rules.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+            };
+            let mut c = vec![r.name.clone(), shape(&r.shape), r.layer.clone(), rules, r.init.clone()];
+            c.extend(fans(r.fan_in.zip(r.fan_out)));
+            c.extend([r.distribution.clone(), num(r.expected_mean), num(r.expected_std)]);
+            c
+        })
+        .collect();
+    render(&header, &cells)
+}
+
 /// One row of the `stats` / `tensor` report.
 pub fn stats_row(name: &str, t: &Tensor, stats: Option<Stats>, expected_std: Option<f64>) -> Vec<String> {
     let dtype = t.dtype().map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string());

@@ -165,7 +165,7 @@ fn bad_input_fails_with_one_line_and_no_file() {
         (&["init", "--arch", "nn.LSTM(8, 16, num_layers=99999999999999999999999)"], "up to 2^53"),
         (&["init", "--arch", "nn.LSTM(8, 16, num_layers=999999)"], "num_layers=999999 is more than"),
         (&["tensor", "--shape", "3", "--init", "constant_(math.sqrt(-1))"], "math domain error"),
-        (&["init", "--arch", "nn.LSTM(4, 8)", "--plan", "gate.toml"], "LSTM has no gate `reset`"),
+        (&["init", "--arch", "nn.LSTM(4, 8)", "--plan", "gate.toml", "--strict"], "selected no parameter"),
         (&["tensor", "--shape", "4"], "required arguments were not provided: --init"),
         (&["init", "--like", "f8.safetensors"], "F8_E5M2, which nninit cannot generate"),
     ];
@@ -312,4 +312,36 @@ fn shard_reports_use_the_full_fans() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     // name, shape (2 fields), dtype, init, fan_in, fan_out, expected_std, ...
     assert_eq!(&fields[1..8], &["[32,", "784]", "f32", "xavier_normal_(gain=1.0)", "784", "256", "0.043853"], "{line}");
+}
+
+/// P1: a user rule that selects nothing is reported, naming the rule and the nearest real name
+/// or layer type; a warning by default (exit 0, the file written), an error under `--strict`.
+#[test]
+fn p1_rules_that_select_nothing_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = "[[rule]]\nname = \"0.weight\"\ninit = \"zeros_()\"\n\n\
+                [[rule]]\nlayer = \"Lineer\"\ninit = \"ones_()\"\n\n\
+                [[rule]]\nlayer = \"Conv2D\"\ninit = \"ones_()\"\n\n\
+                [[rule]]\nlayer = \"LSTM\"\ngate = \"forget\"\ninit = \"ones_()\"\n";
+    std::fs::write(dir.path().join("p1.toml"), plan).unwrap();
+    let out = nninit(dir.path(), &["init", "--arch", "mlp", "--plan", "p1.toml", "-o", "m.safetensors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let want = [
+        "warning: plan: rule 1 (name = \"0.weight\", init = \"zeros_()\") selected no parameter; did you mean name = \"*.0.weight\" (e.g. `layer.0.weight`)?",
+        "warning: plan: rule 2 (layer = \"Lineer\", init = \"ones_()\") selected no parameter; did you mean layer = \"Linear\"?",
+        "warning: plan: rule 3 (layer = \"Conv2D\", init = \"ones_()\") selected no parameter",
+        "warning: plan: rule 4 (layer = \"LSTM\", gate = \"forget\", init = \"ones_()\") selected no parameter",
+    ];
+    assert_eq!(err.lines().collect::<Vec<_>>(), want, "{err}");
+    assert!(dir.path().join("m.safetensors").exists());
+    // The same plan written for the real names selects every Linear: no warning.
+    std::fs::write(dir.path().join("ok.toml"), "[[rule]]\nlayer = \"Linear\"\nrole = \"bias\"\ninit = \"ones_()\"\n")
+        .unwrap();
+    let out = nninit(dir.path(), &["init", "--plan", "ok.toml", "--strict", "-o", "ok.safetensors"]);
+    assert!(out.status.success() && stderr(&out).is_empty(), "{}", stderr(&out));
+    let out = nninit(dir.path(), &["init", "--arch", "mlp", "--plan", "p1.toml", "--strict", "-o", "s.safetensors"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim_end().lines().count(), 1);
+    assert!(!dir.path().join("s.safetensors").exists());
 }

@@ -8,7 +8,7 @@ use crate::arch::{self, like::LikeOptions};
 use crate::error::{Error, Result};
 use crate::io::{self, Overwrite};
 use crate::nn::Model;
-use crate::plan::{preset, Plan, PresetOptions};
+use crate::plan::{config_vars, preset, Plan, PlanReport, PresetOptions, Unmatched};
 use crate::report::{self, Row};
 use crate::rng::Stream;
 use crate::shard::Shard;
@@ -59,6 +59,8 @@ pub struct InitJob {
     pub rng: Stream,
     /// Keep only one rank's slice of each tensor.
     pub shard: Option<Shard>,
+    /// What a user rule that selects nothing does: a warning ([`Outcome::warnings`]) or an error.
+    pub unmatched: Unmatched,
 }
 
 /// A built and initialized model.
@@ -77,6 +79,12 @@ pub struct Outcome {
     pub rng: Stream,
     /// The seed.
     pub seed: u64,
+    /// The plan applied: the user's rules, then the preset's.
+    pub plan: Plan,
+    /// What the plan did, per parameter.
+    pub report: PlanReport,
+    /// Things the user should know (user rules that selected nothing, with the nearest name).
+    pub warnings: Vec<String>,
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -99,6 +107,7 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
 ///     dtype: None,
 ///     rng: nninit::rng::Stream::Torch,
 ///     shard: None,
+///     unmatched: nninit::plan::Unmatched::Warn,
 /// };
 /// let outcome = job::run(&job)?;
 /// assert_eq!(outcome.preset, "seed");
@@ -113,13 +122,20 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let dtype = job.dtype.unwrap_or(DType::F32);
     let mut options = PresetOptions::default();
     let mut carried = BTreeMap::new();
+    let mut vars = BTreeMap::new();
     let (mut model, dtypes) = match &job.source {
-        Source::Arch { name, dims } => (arch::build(name, dims, dtype)?, BTreeMap::new()),
+        Source::Arch { name, dims } => {
+            if name == "mlp" {
+                vars.insert("n_layer".to_string(), dims.len().saturating_sub(1) as f64);
+            }
+            (arch::build(name, dims, dtype)?, BTreeMap::new())
+        }
         Source::Config(path) => {
             let config = read_json(path)?;
             if let Some(r) = config.get("initializer_range").and_then(|v| v.as_f64()) {
                 options.initializer_range = r;
             }
+            vars = config_vars(&config);
             (arch::hf::from_config(&config, dtype)?, BTreeMap::new())
         }
         Source::Like(path) => {
@@ -133,13 +149,30 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
         }
     };
     let preset_name = job.preset.clone().unwrap_or_else(|| job.source.default_preset().to_string());
+    let user_rules = job.plan.as_ref().map_or(0, |p| p.rules.len());
     let plan = job.plan.clone().unwrap_or_default().then(preset(&preset_name, &options)?);
     // What each parameter got is recorded in the model's provenance, which the report reads.
-    plan.apply(&mut model)?;
+    let mut report = plan.apply_with(&mut model, &vars)?;
+    // Only the user's own rules are reported: a preset's rules for layers a model lacks are not
+    // mistakes.
+    report.unmatched.retain(|u| u.index < user_rules);
+    Plan::check_unmatched(&report, job.unmatched)?;
+    let warnings = report.unmatched.iter().map(|u| format!("plan: {u}")).collect();
     if let Source::Like(_) = job.source {
         require_initialized(&model)?;
     }
-    Ok(Outcome { model, preset: preset_name, dtypes, shard: job.shard, carried, rng: job.rng, seed: job.seed })
+    Ok(Outcome {
+        model,
+        preset: preset_name,
+        dtypes,
+        shard: job.shard,
+        carried,
+        rng: job.rng,
+        seed: job.seed,
+        plan,
+        report,
+        warnings,
+    })
 }
 
 /// [`run`], then every value drawn and held in memory ([`Model::materialize`]).
@@ -197,6 +230,13 @@ impl Outcome {
     ) -> Result<Vec<Row>> {
         metadata.extend(self.carried.clone());
         metadata.insert("nninit.preset".into(), self.preset.clone());
+        metadata.insert("nninit.version".into(), env!("CARGO_PKG_VERSION").into());
+        metadata.insert("nninit.seed".into(), self.seed.to_string());
+        metadata.insert("nninit.rng".into(), self.rng.to_string());
+        if !self.plan.rules.is_empty() {
+            metadata.insert("nninit.plan".into(), self.plan.to_toml());
+        }
+        metadata.insert("nninit.inits".into(), report::inits_json(&self.model));
         let options = SaveOptions {
             stream: self.rng,
             seed: self.seed,

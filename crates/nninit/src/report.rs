@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::init::fan_in_and_fan_out;
-use crate::nn::{Model, Origin, TensorId};
+use crate::nn::{Model, Origin, Provenance, TensorId};
 use crate::stats::Stats;
 use crate::tensor::DType;
 
@@ -44,6 +44,45 @@ pub(crate) struct Written {
     pub stats: Option<Stats>,
 }
 
+/// How tensor `id` was initialized, in words: `default: kaiming_uniform_(...)`, the rule's
+/// init, `keep_() (given values)`, `buffer`, or `-`; then each part initialized afterwards.
+fn label(model: &Model, id: TensorId, is_buffer: bool) -> String {
+    let provenance = model.provenance(id);
+    let mut label = match provenance {
+        _ if is_buffer => "buffer".to_string(),
+        Some(Provenance { init: None, .. }) => "keep_() (given values)".to_string(),
+        Some(Provenance { init: Some(init), origin: Origin::LayerDefault, .. }) => format!("default: {init}"),
+        Some(Provenance { init: Some(init), .. }) => init.to_string(),
+        None => "-".to_string(),
+    };
+    for part in provenance.map(|p| p.parts.as_slice()).unwrap_or_default() {
+        let numel: usize = part.shape.iter().product();
+        label.push_str(&format!(", then [{}:{}] {}", part.start, part.start + numel, part.init));
+    }
+    label
+}
+
+/// Each parameter's final init as compact JSON (`{"layer.0.weight": {"init": "...", "fan_in":
+/// 784, "fan_out": 256}, ...}`), for a checkpoint's `nninit.inits` metadata: the checkpoint
+/// says how it was made.
+pub(crate) fn inits_json(model: &Model) -> String {
+    let mut map = serde_json::Map::new();
+    let mut seen = HashSet::new();
+    for (name, id) in model.named_parameters() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let mut entry = serde_json::Map::new();
+        entry.insert("init".into(), label(model, id, false).into());
+        if let Ok((fan_in, fan_out)) = fan_in_and_fan_out(model.tensor(id).shape()) {
+            entry.insert("fan_in".into(), fan_in.into());
+            entry.insert("fan_out".into(), fan_out.into());
+        }
+        map.insert(name, entry.into());
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
 /// The report rows of the written tensors; `ties` holds `(name, first name)` per tied name.
 pub(crate) fn rows(model: &Model, written: &[Written], ties: &[(String, String)]) -> Vec<Row> {
     let buffers: HashSet<TensorId> = model.named_buffers().into_iter().map(|(_, id)| id).collect();
@@ -51,21 +90,12 @@ pub(crate) fn rows(model: &Model, written: &[Written], ties: &[(String, String)]
     for w in written {
         let provenance = model.provenance(w.id);
         let is_buffer = buffers.contains(&w.id);
-        let mut label = match provenance {
-            _ if is_buffer => "buffer".to_string(),
-            Some(p) if p.origin == Origin::LayerDefault => format!("default: {}", p.init),
-            Some(p) => p.init.to_string(),
-            None => "-".to_string(),
-        };
-        for part in provenance.map(|p| p.parts.as_slice()).unwrap_or_default() {
-            let numel: usize = part.shape.iter().product();
-            label.push_str(&format!(", then [{}:{}] {}", part.start, part.start + numel, part.init));
-        }
+        let mut label = label(model, w.id, is_buffer);
         let tied: Vec<&str> = ties.iter().filter(|(_, f)| *f == w.name).map(|(n, _)| n.as_str()).collect();
         if !tied.is_empty() {
             label.push_str(&format!(" (tied: {})", tied.join(", ")));
         }
-        let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.expected_std(&w.full_shape));
+        let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.as_ref()?.expected_std(&w.full_shape));
         rows.push(Row {
             name: w.name.clone(),
             shape: w.shape.clone(),
@@ -75,6 +105,85 @@ pub(crate) fn rows(model: &Model, written: &[Written], ties: &[(String, String)]
             fans: if is_buffer { None } else { fan_in_and_fan_out(&w.full_shape).ok() },
             expected_std,
             stats: w.stats,
+        });
+    }
+    rows
+}
+
+/// One parameter of a dry run (`nninit plan`): what the plan does to it, and what the values'
+/// distribution will be, without drawing anything.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlanRow {
+    /// `state_dict` key (the first name of a tied parameter).
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// dtype.
+    pub dtype: String,
+    /// The module's layer type (PyTorch class name).
+    pub layer: String,
+    /// The plan rules that matched it, in plan order (1-based, as `nninit plan` numbers them).
+    pub rules: Vec<usize>,
+    /// The init it ends with (as in the `init` report).
+    pub init: String,
+    /// `fan_in` (rank ≥ 2).
+    pub fan_in: Option<usize>,
+    /// `fan_out` (rank ≥ 2).
+    pub fan_out: Option<usize>,
+    /// `U(a, b)`, `N(mean, std)`, `constant v`, or the scheme for whole-tensor schemes.
+    pub distribution: String,
+    /// The bound of a symmetric uniform init.
+    pub bound: Option<f64>,
+    /// The mean the values aim at.
+    pub expected_mean: Option<f64>,
+    /// The standard deviation the values aim at ([`crate::init::Init::expected_std`]).
+    pub expected_std: Option<f64>,
+}
+
+/// The dry-run rows of a model with its plan report: every parameter, in `named_parameters`
+/// order, tied ones once.
+pub fn plan_rows(model: &Model, report: &crate::plan::PlanReport) -> Vec<PlanRow> {
+    use crate::init::Draw;
+    let by_path: std::collections::HashMap<&str, &crate::plan::Applied> =
+        report.applied.iter().map(|a| (a.path.as_str(), a)).collect();
+    let mut seen = HashSet::new();
+    let mut rows = Vec::new();
+    for (name, id) in model.named_parameters() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let t = model.tensor(id);
+        let shape = t.shape().to_vec();
+        let dtype = t.dtype().unwrap_or(DType::F32);
+        let init = model.provenance(id).and_then(|p| p.init.clone());
+        let (mut distribution, mut bound, mut expected_mean) = ("given values".to_string(), None, None);
+        if let Some(init) = &init {
+            (distribution, bound, expected_mean) = match init.draw(&shape, dtype) {
+                Ok(Draw::Uniform { from, to }) => {
+                    (format!("U({from:.6}, {to:.6})"), (from == -to).then_some(to), Some((from + to) / 2.0))
+                }
+                Ok(Draw::Normal { mean, std }) => (format!("N({mean}, {std:.6})"), None, Some(mean)),
+                Ok(Draw::Fill(v)) => (format!("constant {v}"), None, Some(v)),
+                Ok(Draw::Nothing) => ("empty".to_string(), None, None),
+                Ok(Draw::Whole) => (init.name().to_string(), None, None),
+                Err(e) => (format!("error: {e}"), None, None),
+            };
+        }
+        let fans = fan_in_and_fan_out(&shape).ok();
+        let applied = by_path.get(name.as_str());
+        rows.push(PlanRow {
+            name: name.clone(),
+            dtype: dtype.to_string(),
+            layer: applied.map(|a| a.layer.clone()).unwrap_or_default(),
+            rules: applied.map(|a| a.matched.iter().map(|i| i + 1).collect()).unwrap_or_default(),
+            init: label(model, id, false),
+            fan_in: fans.map(|f| f.0),
+            fan_out: fans.map(|f| f.1),
+            distribution,
+            bound,
+            expected_mean,
+            expected_std: init.and_then(|i| i.expected_std(&shape)),
+            shape,
         });
     }
     rows

@@ -100,7 +100,8 @@ fn any_range_equals_the_same_range_of_the_whole_tensor() {
 
 fn run(rng: Stream, shard: Option<Shard>, dims: &[usize]) -> job::Outcome {
     let source = Source::Arch { name: "mlp".into(), dims: dims.to_vec() };
-    job::run(&InitJob { source, preset: None, plan: None, seed: 5, dtype: None, rng, shard }).unwrap()
+    let unmatched = Default::default();
+    job::run(&InitJob { source, preset: None, plan: None, seed: 5, dtype: None, rng, shard, unmatched }).unwrap()
 }
 
 fn written(o: &job::Outcome) -> Vec<(String, Vec<u8>)> {
@@ -206,8 +207,8 @@ fn streamed_checkpoints_equal_in_memory_ones() {
     for (source, plan, dtype) in sources {
         for rng in [Stream::Torch, Stream::Philox] {
             for shard in shards {
-                let job =
-                    InitJob { source: source.clone(), preset: None, plan: plan.clone(), seed: 11, dtype, rng, shard };
+                let (from, plan, unmatched) = (source.clone(), plan.clone(), Default::default());
+                let job = InitJob { source: from, preset: None, plan, seed: 11, dtype, rng, shard, unmatched };
                 let materialized = job::run_in_memory(&job).unwrap();
                 if shard.is_none() {
                     let mut oracle = job::run(&job).unwrap().model;
@@ -268,6 +269,7 @@ fn replay_literally(model: &mut nninit::nn::Model, stream: Stream, seed: u64) {
                     (Fill::CopyOf(source), _) => {
                         v = values.get(source).cloned().unwrap_or_else(|| fresh(model, *source))
                     }
+                    (Fill::Keep, _) => v = model.tensor(e.tensor).clone(),
                 }
                 values.insert(e.tensor, v);
             }
@@ -289,6 +291,7 @@ fn replay_literally(model: &mut nninit::nn::Model, stream: Stream, seed: u64) {
                         Some(e) => match &e.fill {
                             Fill::CopyOf(s) => (t, upto) = (*s, mine[w.unwrap()]),
                             Fill::Init(init) => break Some(init.clone()),
+                            Fill::Keep => break None,
                         },
                         None => break None,
                     }

@@ -201,7 +201,7 @@ fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result
                 continue;
             }
             Some(Event { fill: Fill::Init(init), .. }) => Some(init.clone()),
-            None => None,
+            Some(Event { fill: Fill::Keep, .. }) | None => None,
         };
         let ranged = ranged_stack.into_iter().rev().flatten().collect();
         return Ok(Recipe { base, start: id, ranged });
@@ -293,7 +293,7 @@ pub(crate) fn replay_torch(
                     && match last_whole[t] {
                         None => !by[t].is_empty(),
                         Some(w) => {
-                            matches!(events[w].fill, Fill::CopyOf(_))
+                            matches!(events[w].fill, Fill::CopyOf(_) | Fill::Keep)
                                 || by[t].iter().any(|&i| i > w && !constant_event(i))
                         }
                     }
@@ -377,7 +377,15 @@ pub(crate) fn replay_torch(
                             }
                             Ok(())
                         }
-                        (Fill::CopyOf(_), Some(_)) => Err(Error::value("a ranged copy of a tensor is not supported")),
+                        (Fill::Keep, None) => {
+                            if keep {
+                                live.insert(t, initial(model, t)?);
+                            }
+                            Ok(())
+                        }
+                        (Fill::CopyOf(_) | Fill::Keep, Some(_)) => {
+                            Err(Error::value("a ranged copy of a tensor is not supported"))
+                        }
                     }
                 };
                 step().map_err(|err| match names.get(&t) {
@@ -405,7 +413,7 @@ pub(crate) fn replay_torch(
 fn init_of(e: &Event) -> Option<&Init> {
     match &e.fill {
         Fill::Init(init) => Some(init),
-        Fill::CopyOf(_) => None,
+        Fill::CopyOf(_) | Fill::Keep => None,
     }
 }
 

@@ -51,8 +51,8 @@ pub enum Origin {
 /// How a tensor was last initialized.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provenance {
-    /// The init.
-    pub init: Init,
+    /// The init (`None`: `keep_()`, the tensor keeps the values it was given).
+    pub init: Option<Init>,
     /// Whether it was the layer's default init at construction.
     pub origin: Origin,
     /// Rows (of dim 0) set to zero after the init (Embedding padding rows).
@@ -135,6 +135,8 @@ pub enum Fill {
     /// PyTorch's stream; on the counter-based stream the source's init, keyed by this tensor's
     /// own name.
     CopyOf(TensorId),
+    /// The values the tensor was given (a checkpoint's, by `keep_()`): no draws.
+    Keep,
 }
 
 /// One init of a tensor, recorded in the order it ran: PyTorch's stream draws for every event,
@@ -437,11 +439,9 @@ impl Model {
         let dtype =
             t.dtype().ok_or_else(|| Error::DType { op: "init", dtype: format!("{:?}", t.safetensors_dtype()) })?;
         init.draw(t.shape(), dtype)?;
-        // The event defines the whole tensor: values from an earlier materialize are stale.
-        self.tensors[id.0] = Tensor::meta(t.shape(), dtype);
         self.push_event(Event { tensor: id, rows: None, fill: Fill::Init(init.clone()) });
         self.provenance[id.0] =
-            Some(Provenance { init: init.clone(), origin, zeroed_rows: Vec::new(), parts: Vec::new() });
+            Some(Provenance { init: Some(init.clone()), origin, zeroed_rows: Vec::new(), parts: Vec::new() });
         Ok(())
     }
 
@@ -486,6 +486,26 @@ impl Model {
         let start = rows.start * shape[1..].iter().product::<usize>();
         self.push_event(Event { tensor: id, rows: Some(rows), fill: Fill::Init(init.clone()) });
         Ok((start, part_shape))
+    }
+
+    /// Records that tensor `id` keeps the values it was given (`keep_()`): whatever earlier
+    /// inits recorded still draw (on PyTorch's stream), but the tensor's final values are its
+    /// own.
+    ///
+    /// # Errors
+    /// A tensor without values (nothing was given to keep).
+    pub fn keep(&mut self, id: TensorId) -> Result<()> {
+        let t = &self.tensors[id.0];
+        if t.is_meta() {
+            return Err(Error::value(format!(
+                "keep_(): the tensor of shape {:?} has no given values to keep",
+                t.shape()
+            )));
+        }
+        self.push_event(Event { tensor: id, rows: None, fill: Fill::Keep });
+        self.provenance[id.0] =
+            Some(Provenance { init: None, origin: Origin::Rule, zeroed_rows: Vec::new(), parts: Vec::new() });
+        Ok(())
     }
 
     /// Records that tensor `id` takes the values tensor `source` holds at this point
@@ -774,6 +794,17 @@ impl ModuleMut<'_> {
         let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
         let shape = self.model.tensor(id).shape().to_vec();
         let result = self.model.init_rows(id, rows, init);
+        result.map_err(|e| e.at(&join(&self.path(), name), &shape))
+    }
+
+    /// [`Model::keep`] on parameter `name`, if registered.
+    ///
+    /// # Errors
+    /// As [`Model::keep`], wrapped with the parameter's path and shape.
+    pub fn keep(&mut self, name: &str) -> Result<()> {
+        let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
+        let shape = self.model.tensor(id).shape().to_vec();
+        let result = self.model.keep(id);
         result.map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 

@@ -61,5 +61,5 @@ pub fn preset(name: &str, options: &PresetOptions) -> Result<Plan> {
         }
         other => return Err(Error::Unknown { what: "preset", name: other.into(), known: PRESETS.join(", ") }),
     };
-    Ok(Plan { rules })
+    Ok(Plan { rules, ..Plan::default() })
 }

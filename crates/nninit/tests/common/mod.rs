@@ -103,6 +103,9 @@ pub fn streamed_differences(
         carried: Default::default(),
         rng: nninit::rng::Stream::Torch,
         seed,
+        plan: Default::default(),
+        report: Default::default(),
+        warnings: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
