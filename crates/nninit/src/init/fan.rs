@@ -137,7 +137,17 @@ impl std::fmt::Display for Nonlinearity {
 /// `param` is the negative slope and only read for `leaky_relu` (computed as `slope·slope` in f64,
 /// the same as Python's `slope**2`). Source: PyTorch `torch/nn/init.py`; the SELU value follows
 /// Klambauer et al. 2017 as PyTorch rounds it. A non-finite slope is an error
-/// ("negative_slope nan not a valid number").
+/// ("negative_slope nan not a valid number"), and so is one whose square overflows (Python's
+/// `negative_slope**2` raises `OverflowError: (34, 'Numerical result out of range')`).
+///
+/// ```
+/// use nninit::init::{calculate_gain, Nonlinearity};
+/// assert_eq!(calculate_gain(Nonlinearity::Relu, None)?, 2f64.sqrt());
+/// assert_eq!(calculate_gain(Nonlinearity::LeakyRelu, Some(1.0))?, 1.0);
+/// let err = calculate_gain(Nonlinearity::LeakyRelu, Some(1e200)).unwrap_err();
+/// assert_eq!(err.to_string(), "negative_slope 1e+200: (34, 'Numerical result out of range')");
+/// # Ok::<(), nninit::Error>(())
+/// ```
 pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<f64> {
     Ok(match nonlinearity {
         Nonlinearity::Tanh => 5.0 / 3.0,
@@ -147,7 +157,12 @@ pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<
             if !slope.is_finite() {
                 return Err(Error::value(format!("negative_slope {slope} not a valid number")));
             }
-            (2.0 / (1.0 + slope * slope)).sqrt()
+            let square = slope * slope;
+            if square.is_infinite() {
+                let slope = super::functions::fmt_g(slope);
+                return Err(Error::value(format!("negative_slope {slope}: (34, 'Numerical result out of range')")));
+            }
+            (2.0 / (1.0 + square)).sqrt()
         }
         Nonlinearity::Selu => 3.0 / 4.0,
         _ => 1.0,

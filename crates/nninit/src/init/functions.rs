@@ -210,15 +210,23 @@ pub fn eye_(tensor: TensorMut<'_>) -> Result<()> {
     Init::Eye.apply(tensor, &mut crate::Generator::default())
 }
 
-/// `value` on the diagonal `[i, i]` of a rank-2 tensor, zeros elsewhere.
+/// `0 · value` and `1 · value` in `E`, multiplied in PyTorch's opmath as `mul_(value)` after
+/// `eye_`/`dirac_` does (a negative value gives −0.0 off the diagonal).
+fn scaled_zero_one<E: Element>(value: f64) -> (E, E) {
+    let scale = |x: f64| op(E::from_f64(x), |x| x * value as f32, |x| x * value);
+    (scale(0.0), scale(1.0))
+}
+
+/// `value ·` the identity of a rank-2 tensor (`eye_` then `mul_(value)`).
 pub(crate) fn fill_eye(mut tensor: TensorMut<'_>, value: f64) -> Result<()> {
     let &[rows, cols] = tensor.shape else {
         return Err(Error::value("Only tensors with 2 dimensions are supported"));
     };
     dispatch_mut!(&mut tensor.data, |s| {
-        fill(s, 0.0);
+        let (zero, one) = scaled_zero_one(value);
+        s.fill(zero);
         for i in 0..rows.min(cols) {
-            s[i * cols + i] = Element::from_f64(value);
+            s[i * cols + i] = one;
         }
     });
     Ok(())
@@ -247,7 +255,7 @@ pub fn dirac_(tensor: TensorMut<'_>, groups: usize) -> Result<()> {
     Init::Dirac { groups }.apply(tensor, &mut crate::Generator::default())
 }
 
-/// `value` at the Dirac positions of [`dirac_`].
+/// `value ·` [`dirac_`] (`dirac_` then `mul_(value)`).
 pub(crate) fn fill_dirac(mut tensor: TensorMut<'_>, groups: usize, value: f64) -> Result<()> {
     let shape = tensor.shape;
     if !(3..=5).contains(&shape.len()) {
@@ -262,10 +270,11 @@ pub(crate) fn fill_dirac(mut tensor: TensorMut<'_>, groups: usize, value: f64) -
     let receptive: usize = spatial.iter().product();
     let centre = spatial.iter().fold(0, |acc, &s| acc * s + s / 2);
     dispatch_mut!(&mut tensor.data, |s| {
-        fill(s, 0.0);
+        let (zero, one) = scaled_zero_one(value);
+        s.fill(zero);
         for g in 0..groups {
             for d in 0..k {
-                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] = Element::from_f64(value);
+                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] = one;
             }
         }
     });

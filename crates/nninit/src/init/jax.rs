@@ -14,7 +14,8 @@ use crate::tensor::TensorMut;
 /// `variance_scaling_(tensor, scale, mode, distribution, in_axis=-2, out_axis=-1, batch_axis=())`:
 /// JAX's `jax.nn.initializers.variance_scaling` (`jax/_src/nn/initializers.py`).
 ///
-/// `variance = scale / n`, `n` = `fan_in`, `fan_out` or `(fan_in + fan_out) / 2` by `mode`, with
+/// `variance = scale / n`, `n` = `fan_in`, `fan_out`, `(fan_in + fan_out) / 2` or
+/// `(fan_in · fan_out) ** 0.5` by `mode` (`fan_in`, `fan_out`, `fan_avg`, `fan_geo_avg`), with
 /// JAX's fans ([`jax_fans`](super::jax_fans)); then by `distribution`:
 /// * `truncated_normal`: N(0, σ²) truncated to [−2σ, 2σ], `σ = sqrt(variance) / 0.87962566103423978`
 ///   (so the values' std is `sqrt(variance)`); drawn by [`trunc_normal_`](super::trunc_normal_);
@@ -38,8 +39,8 @@ use crate::tensor::TensorMut;
 /// ```
 ///
 /// # Errors
-/// Rank < 2 (JAX's "Can't compute input and output sizes of a 1-dimensional weights tensor. Must
-/// be at least 2D."); an axis out of range; a derived std or bound that `normal_`/`uniform_`
+/// Rank < 2 with the default `in_axis` (JAX's "Can't compute input and output sizes of a
+/// 1-dimensional weights tensor with default in_axis. ..."); an axis out of range; a derived std or bound that `normal_`/`uniform_`
 /// reject (a negative `scale` gives a NaN std: "normal expects std >= 0.0, but found std nan").
 #[allow(clippy::too_many_arguments)] // JAX's signature
 pub fn variance_scaling_(

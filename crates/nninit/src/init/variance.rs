@@ -168,6 +168,8 @@ str_enum!(
         FanOut = "fan_out",
         /// `(fan_in + fan_out) / 2`.
         FanAvg = "fan_avg",
+        /// `(fan_in · fan_out) ** 0.5`.
+        FanGeoAvg = "fan_geo_avg",
     }
 );
 
@@ -213,13 +215,15 @@ pub const TRUNCATED_STD: f64 = 0.879_625_661_034_239_8;
 /// ```
 ///
 /// # Errors
-/// Rank < 2: "Can't compute input and output sizes of a 1-dimensional weights tensor. Must be at
-/// least 2D." (JAX's text); an axis outside `[-rank, rank)`.
+/// Rank < 2 with the default `in_axis`: "Can't compute input and output sizes of a
+/// 1-dimensional weights tensor with default in_axis. Must be at least 2D or specify in_axis
+/// explicitly." (JAX's text); an axis outside `[-rank, rank)`.
 pub fn jax_fans(shape: &[usize], in_axis: &[isize], out_axis: &[isize], batch_axis: &[isize]) -> Result<(f64, f64)> {
     let rank = shape.len();
-    if rank <= 1 {
+    if rank <= 1 && in_axis == [-2] {
         return Err(Error::value(format!(
-            "Can't compute input and output sizes of a {rank}-dimensional weights tensor. Must be at least 2D."
+            "Can't compute input and output sizes of a {rank}-dimensional weights tensor with default in_axis. \
+             Must be at least 2D or specify in_axis explicitly."
         )));
     }
     let size = |param: &str, axes: &[isize]| -> Result<f64> {
@@ -244,7 +248,8 @@ pub fn jax_fans(shape: &[usize], in_axis: &[isize], out_axis: &[isize], batch_ax
 /// JAX's `variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis)`
 /// (`jax.nn.initializers`), with JAX's f64 operation order:
 ///
-/// `variance = scale / denominator` (`fan_in`, `fan_out` or `(fan_in + fan_out) / 2`), then
+/// `variance = scale / denominator` (`fan_in`, `fan_out`, `(fan_in + fan_out) / 2` or
+/// `(fan_in · fan_out) ** 0.5`), then
 /// * `truncated_normal`: N(0, σ²) truncated to [−2σ, 2σ], `σ = sqrt(variance) / 0.87962566103423978`;
 /// * `normal`: N(0, variance), std `sqrt(variance)`;
 /// * `uniform`: U(−b, b), `b = sqrt(3 · variance)`.
@@ -286,6 +291,7 @@ impl JaxVarianceScaling<'_> {
             VarianceMode::FanIn => fan_in,
             VarianceMode::FanOut => fan_out,
             VarianceMode::FanAvg => (fan_in + fan_out) / 2.0,
+            VarianceMode::FanGeoAvg => (fan_in * fan_out).powf(0.5),
         };
         Ok(self.scale / denominator)
     }
