@@ -488,7 +488,7 @@ fn p2_every_derived_bound_is_checked() {
         err("t_fixup_(6)", &[4], DType::F32),
         "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
     );
-    let bound = 3f64.sqrt() * (-1.0 * (2.0f64 / 8.0).sqrt());
+    let bound = 3f64.sqrt() * -(2.0f64 / 8.0).sqrt();
     assert_eq!(err("xavier_uniform_(-1.0)", &[4, 4], DType::F32), uniform(bound));
     assert_eq!(
         err("xavier_uniform_(-1.0)", &[4, 4], DType::F32),

@@ -9,6 +9,13 @@ use crate::rng::Engine;
 use crate::tensor::{DType, TensorMut};
 
 /// Which fan the variance is scaled by.
+///
+/// ```
+/// use nninit::init::{Distribution, Fan, FanMode, VarianceScaling};
+/// let kaiming = VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanOut), distribution: Distribution::Normal };
+/// assert_eq!(kaiming.std(&[4, 9])?, 0.5);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fan {
     /// `fan_in` or `fan_out` (Kaiming/He, LeCun): `std = gain / sqrt(fan)`.
@@ -18,6 +25,13 @@ pub enum Fan {
 }
 
 /// The distribution the values are drawn from.
+///
+/// ```
+/// use nninit::init::{Distribution, Draw, Fan, VarianceScaling};
+/// let xavier = VarianceScaling { gain: 1.0, fan: Fan::Avg, distribution: Distribution::Normal };
+/// assert_eq!(xavier.draw(&[2, 2])?, Draw::Normal { mean: 0.0, std: (2.0f64 / 4.0).sqrt() });
+/// # Ok::<(), nninit::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Distribution {
     /// `U(−bound, bound)` with `bound = sqrt(3) · std`.
@@ -55,6 +69,13 @@ pub struct VarianceScaling {
 impl VarianceScaling {
     /// The standard deviation for a weight of `shape`.
     ///
+    /// ```
+    /// use nninit::init::{Distribution, Fan, VarianceScaling};
+    /// let xavier = VarianceScaling { gain: 2.0, fan: Fan::Avg, distribution: Distribution::Uniform };
+    /// assert_eq!(xavier.std(&[3, 5])?, 2.0 * (2.0f64 / 8.0).sqrt());
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// Rank < 2 (see [`fan_in_and_fan_out`]).
     pub fn std(&self, shape: &[usize]) -> Result<f64> {
@@ -91,6 +112,13 @@ impl VarianceScaling {
 
     /// What [`VarianceScaling::init`] draws for a tensor of `shape`: `U(−bound, bound)` or
     /// `N(0, std²)`, or nothing for an empty tensor.
+    ///
+    /// ```
+    /// use nninit::init::{Distribution, Draw, Fan, FanMode, VarianceScaling};
+    /// let vs = VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Normal };
+    /// assert_eq!(vs.draw(&[0, 4])?, Draw::Nothing);
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`VarianceScaling::init`], with f64's range for the bounds.
@@ -193,6 +221,13 @@ str_enum!(
 
 /// Std of the standard normal truncated to (−2, 2), JAX's constant: the parent std is
 /// `sqrt(variance) / TRUNCATED_STD` so that the truncated values have std `sqrt(variance)`.
+///
+/// ```
+/// use nninit::init::{Init, TRUNCATED_STD};
+/// // N(0, 1) truncated to ±2 has std TRUNCATED_STD.
+/// let std = Init::TruncNormal { mean: 0.0, std: 1.0, a: -2.0, b: 2.0 }.expected_std(&[4]).unwrap();
+/// assert!((std - TRUNCATED_STD).abs() < 1e-12);
+/// ```
 pub const TRUNCATED_STD: f64 = 0.879_625_661_034_239_8;
 
 /// Fan-in and fan-out as JAX's `_compute_fans(shape, in_axis, out_axis, batch_axis)`
@@ -285,6 +320,20 @@ pub struct JaxVarianceScaling<'a> {
 
 impl JaxVarianceScaling<'_> {
     /// `scale / denominator` for a weight of `shape`. Errors as [`jax_fans`].
+    ///
+    /// ```
+    /// use nninit::init::{JaxDistribution, JaxVarianceScaling, VarianceMode};
+    /// let vs = JaxVarianceScaling {
+    ///     scale: 1.0,
+    ///     mode: VarianceMode::FanAvg,
+    ///     distribution: JaxDistribution::Uniform,
+    ///     in_axis: &[-2],
+    ///     out_axis: &[-1],
+    ///     batch_axis: &[],
+    /// };
+    /// assert_eq!(vs.variance(&[2, 6])?, 0.25);
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
     pub fn variance(&self, shape: &[usize]) -> Result<f64> {
         let (fan_in, fan_out) = jax_fans(shape, self.in_axis, self.out_axis, self.batch_axis)?;
         let denominator = match self.mode {
@@ -297,6 +346,20 @@ impl JaxVarianceScaling<'_> {
     }
 
     /// The std of the values (after truncation): `sqrt(variance)`. Errors as [`jax_fans`].
+    ///
+    /// ```
+    /// use nninit::init::{JaxDistribution, JaxVarianceScaling, VarianceMode};
+    /// let he = JaxVarianceScaling {
+    ///     scale: 2.0,
+    ///     mode: VarianceMode::FanIn,
+    ///     distribution: JaxDistribution::TruncatedNormal,
+    ///     in_axis: &[-2],
+    ///     out_axis: &[-1],
+    ///     batch_axis: &[],
+    /// };
+    /// assert_eq!(he.std(&[8, 3])?, 0.5);
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
     pub fn std(&self, shape: &[usize]) -> Result<f64> {
         Ok(self.variance(shape)?.sqrt())
     }
