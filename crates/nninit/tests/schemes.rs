@@ -524,3 +524,41 @@ fn p2_every_derived_bound_is_checked() {
         assert!(parse(s).draw(&[3, 5], DType::BF16).is_ok(), "{s}");
     }
 }
+
+/// The new elementwise schemes fill any range of a tensor alone on the counter-based stream,
+/// bit-identical to that range of the whole tensor; the structured ones refuse.
+#[test]
+fn new_schemes_fill_ranges_alone() {
+    let shape = [48, 40];
+    for s in [
+        "he_normal_(in_axis=1, out_axis=0)",
+        "glorot_uniform_()",
+        "variance_scaling_(0.5, 'fan_avg', 'normal')",
+        "scaled_normal_(0.02, 12)",
+        "small_init_(40)",
+        "wang_init_(6, 40)",
+        "olmo_mitchell_(40, 2)",
+        "deepnorm_(6, 0)",
+        "fixup_(4)",
+        "t_fixup_(3)",
+        "mup_normal_(10)",
+    ] {
+        let init = parse(s);
+        assert!(init.is_elementwise(), "{s}");
+        let whole = drawn(&init, &shape, DType::F32, &mut Philox::new(9, "w"));
+        let (start, len) = (333, 700);
+        let mut part = Tensor::zeros(&[len], DType::F32);
+        init.apply_range(&shape, start, part.view_mut().unwrap().data, 9, "w").unwrap();
+        assert_eq!(part.to_f64_vec(), whole[start..start + len], "{s}");
+    }
+    for s in ["delta_orthogonal_()", "identity_()", "zero_init_()"] {
+        let init = parse(s);
+        assert!(!init.is_elementwise(), "{s}");
+        let mut part = Tensor::zeros(&[4], DType::F32);
+        let err = init.apply_range(&[4, 4, 3], 0, part.view_mut().unwrap().data, 0, "w").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{} is not elementwise: it cannot fill a part of a tensor alone", init.name())
+        );
+    }
+}
