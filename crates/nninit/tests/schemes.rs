@@ -284,6 +284,20 @@ fn zero_init_matches_reference_bits() {
         assert_eq!(u, t);
         assert_eq!(g.get_rng_state(), before);
     }
+    // Other dtypes: ±1 / 2^(c/2) computed in f64 (f64) or f32 then rounded once (bf16, f16).
+    for (dtype, round) in [
+        (DType::F64, (|x: f64| x) as fn(f64) -> f64),
+        (DType::BF16, |x| half::bf16::from_f32(x as f32).to_f64()),
+        (DType::F16, |x| half::f16::from_f32(x as f32).to_f64()),
+    ] {
+        let mut t = Tensor::zeros(&[6, 3], dtype);
+        init::zero_init_(t.view_mut().unwrap()).unwrap();
+        let v = t.to_f64_vec();
+        let c = 8f64.sqrt(); // ceil(log2 6) = 3: divide by 2^(3/2)
+        let scaled = |x: f64| if dtype == DType::F64 { x / c } else { round((x as f32 / c as f32) as f64) };
+        assert_eq!(v[..6], [scaled(1.0), scaled(1.0), scaled(1.0), scaled(1.0), scaled(-1.0), scaled(1.0)], "{dtype}");
+        assert_eq!(v[5 * 3 + 1], scaled(-1.0), "{dtype}: H[5, 1] = (-1)^popcount(5 & 1)");
+    }
     let mut t = Tensor::zeros(&[2, 2, 2], DType::F32);
     assert_eq!(
         init::zero_init_(t.view_mut().unwrap()).unwrap_err().to_string(),
