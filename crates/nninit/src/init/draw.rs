@@ -1,4 +1,5 @@
-//! What an init draws, resolved for one tensor's shape and dtype.
+//! What an init draws, resolved for one tensor's shape and dtype: the one place where a scheme's
+//! arguments become a primitive.
 //!
 //! Every elementwise random scheme reduces to one `uniform_` or `normal_` call with computed
 //! arguments (`kaiming_uniform_` is `uniform_(−bound, bound)`, ...), and PyTorch's samplers draw
@@ -6,16 +7,30 @@
 //! 16 elements for `normal_`, the last one holding at least 16). That is what lets the checkpoint
 //! writer generate a tensor chunk by chunk, straight into the file.
 
-use super::fan::calculate_gain;
-use super::fan::FanMode;
+use super::depth;
+use super::fan::{calculate_gain, fan_in_and_fan_out, FanMode};
 use super::functions::{check_constant, check_std, check_trunc_normal, check_uniform, fill};
 use super::scheme::Init;
-use super::variance::{Distribution, Fan, VarianceScaling};
+use super::structured;
+use super::variance::{Distribution, Fan, JaxDistribution, JaxVarianceScaling, VarianceMode, VarianceScaling};
 use crate::error::Result;
 use crate::sample::Engine;
-use crate::tensor::{DType, Element};
+use crate::tensor::{DType, Element, TensorMut};
 
 /// An init resolved for one tensor: what [`Init::apply`] does to it, as a single primitive.
+///
+/// ```
+/// use nninit::init::{Draw, Init};
+/// use nninit::DType;
+/// let draw = Init::KaimingUniform {
+///     a: 0.0,
+///     mode: nninit::init::FanMode::FanIn,
+///     nonlinearity: nninit::init::Nonlinearity::Relu,
+/// }
+/// .draw(&[8, 2], DType::F32)?;
+/// assert_eq!(draw, Draw::Uniform { from: -(3f64.sqrt() * (2f64.sqrt() / 2f64.sqrt())), to: 3f64.sqrt() });
+/// # Ok::<(), nninit::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Draw {
     /// Nothing is written or drawn (an empty tensor).
@@ -37,13 +52,20 @@ pub enum Draw {
         std: f64,
     },
     /// Needs the whole tensor at once (`trunc_normal_`'s rejection rounds, `orthogonal_`'s QR,
-    /// `sparse_`'s per-column permutations, `eye_`, `dirac_`): apply the [`Init`] itself.
+    /// `sparse_`'s per-column permutations, `eye_`, `dirac_`, ...): apply the [`Init`] itself.
     Whole,
 }
 
 impl Draw {
     /// Fills `out` (a whole tensor, or a chunk of one as described in the module docs) with
     /// this primitive. [`Draw::Whole`] and [`Draw::Nothing`] write nothing.
+    ///
+    /// ```
+    /// use nninit::init::Draw;
+    /// let mut out = [0f32; 3];
+    /// Draw::Fill(0.5).fill(&mut out, &mut nninit::Generator::manual_seed(0));
+    /// assert_eq!(out, [0.5; 3]);
+    /// ```
     pub fn fill<E: Element>(&self, out: &mut [E], g: &mut impl Engine) {
         match *self {
             Draw::Nothing | Draw::Whole => {}
@@ -54,34 +76,232 @@ impl Draw {
     }
 }
 
+/// The full resolution of an init: a [`Draw`] primitive, or a whole-tensor algorithm with its
+/// computed arguments. [`Init::draw`] is its public, chunkable view.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Action {
+    Nothing,
+    Fill(f64),
+    Uniform { from: f64, to: f64 },
+    Normal { mean: f64, std: f64 },
+    TruncNormal { mean: f64, std: f64, a: f64, b: f64 },
+    Orthogonal { gain: f64 },
+    DeltaOrthogonal { gain: f64 },
+    Sparse { sparsity: f64, std: f64 },
+    Eye { value: f64 },
+    Dirac { groups: usize, value: f64 },
+    ZerO,
+}
+
+impl Action {
+    /// Checks the computed arguments as the sampler they go to does for `dtype` (PyTorch's
+    /// `uniform_`/`normal_`/`fill_` checks): where a scheme derives a bound or std from its
+    /// arguments, a bad one is reported in the sampler's words (case P2:
+    /// `xavier_uniform_(gain=-1)` on `[4, 4]` gives "uniform_ expects to return a [from, to)
+    /// range, but found from=0.866025 > to=-0.866025").
+    pub(crate) fn checked(self, dtype: DType) -> Result<Action> {
+        match self {
+            Action::Uniform { from, to } => check_uniform(dtype, from, to)?,
+            Action::Normal { std, .. } => check_std(std)?,
+            Action::Fill(v) | Action::Eye { value: v } | Action::Dirac { value: v, .. } => check_constant(dtype, v)?,
+            Action::TruncNormal { std, a, b, .. } => check_trunc_normal(std, a, b)?,
+            Action::Nothing
+            | Action::Orthogonal { .. }
+            | Action::DeltaOrthogonal { .. }
+            | Action::Sparse { .. }
+            | Action::ZerO => {}
+        }
+        Ok(self)
+    }
+
+    /// The chunkable primitive, or [`Draw::Whole`].
+    pub(crate) fn draw(self) -> Draw {
+        match self {
+            Action::Nothing => Draw::Nothing,
+            Action::Fill(v) => Draw::Fill(v),
+            Action::Uniform { from, to } => Draw::Uniform { from, to },
+            Action::Normal { mean, std } => Draw::Normal { mean, std },
+            _ => Draw::Whole,
+        }
+    }
+
+    /// Fills `tensor` (whose shape and dtype this action was resolved for).
+    pub(crate) fn run(self, mut tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
+        use super::functions as f;
+        match self {
+            Action::TruncNormal { mean, std, a, b } => f::fill_trunc_normal(tensor, mean, std, a, b, g),
+            Action::Orthogonal { gain } => f::fill_orthogonal(tensor, gain, g),
+            Action::DeltaOrthogonal { gain } => structured::fill_delta_orthogonal(tensor, gain, g),
+            Action::Sparse { sparsity, std } => f::fill_sparse(tensor, sparsity, std, g),
+            Action::Eye { value } => f::fill_eye(tensor, value),
+            Action::Dirac { groups, value } => f::fill_dirac(tensor, groups, value),
+            Action::ZerO => structured::fill_zero_init(tensor),
+            Action::Nothing | Action::Fill(_) | Action::Uniform { .. } | Action::Normal { .. } => {
+                let draw = self.draw();
+                crate::dispatch_mut!(&mut tensor.data, |s| draw.fill(s, g));
+                Ok(())
+            }
+        }
+    }
+
+    /// The population std of what this action writes into a tensor of `shape`.
+    pub(crate) fn expected_std(self, shape: &[usize]) -> Option<f64> {
+        match self {
+            Action::Nothing | Action::Eye { .. } | Action::Dirac { .. } | Action::ZerO => None,
+            Action::Fill(_) => Some(0.0),
+            Action::Uniform { from, to } => Some((to - from) / 12f64.sqrt()),
+            Action::Normal { std, .. } => Some(std),
+            Action::TruncNormal { mean, std, a, b } => Some(truncated_normal_std(mean, std, a, b)),
+            Action::Orthogonal { gain } => {
+                let rows = *shape.first()?;
+                let cols = shape.iter().product::<usize>() / rows.max(1);
+                Some(gain / (rows.max(cols) as f64).sqrt())
+            }
+            Action::DeltaOrthogonal { gain } => {
+                // `in` orthonormal columns of length `out` at one of `numel / (out · in)` positions.
+                let numel: usize = shape.iter().product();
+                Some(gain * (shape.get(1).copied()? as f64 / numel as f64).sqrt())
+            }
+            Action::Sparse { sparsity, std } => {
+                let &[rows, _] = shape else { return None };
+                let zeros = (sparsity * rows as f64).ceil().min(rows as f64);
+                Some(std * (1.0 - zeros / rows.max(1) as f64).sqrt())
+            }
+        }
+    }
+}
+
+/// Std of N(mean, std²) truncated to [a, b].
+fn truncated_normal_std(mean: f64, std: f64, a: f64, b: f64) -> f64 {
+    let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / 2f64.sqrt()));
+    let (al, be) = ((a - mean) / std, (b - mean) / std);
+    let z = cdf(be) - cdf(al);
+    if z <= 0.0 {
+        return 0.0;
+    }
+    let t1 = (al * pdf(al) - be * pdf(be)) / z;
+    let t2 = (pdf(al) - pdf(be)) / z;
+    std * (1.0 + t1 - t2 * t2).max(0.0).sqrt()
+}
+
 impl Init {
-    /// Resolves this init for a tensor of `shape` and `dtype`, checking its arguments as
-    /// [`Init::apply`] would (the same errors, except that [`Draw::Whole`] schemes are checked
-    /// when applied).
+    /// Resolves this init for a tensor of `shape` and `dtype`: the one place where a scheme
+    /// becomes what it draws (the variance-scaling mapping included), checking its arguments
+    /// as [`Init::apply`] does. A derived bound or std goes through the same checks as
+    /// `uniform_`/`normal_`'s own arguments, with PyTorch's messages:
+    ///
+    /// ```
+    /// use nninit::init::{Draw, Init};
+    /// use nninit::DType;
+    /// let err = Init::XavierUniform { gain: -1.0 }.draw(&[4, 4], DType::F32).unwrap_err();
+    /// assert_eq!(err.to_string(), "uniform_ expects to return a [from, to) range, but found from=0.866025 > to=-0.866025");
+    /// let err = Init::XavierNormal { gain: -1.0 }.draw(&[4, 4], DType::F32).unwrap_err();
+    /// assert_eq!(err.to_string(), "normal expects std >= 0.0, but found std -0.5");
+    /// assert_eq!(Init::Zeros.draw(&[4, 4], DType::F32)?, Draw::Fill(0.0));
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// Schemes that need the whole tensor resolve to [`Draw::Whole`]; their shape checks (rank,
+    /// divisibility) happen when applied.
     ///
     /// # Errors
-    /// Those of the function called: bad bounds or std, fans of a rank < 2 shape, a bad gain.
+    /// Those of the function called: bad bounds or std (given or derived), fans of a rank < 2
+    /// shape, a bad gain, a layer count of 0.
     pub fn draw(&self, shape: &[usize], dtype: DType) -> Result<Draw> {
-        let vs =
-            |gain: f64, fan: Fan, distribution: Distribution| VarianceScaling { gain, fan, distribution }.draw(shape);
-        match *self {
-            Init::Uniform { a, b } => check_uniform(dtype, a, b).map(|_| Draw::Uniform { from: a, to: b }),
-            Init::Normal { mean, std } => check_std(std).map(|_| Draw::Normal { mean, std }),
-            Init::Constant { val } => check_constant(dtype, val).map(|_| Draw::Fill(val)),
-            Init::Ones => Ok(Draw::Fill(1.0)),
-            Init::Zeros => Ok(Draw::Fill(0.0)),
-            Init::XavierUniform { gain } => vs(gain, Fan::Avg, Distribution::Uniform),
-            Init::XavierNormal { gain } => vs(gain, Fan::Avg, Distribution::Normal),
+        Ok(self.action(shape, dtype)?.draw())
+    }
+
+    /// The checked [`Action`] for a tensor of `shape` and `dtype`.
+    pub(crate) fn action(&self, shape: &[usize], dtype: DType) -> Result<Action> {
+        let torch = |gain: f64, fan: Fan, distribution: Distribution| {
+            VarianceScaling { gain, fan, distribution }.action(shape, dtype)
+        };
+        let jax = |scale: f64, mode, distribution, in_axis: &[isize], out_axis: &[isize], batch_axis: &[isize]| {
+            JaxVarianceScaling { scale, mode, distribution, in_axis, out_axis, batch_axis }.action(shape)
+        };
+        use Distribution::{Normal as TorchNormal, Uniform as TorchUniform};
+        use JaxDistribution::{TruncatedNormal, Uniform as JaxUniform};
+        use VarianceMode::{FanAvg, FanIn};
+        let fan_in = FanMode::FanIn;
+        let action = match *self {
+            Init::Uniform { a, b } => Action::Uniform { from: a, to: b },
+            Init::Normal { mean, std } => Action::Normal { mean, std },
+            Init::TruncNormal { mean, std, a, b } => Action::TruncNormal { mean, std, a, b },
+            Init::Constant { val } => Action::Fill(val),
+            Init::Ones => Action::Fill(1.0),
+            Init::Zeros => Action::Fill(0.0),
+            Init::Eye => Action::Eye { value: 1.0 },
+            Init::Dirac { groups } => Action::Dirac { groups, value: 1.0 },
+            Init::Orthogonal { gain } => Action::Orthogonal { gain },
+            Init::Sparse { sparsity, std } => Action::Sparse { sparsity, std },
+            Init::XavierUniform { gain } => torch(gain, Fan::Avg, TorchUniform)?,
+            Init::XavierNormal { gain } => torch(gain, Fan::Avg, TorchNormal)?,
             Init::KaimingUniform { a, mode, nonlinearity } => {
-                vs(calculate_gain(nonlinearity, Some(a))?, Fan::Mode(mode), Distribution::Uniform)
+                torch(calculate_gain(nonlinearity, Some(a))?, Fan::Mode(mode), TorchUniform)?
             }
             Init::KaimingNormal { a, mode, nonlinearity } => {
-                vs(calculate_gain(nonlinearity, Some(a))?, Fan::Mode(mode), Distribution::Normal)
+                torch(calculate_gain(nonlinearity, Some(a))?, Fan::Mode(mode), TorchNormal)?
             }
-            Init::LecunUniform => vs(1.0, Fan::Mode(FanMode::FanIn), Distribution::Uniform),
-            Init::LecunNormal => vs(1.0, Fan::Mode(FanMode::FanIn), Distribution::Normal),
-            Init::TruncNormal { std, a, b, .. } => check_trunc_normal(std, a, b).map(|_| Draw::Whole),
-            Init::Eye | Init::Dirac { .. } | Init::Orthogonal { .. } | Init::Sparse { .. } => Ok(Draw::Whole),
-        }
+            Init::LecunUniform => torch(1.0, Fan::Mode(fan_in), TorchUniform)?,
+            Init::LecunNormal => torch(1.0, Fan::Mode(fan_in), TorchNormal)?,
+            Init::VarianceScaling { scale, mode, distribution, ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(scale, mode, distribution, in_axis, out_axis, batch_axis)?
+            }
+            Init::GlorotUniform { ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(1.0, FanAvg, JaxUniform, in_axis, out_axis, batch_axis)?
+            }
+            Init::GlorotNormal { ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(1.0, FanAvg, TruncatedNormal, in_axis, out_axis, batch_axis)?
+            }
+            Init::HeUniform { ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(2.0, FanIn, JaxUniform, in_axis, out_axis, batch_axis)?
+            }
+            Init::HeNormal { ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(2.0, FanIn, TruncatedNormal, in_axis, out_axis, batch_axis)?
+            }
+            Init::JaxLecunUniform { ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(1.0, FanIn, JaxUniform, in_axis, out_axis, batch_axis)?
+            }
+            Init::JaxLecunNormal { ref in_axis, ref out_axis, ref batch_axis } => {
+                jax(1.0, FanIn, TruncatedNormal, in_axis, out_axis, batch_axis)?
+            }
+            Init::DeltaOrthogonal { gain } => Action::DeltaOrthogonal { gain },
+            Init::Identity { gain } => structured::identity_action(shape, gain)?,
+            Init::ZerO => Action::ZerO,
+            Init::ScaledNormal { std, n_layers } => {
+                Action::Normal { mean: 0.0, std: depth::scaled_normal_std(std, n_layers)? }
+            }
+            Init::SmallInit { dim } => Action::Normal { mean: 0.0, std: depth::small_init_std(dim)? },
+            Init::WangInit { n_layers, dim } => Action::Normal { mean: 0.0, std: depth::wang_init_std(n_layers, dim)? },
+            Init::OlmoMitchell { d, layer_id, std_factor } => {
+                let std = depth::olmo_mitchell_std(d, layer_id, std_factor)?;
+                Action::TruncNormal { mean: 0.0, std, a: -3.0 * std, b: 3.0 * std }
+            }
+            Init::DeepNorm { encoder_layers, decoder_layers, stack } => {
+                let (_, beta) = depth::deepnorm_alpha_beta(encoder_layers, decoder_layers, stack)?;
+                torch(beta, Fan::Avg, TorchNormal)?
+            }
+            Init::Fixup { n_branches, m } => {
+                let scale = depth::fixup_scale(n_branches, m)?;
+                if shape.iter().product::<usize>() == 0 {
+                    fan_in_and_fan_out(shape)?;
+                    Action::Nothing
+                } else {
+                    let (_, fan_out) = fan_in_and_fan_out(shape)?;
+                    Action::Normal { mean: 0.0, std: (2.0 / fan_out as f64).sqrt() * scale }
+                }
+            }
+            Init::TFixup { n_layers, stack } => torch(depth::t_fixup_scale(n_layers, stack)?, Fan::Avg, TorchUniform)?,
+            Init::MupNormal { base_fan_in, std, readout } => {
+                let (fan_in, _) = fan_in_and_fan_out(shape)?;
+                if fan_in == 0 {
+                    Action::Nothing
+                } else {
+                    Action::Normal { mean: 0.0, std: depth::mup_std(std, base_fan_in, fan_in, readout)? }
+                }
+            }
+        };
+        action.checked(dtype)
     }
 }

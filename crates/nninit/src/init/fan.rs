@@ -3,6 +3,13 @@
 use crate::error::{Error, Result};
 
 /// Which fan a variance-scaling init divides by (PyTorch's `mode` argument).
+///
+/// ```
+/// use nninit::init::FanMode;
+/// assert_eq!("fan_out".parse::<FanMode>()?, FanMode::FanOut);
+/// assert_eq!(FanMode::FanIn.to_string(), "fan_in");
+/// # Ok::<(), nninit::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FanMode {
     /// `fan_in = shape[1] · receptive field`: preserves the variance of the forward pass.
@@ -13,6 +20,10 @@ pub enum FanMode {
 
 impl FanMode {
     /// PyTorch's spelling: `fan_in` / `fan_out`.
+    ///
+    /// ```
+    /// assert_eq!(nninit::init::FanMode::FanOut.as_str(), "fan_out");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             FanMode::FanIn => "fan_in",
@@ -47,6 +58,12 @@ impl std::fmt::Display for FanMode {
 /// `Conv` `(out, in/groups, *k)`; for `ConvTranspose` `(in, out/groups, *k)` it swaps the data-flow
 /// meaning, as PyTorch does. Zero sizes are allowed (fans may be 0).
 ///
+/// ```
+/// use nninit::init::fan_in_and_fan_out;
+/// assert_eq!(fan_in_and_fan_out(&[64, 3, 7, 7])?, (147, 3136));
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions".
 pub fn fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
@@ -58,6 +75,12 @@ pub fn fan_in_and_fan_out(shape: &[usize]) -> Result<(usize, usize)> {
 }
 
 /// The fan selected by `mode` (`_calculate_correct_fan`). Errors as [`fan_in_and_fan_out`].
+///
+/// ```
+/// use nninit::init::{calculate_correct_fan, FanMode};
+/// assert_eq!(calculate_correct_fan(&[16, 8], FanMode::FanOut)?, 16);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 pub fn calculate_correct_fan(shape: &[usize], mode: FanMode) -> Result<usize> {
     let (fan_in, fan_out) = fan_in_and_fan_out(shape)?;
     Ok(match mode {
@@ -66,7 +89,14 @@ pub fn calculate_correct_fan(shape: &[usize], mode: FanMode) -> Result<usize> {
     })
 }
 
-/// A nonlinearity known to [`calculate_gain`].
+/// A nonlinearity known to [`calculate_gain`], parsed from PyTorch's names.
+///
+/// ```
+/// use nninit::init::Nonlinearity;
+/// assert_eq!("leaky_relu".parse::<Nonlinearity>()?, Nonlinearity::LeakyRelu);
+/// assert_eq!("gelu".parse::<Nonlinearity>().unwrap_err().to_string(), "Unsupported nonlinearity gelu");
+/// # Ok::<(), nninit::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum Nonlinearity {
@@ -101,6 +131,10 @@ const NONLINEARITIES: [(&str, Nonlinearity); 12] = [
 
 impl Nonlinearity {
     /// PyTorch's name (`leaky_relu`, `conv_transpose2d`, ...).
+    ///
+    /// ```
+    /// assert_eq!(nninit::init::Nonlinearity::ConvTranspose2d.as_str(), "conv_transpose2d");
+    /// ```
     pub fn as_str(self) -> &'static str {
         NONLINEARITIES.iter().find(|(_, n)| *n == self).map(|(s, _)| *s).unwrap_or("linear")
     }
@@ -137,7 +171,17 @@ impl std::fmt::Display for Nonlinearity {
 /// `param` is the negative slope and only read for `leaky_relu` (computed as `slope·slope` in f64,
 /// the same as Python's `slope**2`). Source: PyTorch `torch/nn/init.py`; the SELU value follows
 /// Klambauer et al. 2017 as PyTorch rounds it. A non-finite slope is an error
-/// ("negative_slope nan not a valid number").
+/// ("negative_slope nan not a valid number"), and so is one whose square overflows (Python's
+/// `negative_slope**2` raises `OverflowError: (34, 'Numerical result out of range')`).
+///
+/// ```
+/// use nninit::init::{calculate_gain, Nonlinearity};
+/// assert_eq!(calculate_gain(Nonlinearity::Relu, None)?, 2f64.sqrt());
+/// assert_eq!(calculate_gain(Nonlinearity::LeakyRelu, Some(1.0))?, 1.0);
+/// let err = calculate_gain(Nonlinearity::LeakyRelu, Some(1e200)).unwrap_err();
+/// assert_eq!(err.to_string(), "negative_slope 1e+200: (34, 'Numerical result out of range')");
+/// # Ok::<(), nninit::Error>(())
+/// ```
 pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<f64> {
     Ok(match nonlinearity {
         Nonlinearity::Tanh => 5.0 / 3.0,
@@ -147,7 +191,12 @@ pub fn calculate_gain(nonlinearity: Nonlinearity, param: Option<f64>) -> Result<
             if !slope.is_finite() {
                 return Err(Error::value(format!("negative_slope {slope} not a valid number")));
             }
-            (2.0 / (1.0 + slope * slope)).sqrt()
+            let square = slope * slope;
+            if square.is_infinite() {
+                let slope = super::functions::fmt_g(slope);
+                return Err(Error::value(format!("negative_slope {slope}: (34, 'Numerical result out of range')")));
+            }
+            (2.0 / (1.0 + square)).sqrt()
         }
         Nonlinearity::Selu => 3.0 / 4.0,
         _ => 1.0,

@@ -1,11 +1,15 @@
 //! Every `torch.nn.init` function, with PyTorch's semantics, errors and random-number use.
 //!
 //! Each takes a [`TensorMut`] (row-major shape + typed slice of f32, f64, f16 or bf16) and,
-//! where random, the [`Generator`] to draw from. Values are computed in f32 (f64 for f64
-//! tensors) and rounded once into f16/bf16.
+//! where random, the engine to draw from ([`crate::Generator`], PyTorch's stream, or
+//! [`crate::rng::Philox`]). Values are computed in f32 (f64 for f64 tensors) and rounded once
+//! into f16/bf16. Each public function is the [`Init`] of the same name applied: what it draws is
+//! resolved once, by [`Init::draw`].
+//!
+//! The examples use `use nninit::{init::*, DType, Generator, Tensor};`.
 
-use super::fan::{calculate_gain, FanMode, Nonlinearity};
-use super::variance::{Distribution, Fan, VarianceScaling};
+use super::fan::{FanMode, Nonlinearity};
+use super::scheme::Init;
 use crate::dispatch_mut;
 use crate::error::{Error, Result};
 use crate::sample::Engine;
@@ -13,6 +17,9 @@ use crate::tensor::{DType, Element, TensorMut};
 
 /// Formats a number like C++'s default `ostream << double` (`%g`), as PyTorch's messages do.
 pub(crate) fn fmt_g(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
@@ -43,18 +50,26 @@ fn dtype_limits(d: DType) -> (f64, f64) {
     (-max, max)
 }
 
-/// `uniform_(tensor, a=0.0, b=1.0)`: fills with U(a, b).
+/// `uniform_(tensor, a=0.0, b=1.0)`: fills with U(a, b) (PyTorch `torch.nn.init.uniform_`).
 ///
-/// Draws one 32-bit word per element (two for f64) in row-major order; see [`crate::sample::uniform`].
+/// * `a`: lower bound (default 0.0); `b`: upper bound (default 1.0).
+/// * Shapes: any. Draws one 32-bit word per element (two for f64) in row-major order; see
+///   [`crate::sample::uniform`].
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[3, 5], DType::F32);
+/// uniform_(w.view_mut()?, -0.5, 0.5, &mut Generator::manual_seed(0))?;
+/// assert!(w.to_f64_vec().iter().all(|x| (-0.5..0.5).contains(x)));
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// `a` or `b` outside the dtype's finite range ("from is out of bounds for float"), `a > b`
 /// ("uniform_ expects to return a [from, to) range, but found from=1 > to=0"), or `b − a` above
 /// the dtype's max. An empty tensor draws nothing.
-pub fn uniform_(mut tensor: TensorMut<'_>, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
-    check_uniform(tensor.dtype(), a, b)?;
-    dispatch_mut!(&mut tensor.data, |s| g.uniform(s, a, b));
-    Ok(())
+pub fn uniform_(tensor: TensorMut<'_>, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
+    Init::Uniform { a, b }.apply(tensor, g)
 }
 
 /// [`uniform_`]'s argument checks for `dtype`.
@@ -93,26 +108,43 @@ pub(crate) fn check_std(std: f64) -> Result<()> {
 }
 
 /// `normal_(tensor, mean=0.0, std=1.0)`: fills with N(mean, std²) by Box–Muller
-/// (block path for ≥ 16 elements, cached scalar path below; see [`crate::sample::normal`]).
+/// (PyTorch `torch.nn.init.normal_`; block path for ≥ 16 elements, cached scalar path below; see
+/// [`crate::sample::normal`]).
+///
+/// * `mean` (default 0.0), `std` (default 1.0). Shapes: any.
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[4, 4], DType::F32);
+/// normal_(w.view_mut()?, 0.0, 0.02, &mut Generator::manual_seed(0))?;
+/// let err = normal_(w.view_mut()?, 0.0, -1.0, &mut Generator::manual_seed(0)).unwrap_err();
+/// assert_eq!(err.to_string(), "normal expects std >= 0.0, but found std -1");
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// `std < 0` or NaN: "normal expects std >= 0.0, but found std -1". `std == 0` gives `mean`
 /// everywhere (still drawing). An empty tensor draws nothing.
-pub fn normal_(mut tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut impl Engine) -> Result<()> {
-    check_std(std)?;
-    dispatch_mut!(&mut tensor.data, |s| g.normal(s, mean, std));
-    Ok(())
+pub fn normal_(tensor: TensorMut<'_>, mean: f64, std: f64, g: &mut impl Engine) -> Result<()> {
+    Init::Normal { mean, std }.apply(tensor, g)
 }
 
-/// `constant_(tensor, val)`: every element `(T) val`. No randomness.
+/// `constant_(tensor, val)`: every element `(T) val` (PyTorch `torch.nn.init.constant_`). No
+/// randomness. Shapes: any.
+///
+/// ```
+/// # use nninit::{init::*, DType, Tensor};
+/// let mut b = Tensor::zeros(&[3], DType::F32);
+/// constant_(b.view_mut()?, 0.25)?;
+/// assert_eq!(b.to_f64_vec(), [0.25; 3]);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// A finite `val` outside the dtype's range: "value cannot be converted to type at::Half without
 /// overflow" (PyTorch's `fill_`).
-pub fn constant_(mut tensor: TensorMut<'_>, val: f64) -> Result<()> {
-    check_constant(tensor.dtype(), val)?;
-    dispatch_mut!(&mut tensor.data, |s| fill(s, val));
-    Ok(())
+pub fn constant_(tensor: TensorMut<'_>, val: f64) -> Result<()> {
+    Init::Constant { val }.apply(tensor, &mut crate::Generator::default())
 }
 
 /// [`constant_`]'s check: `val` representable in `dtype`.
@@ -134,45 +166,97 @@ pub(crate) fn fill<E: Element>(s: &mut [E], val: f64) {
     s.fill(E::from_f64(val));
 }
 
-/// `ones_(tensor)`: every element 1.
+/// `ones_(tensor)`: every element 1 (PyTorch `torch.nn.init.ones_`). Shapes: any. Never fails.
+///
+/// ```
+/// # use nninit::{init::*, DType, Tensor};
+/// let mut w = Tensor::zeros(&[2], DType::BF16);
+/// ones_(w.view_mut()?)?;
+/// assert_eq!(w.to_f64_vec(), [1.0, 1.0]);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 pub fn ones_(tensor: TensorMut<'_>) -> Result<()> {
-    constant_(tensor, 1.0)
+    Init::Ones.apply(tensor, &mut crate::Generator::default())
 }
 
-/// `zeros_(tensor)`: every element 0.
+/// `zeros_(tensor)`: every element 0 (PyTorch `torch.nn.init.zeros_`). Shapes: any. Never fails.
+///
+/// ```
+/// # use nninit::{init::*, DType, Tensor};
+/// let mut w = Tensor::zeros(&[2], DType::F32);
+/// ones_(w.view_mut()?)?;
+/// zeros_(w.view_mut()?)?;
+/// assert_eq!(w.to_f64_vec(), [0.0, 0.0]);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 pub fn zeros_(tensor: TensorMut<'_>) -> Result<()> {
-    constant_(tensor, 0.0)
+    Init::Zeros.apply(tensor, &mut crate::Generator::default())
 }
 
-/// `eye_(tensor)`: the identity of shape `(rows, cols)` (ones at `[i, i]`). No randomness.
-/// Preserves the identity of the inputs in Linear layers.
+/// `eye_(tensor)`: the identity of shape `(rows, cols)` (ones at `[i, i]`; PyTorch
+/// `torch.nn.init.eye_`). No randomness. Preserves the identity of the inputs in Linear layers.
+///
+/// ```
+/// # use nninit::{init::*, DType, Tensor};
+/// let mut w = Tensor::zeros(&[2, 3], DType::F32);
+/// eye_(w.view_mut()?)?;
+/// assert_eq!(w.to_f64_vec(), [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// Rank ≠ 2: "Only tensors with 2 dimensions are supported".
-pub fn eye_(mut tensor: TensorMut<'_>) -> Result<()> {
+pub fn eye_(tensor: TensorMut<'_>) -> Result<()> {
+    Init::Eye.apply(tensor, &mut crate::Generator::default())
+}
+
+/// `0 · value` and `1 · value` in `E`, multiplied in PyTorch's opmath as `mul_(value)` after
+/// `eye_`/`dirac_` does (a negative value gives −0.0 off the diagonal).
+fn scaled_zero_one<E: Element>(value: f64) -> (E, E) {
+    let scale = |x: f64| op(E::from_f64(x), |x| x * value as f32, |x| x * value);
+    (scale(0.0), scale(1.0))
+}
+
+/// `value ·` the identity of a rank-2 tensor (`eye_` then `mul_(value)`).
+pub(crate) fn fill_eye(mut tensor: TensorMut<'_>, value: f64) -> Result<()> {
     let &[rows, cols] = tensor.shape else {
         return Err(Error::value("Only tensors with 2 dimensions are supported"));
     };
     dispatch_mut!(&mut tensor.data, |s| {
-        fill(s, 0.0);
+        let (zero, one) = scaled_zero_one(value);
+        s.fill(zero);
         for i in 0..rows.min(cols) {
-            s[i * cols + i] = Element::from_f64(1.0);
+            s[i * cols + i] = one;
         }
     });
     Ok(())
 }
 
 /// `dirac_(tensor, groups=1)`: the Dirac delta, so a convolution `(out, in, *k)` with this weight
-/// preserves the identity of its inputs, per group. No randomness.
+/// preserves the identity of its inputs, per group (PyTorch `torch.nn.init.dirac_`). No
+/// randomness.
 ///
 /// Zeroes the tensor, then with `opg = out / groups` and `k = min(opg, in)` sets
 /// `t[g·opg + d, d, centre] = 1` for each group `g` and `d < k`, centre = `size // 2` in each
 /// spatial dimension.
 ///
+/// ```
+/// # use nninit::{init::*, DType, Tensor};
+/// let mut w = Tensor::zeros(&[2, 2, 3], DType::F32);
+/// dirac_(w.view_mut()?, 1)?;
+/// assert_eq!(w.to_f64_vec(), [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// Rank ∉ {3, 4, 5}: "Only tensors with 3, 4, or 5 dimensions are supported"; `out % groups != 0`
 /// (or `groups == 0`): "dim 0 must be divisible by groups".
-pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
+pub fn dirac_(tensor: TensorMut<'_>, groups: usize) -> Result<()> {
+    Init::Dirac { groups }.apply(tensor, &mut crate::Generator::default())
+}
+
+/// `value ·` [`dirac_`] (`dirac_` then `mul_(value)`).
+pub(crate) fn fill_dirac(mut tensor: TensorMut<'_>, groups: usize, value: f64) -> Result<()> {
     let shape = tensor.shape;
     if !(3..=5).contains(&shape.len()) {
         return Err(Error::value("Only tensors with 3, 4, or 5 dimensions are supported"));
@@ -186,40 +270,87 @@ pub fn dirac_(mut tensor: TensorMut<'_>, groups: usize) -> Result<()> {
     let receptive: usize = spatial.iter().product();
     let centre = spatial.iter().fold(0, |acc, &s| acc * s + s / 2);
     dispatch_mut!(&mut tensor.data, |s| {
-        fill(s, 0.0);
+        let (zero, one) = scaled_zero_one(value);
+        s.fill(zero);
         for g in 0..groups {
             for d in 0..k {
-                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] = Element::from_f64(1.0);
+                s[((g * out_per_group + d) * shape[1] + d) * receptive + centre] = one;
             }
         }
     });
     Ok(())
 }
 
-/// `xavier_uniform_(tensor, gain=1.0)`: U(−a, a) with
-/// `a = gain · sqrt(6 / (fan_in + fan_out))` (Glorot & Bengio 2010).
+/// `xavier_uniform_(tensor, gain=1.0)`: U(−a, a) with `a = gain · sqrt(6 / (fan_in + fan_out))`
+/// (Glorot & Bengio 2010; PyTorch `torch.nn.init.xavier_uniform_`). Computed as
+/// `sqrt(3.0) · (gain · sqrt(2.0 / (fan_in + fan_out)))`, PyTorch's f64 operation order.
+///
+/// * `gain`: scales the bound (default 1.0; see [`calculate_gain`](super::calculate_gain)).
+/// * Shapes: rank ≥ 2, fans as [`fan_in_and_fan_out`](super::fan_in_and_fan_out)
+///   (`[out, in, *k]`). An empty tensor draws nothing (`[0, 0]` is a no-op, where PyTorch
+///   divides by zero).
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[4, 4], DType::F32);
+/// xavier_uniform_(w.view_mut()?, 1.0, &mut Generator::manual_seed(0))?;
+/// let err = xavier_uniform_(w.view_mut()?, -1.0, &mut Generator::manual_seed(0)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "uniform_ expects to return a [from, to) range, but found from=0.866025 > to=-0.866025"
+/// );
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
-/// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions".
+/// Rank < 2: "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions";
+/// a derived bound `uniform_` rejects (negative or NaN gain, a bound outside the dtype's range).
 pub fn xavier_uniform_(tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
-    VarianceScaling { gain, fan: Fan::Avg, distribution: Distribution::Uniform }.init(tensor, g)
+    Init::XavierUniform { gain }.apply(tensor, g)
 }
 
 /// `xavier_normal_(tensor, gain=1.0)`: N(0, std²) with `std = gain · sqrt(2 / (fan_in + fan_out))`
-/// (Glorot & Bengio 2010). Errors as [`xavier_uniform_`].
+/// (Glorot & Bengio 2010; PyTorch `torch.nn.init.xavier_normal_`). Arguments and shapes as
+/// [`xavier_uniform_`].
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[4, 4], DType::F32);
+/// xavier_normal_(w.view_mut()?, 1.0, &mut Generator::manual_seed(0))?;
+/// let err = xavier_normal_(w.view_mut()?, -1.0, &mut Generator::manual_seed(0)).unwrap_err();
+/// assert_eq!(err.to_string(), "normal expects std >= 0.0, but found std -0.5");
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
+/// # Errors
+/// Rank < 2; a derived std `normal_` rejects ("normal expects std >= 0.0, but found std -0.5").
 pub fn xavier_normal_(tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
-    VarianceScaling { gain, fan: Fan::Avg, distribution: Distribution::Normal }.init(tensor, g)
+    Init::XavierNormal { gain }.apply(tensor, g)
 }
 
 /// `kaiming_uniform_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu')`: U(−bound, bound)
-/// with `bound = gain · sqrt(3 / fan)`, `gain = calculate_gain(nonlinearity, a)` (He et al. 2015).
-/// `a` is the negative slope of the rectifier (only read for `leaky_relu`).
+/// with `bound = sqrt(3) · gain / sqrt(fan)`, `gain = calculate_gain(nonlinearity, a)` (He et
+/// al. 2015; PyTorch `torch.nn.init.kaiming_uniform_`).
 ///
-/// A tensor with no elements is left as is (PyTorch warns "Initializing zero-element tensors is a
-/// no-op").
+/// * `a`: the negative slope of the rectifier (default 0; only read for `leaky_relu`).
+/// * `mode`: `fan_in` (default, preserves the forward pass's variance) or `fan_out` (the
+///   backward pass's).
+/// * `nonlinearity`: default `leaky_relu`; see [`calculate_gain`](super::calculate_gain).
+/// * Shapes: rank ≥ 2. A tensor with no elements is left as is (PyTorch warns "Initializing
+///   zero-element tensors is a no-op").
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[16, 8], DType::F32);
+/// kaiming_uniform_(w.view_mut()?, 0.0, FanMode::FanIn, Nonlinearity::Relu, &mut Generator::manual_seed(0))?;
+/// let bound = 3f64.sqrt() * (2f64.sqrt() / 8f64.sqrt());
+/// assert!(w.to_f64_vec().iter().all(|x| x.abs() <= bound));
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
-/// Rank < 2 (fan error); a non-finite `a` with `leaky_relu`.
+/// Rank < 2 (fan error); a non-finite `a` with `leaky_relu` ("negative_slope inf not a valid
+/// number", where PyTorch reports the NaN bound instead).
 pub fn kaiming_uniform_(
     tensor: TensorMut<'_>,
     a: f64,
@@ -227,12 +358,19 @@ pub fn kaiming_uniform_(
     nonlinearity: Nonlinearity,
     g: &mut impl Engine,
 ) -> Result<()> {
-    let gain = calculate_gain(nonlinearity, Some(a))?;
-    VarianceScaling { gain, fan: Fan::Mode(mode), distribution: Distribution::Uniform }.init(tensor, g)
+    Init::KaimingUniform { a, mode, nonlinearity }.apply(tensor, g)
 }
 
 /// `kaiming_normal_(tensor, a=0, mode='fan_in', nonlinearity='leaky_relu')`: N(0, std²) with
-/// `std = gain / sqrt(fan)` (He et al. 2015). Arguments and errors as [`kaiming_uniform_`].
+/// `std = gain / sqrt(fan)` (He et al. 2015; PyTorch `torch.nn.init.kaiming_normal_`).
+/// Arguments, shapes and errors as [`kaiming_uniform_`].
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[64, 3, 3, 3], DType::F32);
+/// kaiming_normal_(w.view_mut()?, 0.0, FanMode::FanOut, Nonlinearity::Relu, &mut Generator::manual_seed(0))?;
+/// # Ok::<(), nninit::Error>(())
+/// ```
 pub fn kaiming_normal_(
     tensor: TensorMut<'_>,
     a: f64,
@@ -240,19 +378,43 @@ pub fn kaiming_normal_(
     nonlinearity: Nonlinearity,
     g: &mut impl Engine,
 ) -> Result<()> {
-    let gain = calculate_gain(nonlinearity, Some(a))?;
-    VarianceScaling { gain, fan: Fan::Mode(mode), distribution: Distribution::Normal }.init(tensor, g)
+    Init::KaimingNormal { a, mode, nonlinearity }.apply(tensor, g)
 }
 
-/// `lecun_uniform_(tensor)`: U(−bound, bound), `bound = sqrt(3 / fan_in)` (LeCun et al. 1998;
-/// JAX's `lecun_uniform`). Errors as [`xavier_uniform_`].
+/// `lecun_uniform_(tensor)`: U(−bound, bound), `bound = sqrt(3) · 1 / sqrt(fan_in)` (LeCun et
+/// al. 1998), with PyTorch's fans (`[out, in, *k]`) and operation order: `kaiming_uniform_` with
+/// gain 1. For JAX's `lecun_uniform` (its axes) see [`jax_lecun_uniform_`](super::jax_lecun_uniform_).
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[4, 3], DType::F32);
+/// lecun_uniform_(w.view_mut()?, &mut Generator::manual_seed(0))?;
+/// assert!(w.to_f64_vec().iter().all(|x| x.abs() <= 1.0));
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
+/// # Errors
+/// Rank < 2 (fan error).
 pub fn lecun_uniform_(tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
-    VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Uniform }.init(tensor, g)
+    Init::LecunUniform.apply(tensor, g)
 }
 
-/// `lecun_normal_(tensor)`: N(0, 1 / fan_in) (LeCun et al. 1998; JAX's `lecun_normal`, untruncated).
+/// `lecun_normal_(tensor)`: N(0, 1 / fan_in), untruncated (LeCun et al. 1998), with PyTorch's
+/// fans. JAX's `lecun_normal` is truncated and uses its own axes: see
+/// [`jax_lecun_normal_`](super::jax_lecun_normal_).
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[4, 3], DType::F32);
+/// lecun_normal_(w.view_mut()?, &mut Generator::manual_seed(0))?;
+/// assert_eq!(Init::LecunNormal.expected_std(&[4, 3]), Some(1.0 / 3f64.sqrt()));
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
+/// # Errors
+/// Rank < 2 (fan error).
 pub fn lecun_normal_(tensor: TensorMut<'_>, g: &mut impl Engine) -> Result<()> {
-    VarianceScaling { gain: 1.0, fan: Fan::Mode(FanMode::FanIn), distribution: Distribution::Normal }.init(tensor, g)
+    Init::LecunNormal.apply(tensor, g)
 }
 
 /// `1/2 · (1 + erf(x / √2))`, PyTorch's `norm_cdf` in `trunc_normal_`.
@@ -269,10 +431,26 @@ fn norm_cdf(x: f64) -> f64 {
 ///   each round drawing full tensors of proposals and acceptance uniforms.
 ///
 /// The std of the result is that of the truncated distribution (no correction of the parent std).
+/// PyTorch `torch.nn.init.trunc_normal_`; defaults `mean=0.0, std=1.0, a=-2.0, b=2.0`. Shapes:
+/// any.
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[8, 8], DType::F32);
+/// trunc_normal_(w.view_mut()?, 0.0, 0.02, -0.04, 0.04, &mut Generator::manual_seed(0))?;
+/// assert!(w.to_f64_vec().iter().all(|x| x.abs() <= 0.04));
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
-/// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0`; `a > b`.
-pub fn trunc_normal_(
+/// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0` (which PyTorch
+/// accepts: a deliberate difference); `a > b`.
+pub fn trunc_normal_(tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
+    Init::TruncNormal { mean, std, a, b }.apply(tensor, g)
+}
+
+/// [`trunc_normal_`]'s algorithm, arguments checked.
+pub(crate) fn fill_trunc_normal(
     mut tensor: TensorMut<'_>,
     mean: f64,
     std: f64,
@@ -336,7 +514,7 @@ fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f
 
 /// Elementwise arithmetic in PyTorch's opmath (f32 for f32/f16/bf16, f64 for f64), rounding to
 /// the element type after each op, as a chain of tensor ops does.
-fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(f64) -> f64) -> E {
+pub(crate) fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(f64) -> f64) -> E {
     if E::DTYPE == DType::F64 {
         E::from_f64(f64_op(x.to_f64()))
     } else {
@@ -386,10 +564,27 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
 /// orthonormal when `rows ≤ cols`, columns otherwise. Values agree with PyTorch's LAPACK QR to
 /// about 1e-7 (not bit-exact). An empty tensor is left as is.
 ///
+/// `gain` defaults to 1. Shapes: rank ≥ 2.
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[3, 3], DType::F64);
+/// orthogonal_(w.view_mut()?, 1.0, &mut Generator::manual_seed(0))?;
+/// let v = w.to_f64_vec();
+/// let row0: f64 = v[..3].iter().map(|x| x * x).sum();
+/// assert!((row0 - 1.0).abs() < 1e-12);
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// Rank < 2: "Only tensors with 2 or more dimensions are supported"; f16/bf16 (after drawing, as
 /// PyTorch): `"geqrf_cpu" not implemented for 'Half'`.
-pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
+pub fn orthogonal_(tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
+    Init::Orthogonal { gain }.apply(tensor, g)
+}
+
+/// [`orthogonal_`]'s algorithm.
+pub(crate) fn fill_orthogonal(mut tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) -> Result<()> {
     if tensor.shape.len() < 2 {
         return Err(Error::value("Only tensors with 2 or more dimensions are supported"));
     }
@@ -399,17 +594,26 @@ pub fn orthogonal_(mut tensor: TensorMut<'_>, gain: f64, g: &mut impl Engine) ->
     }
     let rows = tensor.shape[0];
     let cols = numel / rows;
-    let dtype = tensor.dtype();
-    dispatch_mut!(&mut tensor.data, |s| {
-        g.normal(s, 0.0, 1.0);
-        if matches!(dtype, DType::F16 | DType::BF16) {
-            return Err(Error::DType { op: "\"geqrf_cpu\"", dtype: dtype.torch_type_name().into() });
-        }
-        let q = orthonormal_factor(s, rows, cols);
-        for (x, &v) in s.iter_mut().zip(&q) {
-            *x = op(Element::from_f64(v), |x| x * gain as f32, |x| x * gain);
-        }
-    });
+    dispatch_mut!(&mut tensor.data, |s| orthogonal_matrix(s, rows, cols, gain, g))
+}
+
+/// Fills the row-major `rows × cols` matrix `s` with `gain ·` a random (semi-)orthogonal
+/// matrix: PyTorch's normal draws, QR, sign correction.
+pub(crate) fn orthogonal_matrix<E: Element>(
+    s: &mut [E],
+    rows: usize,
+    cols: usize,
+    gain: f64,
+    g: &mut impl Engine,
+) -> Result<()> {
+    g.normal(s, 0.0, 1.0);
+    if matches!(E::DTYPE, DType::F16 | DType::BF16) {
+        return Err(Error::DType { op: "\"geqrf_cpu\"", dtype: E::DTYPE.torch_type_name().into() });
+    }
+    let q = orthonormal_factor(s, rows, cols);
+    for (x, &v) in s.iter_mut().zip(&q) {
+        *x = op(Element::from_f64(v), |x| x * gain as f32, |x| x * gain);
+    }
     Ok(())
 }
 
@@ -471,10 +675,26 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
 /// `randperm(rows)` per column, in column order, from the same generator (PyTorch draws the
 /// permutations from its default generator).
 ///
+/// PyTorch `torch.nn.init.sparse_`; `std` defaults to 0.01. Shapes: rank 2 `[rows, cols]`.
+///
+/// ```
+/// # use nninit::{init::*, DType, Generator, Tensor};
+/// let mut w = Tensor::zeros(&[10, 4], DType::F32);
+/// sparse_(w.view_mut()?, 0.3, 0.01, &mut Generator::manual_seed(0))?;
+/// let zeros = w.to_f64_vec().iter().filter(|x| **x == 0.0).count();
+/// assert!(zeros >= 12); // ceil(0.3 · 10) = 3 per column
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// Rank ≠ 2: "Only tensors with 2 dimensions are supported"; `sparsity` outside `[0, 1]`; `std`
 /// as [`normal_`].
-pub fn sparse_(mut tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut impl Engine) -> Result<()> {
+pub fn sparse_(tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut impl Engine) -> Result<()> {
+    Init::Sparse { sparsity, std }.apply(tensor, g)
+}
+
+/// [`sparse_`]'s algorithm.
+pub(crate) fn fill_sparse(mut tensor: TensorMut<'_>, sparsity: f64, std: f64, g: &mut impl Engine) -> Result<()> {
     let &[rows, cols] = tensor.shape else {
         return Err(Error::value("Only tensors with 2 dimensions are supported"));
     };
