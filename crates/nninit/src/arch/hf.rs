@@ -270,7 +270,8 @@ fn activation_class(name: &str) -> Result<&'static str> {
 // Building blocks shared by the families
 // ------------------------------------------------------------------------------------------------
 
-/// The model under construction and the modules `post_init` has already initialized (the
+/// The model under construction (built with [`Model`]'s module-tree methods, as every
+/// architecture is) and the modules `post_init` has already initialized (the
 /// `_is_hf_initialized` flags).
 struct Builder {
     m: Model,
@@ -278,38 +279,14 @@ struct Builder {
 }
 
 impl Builder {
-    /// A `torch.nn` layer, with its default init recorded now.
-    fn layer(&mut self, layer: Layer) -> Result<ModuleId> {
-        self.m.add(layer)
-    }
-
     /// `nn.Linear(in_features, out_features, bias)`.
     fn linear(&mut self, in_features: usize, out_features: usize, bias: bool) -> Result<ModuleId> {
-        self.layer(Layer::Linear { in_features, out_features, bias })
+        self.m.add(Layer::Linear { in_features, out_features, bias })
     }
 
     /// `nn.LayerNorm(size)` (weight 1, bias 0; no draws).
     fn layer_norm(&mut self, size: usize) -> Result<ModuleId> {
-        self.layer(Layer::layer_norm(&[size]))
-    }
-
-    /// A parameterless module (`Dropout`, activations) by class name.
-    fn stateless(&mut self, class: &str) -> Result<ModuleId> {
-        self.layer(Layer::stateless(class))
-    }
-
-    /// A custom module of HF class `class` with named children, in registration order.
-    fn module(&mut self, class: &str, children: &[(&str, ModuleId)]) -> Result<ModuleId> {
-        let id = self.m.container(Layer::Custom(class.into()), &[]);
-        for (name, child) in children {
-            self.m.add_child(id, name, *child)?;
-        }
-        Ok(id)
-    }
-
-    /// `nn.ModuleList(items)`.
-    fn module_list(&mut self, items: &[ModuleId]) -> ModuleId {
-        self.m.container(Layer::ModuleList, items)
+        self.m.add(Layer::layer_norm(&[size]))
     }
 
     /// A custom module whose own parameters are given by `slots` (zero-filled, no draws).
@@ -487,12 +464,12 @@ mod bert {
         for _ in 0..c.num_hidden_layers {
             layers.push(layer(b, c)?);
         }
-        let list = b.module_list(&layers);
-        let encoder = b.module("BertEncoder", &[("layer", list)])?;
+        let list = b.m.module_list(&layers);
+        let encoder = b.m.custom("BertEncoder", &[("layer", list)])?;
         let dense = b.linear(c.hidden_size, c.hidden_size, true)?;
-        let activation = b.stateless("Tanh")?;
-        let pooler = b.module("BertPooler", &[("dense", dense), ("activation", activation)])?;
-        let root = b.module("BertModel", &[("embeddings", embeddings), ("encoder", encoder), ("pooler", pooler)])?;
+        let activation = b.m.stateless("Tanh")?;
+        let pooler = b.m.custom("BertPooler", &[("dense", dense), ("activation", activation)])?;
+        let root = b.m.custom("BertModel", &[("embeddings", embeddings), ("encoder", encoder), ("pooler", pooler)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(root)
     }
@@ -510,17 +487,17 @@ mod bert {
     fn embeddings(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let h = c.hidden_size;
         let word =
-            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
-        let position = b.layer(Layer::Embedding {
+            b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
+        let position = b.m.add(Layer::Embedding {
             num_embeddings: c.max_position_embeddings,
             embedding_dim: h,
             padding_idx: None,
         })?;
         let token_type =
-            b.layer(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None })?;
+            b.m.add(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None })?;
         let norm = b.layer_norm(h)?;
-        let dropout = b.stateless("Dropout")?;
-        b.module(
+        let dropout = b.m.stateless("Dropout")?;
+        b.m.custom(
             "BertEmbeddings",
             &[
                 ("word_embeddings", word),
@@ -537,19 +514,19 @@ mod bert {
         let query = b.linear(c.hidden_size, c.all_head_size, true)?;
         let key = b.linear(c.hidden_size, c.all_head_size, true)?;
         let value = b.linear(c.hidden_size, c.all_head_size, true)?;
-        let dropout = b.stateless("Dropout")?;
+        let dropout = b.m.stateless("Dropout")?;
         let class = if cross { "BertCrossAttention" } else { "BertSelfAttention" };
-        let attn = b.module(class, &[("query", query), ("key", key), ("value", value), ("dropout", dropout)])?;
+        let attn = b.m.custom(class, &[("query", query), ("key", key), ("value", value), ("dropout", dropout)])?;
         let output = dense_norm_dropout(b, "BertSelfOutput", c.hidden_size, c.hidden_size)?;
-        b.module("BertAttention", &[("self", attn), ("output", output)])
+        b.m.custom("BertAttention", &[("self", attn), ("output", output)])
     }
 
     /// `BertSelfOutput` / `BertOutput`: dense `in → out`, LayerNorm, dropout.
     fn dense_norm_dropout(b: &mut Builder, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
         let dense = b.linear(n_in, n_out, true)?;
         let norm = b.layer_norm(n_out)?;
-        let dropout = b.stateless("Dropout")?;
-        b.module(class, &[("dense", dense), ("LayerNorm", norm), ("dropout", dropout)])
+        let dropout = b.m.stateless("Dropout")?;
+        b.m.custom(class, &[("dense", dense), ("LayerNorm", norm), ("dropout", dropout)])
     }
 
     /// `BertLayer`: attention, optional cross-attention, intermediate, output.
@@ -559,11 +536,11 @@ mod bert {
             children.push(("crossattention", attention(b, c, true)?));
         }
         let dense = b.linear(c.hidden_size, c.intermediate_size, true)?;
-        let act = b.stateless(c.activation)?;
+        let act = b.m.stateless(c.activation)?;
         children
-            .push(("intermediate", b.module("BertIntermediate", &[("dense", dense), ("intermediate_act_fn", act)])?));
+            .push(("intermediate", b.m.custom("BertIntermediate", &[("dense", dense), ("intermediate_act_fn", act)])?));
         children.push(("output", dense_norm_dropout(b, "BertOutput", c.intermediate_size, c.hidden_size)?));
-        b.module("BertLayer", &children)
+        b.m.custom("BertLayer", &children)
     }
 }
 
@@ -626,17 +603,17 @@ mod gpt2 {
     /// `GPT2Model(config)`, then its `post_init`.
     pub(super) fn gpt2_model(b: &mut Builder, c: &Config) -> Result<Gpt2Model> {
         let wte =
-            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None })?;
+            b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None })?;
         let wpe =
-            b.layer(Layer::Embedding { num_embeddings: c.n_positions, embedding_dim: c.n_embd, padding_idx: None })?;
-        let drop = b.stateless("Dropout")?;
+            b.m.add(Layer::Embedding { num_embeddings: c.n_positions, embedding_dim: c.n_embd, padding_idx: None })?;
+        let drop = b.m.stateless("Dropout")?;
         let mut blocks = Vec::with_capacity(c.n_layer);
         for _ in 0..c.n_layer {
             blocks.push(block(b, c)?);
         }
-        let h = b.module_list(&blocks);
+        let h = b.m.module_list(&blocks);
         let ln_f = b.layer_norm(c.n_embd)?;
-        let root = b.module("GPT2Model", &[("wte", wte), ("wpe", wpe), ("drop", drop), ("h", h), ("ln_f", ln_f)])?;
+        let root = b.m.custom("GPT2Model", &[("wte", wte), ("wpe", wpe), ("drop", drop), ("h", h), ("ln_f", ln_f)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(Gpt2Model { root, wte })
     }
@@ -648,7 +625,7 @@ mod gpt2 {
     pub(super) fn gpt2_lm_head_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let transformer = gpt2_model(b, c)?;
         let lm_head = b.linear(c.n_embd, c.vocab_size, false)?;
-        let root = b.module("GPT2LMHeadModel", &[("transformer", transformer.root), ("lm_head", lm_head)])?;
+        let root = b.m.custom("GPT2LMHeadModel", &[("transformer", transformer.root), ("lm_head", lm_head)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         if c.tie_word_embeddings {
             b.m.tie(lm_head, "weight", transformer.wte, "weight")?;
@@ -695,18 +672,18 @@ mod gpt2 {
             children.push(("c_attn", conv1d(b, 3 * e, e)?));
         }
         children.push(("c_proj", conv1d(b, e, e)?));
-        children.push(("attn_dropout", b.stateless("Dropout")?));
-        children.push(("resid_dropout", b.stateless("Dropout")?));
-        b.module("GPT2Attention", &children)
+        children.push(("attn_dropout", b.m.stateless("Dropout")?));
+        children.push(("resid_dropout", b.m.stateless("Dropout")?));
+        b.m.custom("GPT2Attention", &children)
     }
 
     /// `GPT2MLP`: `c_fc`, `c_proj`, activation, dropout.
     fn mlp(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let c_fc = conv1d(b, c.inner_dim, c.n_embd)?;
         let c_proj = conv1d(b, c.n_embd, c.inner_dim)?;
-        let act = b.stateless(c.activation)?;
-        let dropout = b.stateless("Dropout")?;
-        b.module("GPT2MLP", &[("c_fc", c_fc), ("c_proj", c_proj), ("act", act), ("dropout", dropout)])
+        let act = b.m.stateless(c.activation)?;
+        let dropout = b.m.stateless("Dropout")?;
+        b.m.custom("GPT2MLP", &[("c_fc", c_fc), ("c_proj", c_proj), ("act", act), ("dropout", dropout)])
     }
 
     /// `GPT2Block`: `ln_1`, `attn`, `ln_2`, optional `crossattention` + `ln_cross_attn`, `mlp`.
@@ -721,7 +698,7 @@ mod gpt2 {
             children.push(("ln_cross_attn", b.layer_norm(c.n_embd)?));
         }
         children.push(("mlp", mlp(b, c)?));
-        b.module("GPT2Block", &children)
+        b.m.custom("GPT2Block", &children)
     }
 }
 
@@ -790,7 +767,7 @@ mod llama {
 
     /// `LlamaModel(config)`, then its `post_init`.
     pub(super) fn llama_model(b: &mut Builder, c: &Config) -> Result<LlamaModel> {
-        let embed_tokens = b.layer(Layer::Embedding {
+        let embed_tokens = b.m.add(Layer::Embedding {
             num_embeddings: c.vocab_size,
             embedding_dim: c.hidden_size,
             padding_idx: c.padding_idx,
@@ -799,11 +776,11 @@ mod llama {
         for _ in 0..c.num_hidden_layers {
             layers.push(decoder_layer(b, c)?);
         }
-        let layers = b.module_list(&layers);
+        let layers = b.m.module_list(&layers);
         let norm = rms_norm(b, c.hidden_size)?;
         // Only non-persistent buffers (`inv_freq`, `original_inv_freq`): nothing in the state_dict.
-        let rotary_emb = b.module("LlamaRotaryEmbedding", &[])?;
-        let root = b.module(
+        let rotary_emb = b.m.custom("LlamaRotaryEmbedding", &[])?;
+        let root = b.m.custom(
             "LlamaModel",
             &[("embed_tokens", embed_tokens), ("layers", layers), ("norm", norm), ("rotary_emb", rotary_emb)],
         )?;
@@ -818,7 +795,7 @@ mod llama {
     pub(super) fn llama_for_causal_lm(b: &mut Builder, c: &Config) -> Result<ModuleId> {
         let model = llama_model(b, c)?;
         let lm_head = b.linear(c.hidden_size, c.vocab_size, false)?;
-        let root = b.module("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
+        let root = b.m.custom("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         if c.tie_word_embeddings {
             b.m.tie(lm_head, "weight", model.embed_tokens, "weight")?;
@@ -850,21 +827,21 @@ mod llama {
         let k_proj = b.linear(h, kv, c.attention_bias)?;
         let v_proj = b.linear(h, kv, c.attention_bias)?;
         let o_proj = b.linear(q, h, c.attention_bias)?;
-        let self_attn = b.module(
+        let self_attn = b.m.custom(
             "LlamaAttention",
             &[("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)],
         )?;
         let gate_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
         let up_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
         let down_proj = b.linear(c.intermediate_size, h, c.mlp_bias)?;
-        let act_fn = b.stateless(c.activation)?;
-        let mlp = b.module(
+        let act_fn = b.m.stateless(c.activation)?;
+        let mlp = b.m.custom(
             "LlamaMLP",
             &[("gate_proj", gate_proj), ("up_proj", up_proj), ("down_proj", down_proj), ("act_fn", act_fn)],
         )?;
         let input_layernorm = rms_norm(b, h)?;
         let post_attention_layernorm = rms_norm(b, h)?;
-        b.module(
+        b.m.custom(
             "LlamaDecoderLayer",
             &[
                 ("self_attn", self_attn),
