@@ -619,9 +619,20 @@ SEED_APPLY_DESC = (SEED_MLP_DESC + "; then m.apply(fn) with fn: Linear -> xavier
                    "BatchNorm2d/GroupNorm -> ones_(weight), zeros_(bias)")
 
 
+def construct(ctor, seed, dt):
+    """`torch.manual_seed(seed)`, then the module `ctor` (a `torch.nn` expression) evaluated with
+    warnings ignored: the module and its `module_tensors`, whose float dtypes must all be `dt`."""
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = eval(ctor, {"nn": nn, "torch": torch})  # noqa: S307 - trusted, literal constructor strings
+    tensors = module_tensors(m)
+    assert all(t["dtype"] == dt for t in tensors if t["dtype"] in DTYPES), (ctor, dt)
+    return m, tensors
+
+
 def gen_modules():
     cases = []
-    env = {"nn": nn, "torch": torch}
     specs = []
     for ctor in MODULE_CTORS:
         for seed in (0, 42):
@@ -632,12 +643,7 @@ def gen_modules():
     for cid, seed, ctor, dt in specs:
         assert cid not in ids, cid
         ids.add(cid)
-        torch.manual_seed(seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = eval(ctor, env)  # noqa: S307 - trusted, literal constructor strings above
-        tensors = module_tensors(m)
-        assert all(t["dtype"] == dt for t in tensors if t["dtype"] in DTYPES), (ctor, dt)
+        _, tensors = construct(ctor, seed, dt)
         cases.append({"id": cid, "seed": seed, "ctor": ctor, "dtype": dt, "tensors": tensors,
                       "rng_state_sha256": rng_state_sha256()})
 
@@ -857,7 +863,6 @@ def module_classes(m):
 
 
 def gen_nested():
-    env = {"nn": nn, "torch": torch}
     specs = []
     for i, ctor in enumerate(NESTED_CTORS):
         for seed in (0, 7):
@@ -866,12 +871,7 @@ def gen_nested():
         specs.append(("nested_%s%d_s3" % (dt, i), 3, ctor, dt))
     cases = []
     for cid, seed, ctor, dt in specs:
-        torch.manual_seed(seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = eval(ctor, env)  # noqa: S307 - trusted, literal constructor strings above
-        tensors = module_tensors(m)
-        assert all(t["dtype"] == dt for t in tensors if t["dtype"] in DTYPES), (ctor, dt)
+        m, tensors = construct(ctor, seed, dt)
         cases.append({"id": cid, "seed": seed, "ctor": ctor, "dtype": dt, "modules": module_classes(m),
                       "tensors": tensors, "rng_state_sha256": rng_state_sha256()})
     return {"torch": TORCH_VERSION, "capability": CAPABILITY, "cases": cases}

@@ -67,7 +67,7 @@ pub fn from_config(config: &Value, dtype: DType) -> Result<Model> {
 /// # Errors
 /// [`Error::Unknown`] for a class not in [`CLASSES`]; config errors as in [`from_config`].
 pub fn build(class: &str, config: &Value, dtype: DType) -> Result<Model> {
-    let mut b = Builder { m: Model::new(dtype), done: HashSet::new() };
+    let mut b = PreTrained { m: Model::new(dtype), done: HashSet::new() };
     match class {
         "BertModel" => bert::bert_model(&mut b, &bert::Config::read(config)?)?,
         "GPT2Model" => gpt2::gpt2_model(&mut b, &gpt2::Config::read(config)?)?.root,
@@ -270,15 +270,15 @@ fn activation_class(name: &str) -> Result<&'static str> {
 // Building blocks shared by the families
 // ------------------------------------------------------------------------------------------------
 
-/// The model under construction (built with [`Model`]'s module-tree methods, as every
-/// architecture is) and the modules `post_init` has already initialized (the
-/// `_is_hf_initialized` flags).
-struct Builder {
+/// transformers' `PreTrainedModel` bookkeeping: the model under construction (built with
+/// [`Model`]'s module-tree methods, as every architecture is) and the modules `post_init` has
+/// already initialized (the `_is_hf_initialized` flags).
+struct PreTrained {
     m: Model,
     done: HashSet<ModuleId>,
 }
 
-impl Builder {
+impl PreTrained {
     /// `nn.Linear(in_features, out_features, bias)`.
     fn linear(&mut self, in_features: usize, out_features: usize, bias: bool) -> Result<ModuleId> {
         self.m.add(Layer::Linear { in_features, out_features, bias })
@@ -342,7 +342,7 @@ impl Builder {
 }
 
 /// A family's `_init_weights(module)`: builder, module, its path.
-type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str) -> Result<()> + 'a;
+type InitRule<'a> = dyn Fn(&mut PreTrained, ModuleId, &str) -> Result<()> + 'a;
 
 /// `PreTrainedModel._init_weights` (transformers 5.24), for the layer kinds nninit models:
 ///
@@ -352,7 +352,7 @@ type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str) -> Result<()> + 'a;
 ///   weight 1, bias 0, running mean 0 and variance 1.
 ///
 /// `std` is `config.initializer_range or 0.02` (see [`base_std`]).
-fn base_init_weights(b: &mut Builder, id: ModuleId, path: &str, std: f64) -> Result<()> {
+fn base_init_weights(b: &mut PreTrained, id: ModuleId, path: &str, std: f64) -> Result<()> {
     let layer = b.m.module(id).layer.clone();
     let class = layer.type_name();
     match layer {
@@ -382,14 +382,14 @@ fn base_std(initializer_range: f64) -> f64 {
     }
 }
 
-fn linear_rule(b: &mut Builder, id: ModuleId, path: &str, std: f64) -> Result<()> {
+fn linear_rule(b: &mut PreTrained, id: ModuleId, path: &str, std: f64) -> Result<()> {
     b.normal(id, path, "weight", std)?;
     b.init(id, path, "bias", Init::Zeros)
 }
 
 /// Norms: weight 1, bias 0, running mean 0, running variance 1 (whichever exist). The int64
 /// `num_batches_tracked`, which transformers also zeroes, is still 0 from construction.
-fn norm_rule(b: &mut Builder, id: ModuleId) -> Result<()> {
+fn norm_rule(b: &mut PreTrained, id: ModuleId) -> Result<()> {
     for (name, value) in [("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)] {
         b.fill(id, name, value)?;
     }
@@ -458,7 +458,7 @@ mod bert {
     }
 
     /// `BertModel(config)` with its pooling layer, then its `post_init`.
-    pub(super) fn bert_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    pub(super) fn bert_model(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let embeddings = embeddings(b, c)?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for _ in 0..c.num_hidden_layers {
@@ -478,13 +478,13 @@ mod bert {
     /// (Linear and Embedding weights `N(0, std)`, biases 0, the padding row 0, LayerNorm 1/0).
     /// Its extra cases write only non-persistent buffers (`BertEmbeddings.position_ids`) or the
     /// bias of `BertLMPredictionHead`, which `BertModel` does not have.
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
         base_init_weights(b, id, path, base_std(c.initializer_range))
     }
 
     /// `BertEmbeddings`: word (with `padding_idx`), position and token-type embeddings, LayerNorm,
     /// dropout. Its `position_ids`/`token_type_ids` buffers are non-persistent.
-    fn embeddings(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn embeddings(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let h = c.hidden_size;
         let word =
             b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
@@ -510,7 +510,7 @@ mod bert {
     }
 
     /// `BertAttention`: `self` (`BertSelfAttention`, or `BertCrossAttention`) and `output`.
-    fn attention(b: &mut Builder, c: &Config, cross: bool) -> Result<ModuleId> {
+    fn attention(b: &mut PreTrained, c: &Config, cross: bool) -> Result<ModuleId> {
         let query = b.linear(c.hidden_size, c.all_head_size, true)?;
         let key = b.linear(c.hidden_size, c.all_head_size, true)?;
         let value = b.linear(c.hidden_size, c.all_head_size, true)?;
@@ -522,7 +522,7 @@ mod bert {
     }
 
     /// `BertSelfOutput` / `BertOutput`: dense `in → out`, LayerNorm, dropout.
-    fn dense_norm_dropout(b: &mut Builder, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
+    fn dense_norm_dropout(b: &mut PreTrained, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
         let dense = b.linear(n_in, n_out, true)?;
         let norm = b.layer_norm(n_out)?;
         let dropout = b.m.stateless("Dropout")?;
@@ -530,7 +530,7 @@ mod bert {
     }
 
     /// `BertLayer`: attention, optional cross-attention, intermediate, output.
-    fn layer(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn layer(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let mut children = vec![("attention", attention(b, c, false)?)];
         if c.add_cross_attention {
             children.push(("crossattention", attention(b, c, true)?));
@@ -601,7 +601,7 @@ mod gpt2 {
     }
 
     /// `GPT2Model(config)`, then its `post_init`.
-    pub(super) fn gpt2_model(b: &mut Builder, c: &Config) -> Result<Gpt2Model> {
+    pub(super) fn gpt2_model(b: &mut PreTrained, c: &Config) -> Result<Gpt2Model> {
         let wte =
             b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None })?;
         let wpe =
@@ -622,7 +622,7 @@ mod gpt2 {
     /// `post_init`), then `lm_head = nn.Linear(n_embd, vocab_size, bias=False)`, whose default
     /// and `N(0, initializer_range)` draws happen even when it is then tied to `transformer.wte`
     /// (`tie_word_embeddings`, default true).
-    pub(super) fn gpt2_lm_head_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    pub(super) fn gpt2_lm_head_model(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let transformer = gpt2_model(b, c)?;
         let lm_head = b.linear(c.n_embd, c.vocab_size, false)?;
         let root = b.m.custom("GPT2LMHeadModel", &[("transformer", transformer.root), ("lm_head", lm_head)])?;
@@ -637,7 +637,7 @@ mod gpt2 {
     /// `std = initializer_range or 0.02`, LayerNorm 1/0); `Conv1D` weight
     /// `N(0, initializer_range)`, bias 0; and for `GPT2Attention`/`GPT2MLP` (visited after their
     /// children, so drawn a second time) `c_proj.weight ~ N(0, initializer_range / √(2·n_layer))`.
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
         base_init_weights(b, id, path, base_std(c.initializer_range))?;
         match b.m.module(id).layer.type_name().as_str() {
             "Conv1D" => linear_rule(b, id, path, c.initializer_range),
@@ -652,7 +652,7 @@ mod gpt2 {
 
     /// transformers' `Conv1D(nf, nx)`: weight `(nx, nf)` (input × output, transposed from
     /// `nn.Linear`) drawn `N(0, 0.02)` in its constructor; bias `(nf)` zeros.
-    fn conv1d(b: &mut Builder, nf: usize, nx: usize) -> Result<ModuleId> {
+    fn conv1d(b: &mut PreTrained, nf: usize, nx: usize) -> Result<ModuleId> {
         let slot =
             |name: &str, shape: Vec<usize>, role| Slot { name: name.into(), shape, role, buffer: false, int64: false };
         let id =
@@ -662,7 +662,7 @@ mod gpt2 {
     }
 
     /// `GPT2Attention`: `c_attn` (3E, or 2E plus `q_attn` for cross-attention), `c_proj`, dropouts.
-    fn attention(b: &mut Builder, c: &Config, cross: bool) -> Result<ModuleId> {
+    fn attention(b: &mut PreTrained, c: &Config, cross: bool) -> Result<ModuleId> {
         let e = c.n_embd;
         let mut children = Vec::new();
         if cross {
@@ -678,7 +678,7 @@ mod gpt2 {
     }
 
     /// `GPT2MLP`: `c_fc`, `c_proj`, activation, dropout.
-    fn mlp(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn mlp(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let c_fc = conv1d(b, c.inner_dim, c.n_embd)?;
         let c_proj = conv1d(b, c.n_embd, c.inner_dim)?;
         let act = b.m.stateless(c.activation)?;
@@ -687,7 +687,7 @@ mod gpt2 {
     }
 
     /// `GPT2Block`: `ln_1`, `attn`, `ln_2`, optional `crossattention` + `ln_cross_attn`, `mlp`.
-    fn block(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn block(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let mut children = vec![
             ("ln_1", b.layer_norm(c.n_embd)?),
             ("attn", attention(b, c, false)?),
@@ -766,7 +766,7 @@ mod llama {
     }
 
     /// `LlamaModel(config)`, then its `post_init`.
-    pub(super) fn llama_model(b: &mut Builder, c: &Config) -> Result<LlamaModel> {
+    pub(super) fn llama_model(b: &mut PreTrained, c: &Config) -> Result<LlamaModel> {
         let embed_tokens = b.m.add(Layer::Embedding {
             num_embeddings: c.vocab_size,
             embedding_dim: c.hidden_size,
@@ -792,7 +792,7 @@ mod llama {
     /// then `lm_head = nn.Linear(hidden_size, vocab_size, bias=False)` with its default and
     /// `N(0, initializer_range)` draws, tied to `model.embed_tokens` when `tie_word_embeddings`
     /// (default false).
-    pub(super) fn llama_for_causal_lm(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    pub(super) fn llama_for_causal_lm(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let model = llama_model(b, c)?;
         let lm_head = b.linear(c.hidden_size, c.vocab_size, false)?;
         let root = b.m.custom("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
@@ -806,12 +806,12 @@ mod llama {
     /// `LlamaPreTrainedModel._init_weights` is the base rule with
     /// `std = initializer_range or 0.02`: Linear/Embedding `N(0, std)`, biases 0, padding row 0,
     /// `LlamaRMSNorm` weight 1 (its rotary case rewrites non-persistent buffers only).
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
         base_init_weights(b, id, path, base_std(c.initializer_range))
     }
 
     /// `LlamaRMSNorm(size)`: weight ones.
-    fn rms_norm(b: &mut Builder, size: usize) -> Result<ModuleId> {
+    fn rms_norm(b: &mut PreTrained, size: usize) -> Result<ModuleId> {
         let slot =
             Slot { name: "weight".into(), shape: vec![size], role: Role::NormWeight, buffer: false, int64: false };
         let id = b.with_params("LlamaRMSNorm", &[slot])?;
@@ -821,7 +821,7 @@ mod llama {
 
     /// `LlamaDecoderLayer`: `self_attn` (q, k, v, o projections), `mlp` (gate, up, down,
     /// activation), `input_layernorm`, `post_attention_layernorm`.
-    fn decoder_layer(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn decoder_layer(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let (h, q, kv) = (c.hidden_size, c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim);
         let q_proj = b.linear(h, q, c.attention_bias)?;
         let k_proj = b.linear(h, kv, c.attention_bias)?;

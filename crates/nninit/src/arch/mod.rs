@@ -56,7 +56,7 @@ pub fn from_torch_ctor(src: &str, dtype: DType) -> Result<Model> {
     let call = Call::parse("arch", src)?;
     let dtype = ctor_dtype(&call)?.unwrap_or(dtype);
     let mut m = Model::new(dtype);
-    let root = module(&mut m, &call)?;
+    let root = module(&mut m, &call, true)?;
     m.with_root(root)
 }
 
@@ -107,9 +107,22 @@ fn ctor_dtype(call: &Call) -> Result<Option<DType>> {
     Ok(seen.and_then(|(d, _)| d))
 }
 
+/// The classes [`module`] builds besides [`Layer::parse`]'s, for the unknown-class message.
+const MODULE_CLASSES: &str =
+    "Transformer, TransformerEncoderLayer, TransformerDecoderLayer, TransformerEncoder, TransformerDecoder";
+
 /// Constructs the module `call` describes in `m` (its arguments' modules first, in order) and
-/// returns it. Recursion follows the call's nesting, which the parser bounds.
-fn module(m: &mut Model, call: &Call) -> Result<ModuleId> {
+/// returns it. Recursion follows the call's nesting, which the parser bounds. PyTorch's
+/// constructor errors of a nested call are prefixed with that call (`top`: the outermost call,
+/// whose errors read as for a single layer).
+fn module(m: &mut Model, call: &Call, top: bool) -> Result<ModuleId> {
+    let located = |e: Error| match e {
+        Error::Value { message } if !top => Error::value(format!("{}: {message}", call.text)),
+        Error::Unknown { what, name, known } => {
+            Error::Unknown { what, name, known: format!("{known}, {MODULE_CLASSES}") }
+        }
+        other => other,
+    };
     match call.name.as_str() {
         "Sequential" => {
             if let Some((k, _)) = call.keyword.first() {
@@ -147,11 +160,10 @@ fn module(m: &mut Model, call: &Call) -> Result<ModuleId> {
             Ok(m.module_list(&items))
         }
         "TransformerEncoder" | "TransformerDecoder" => transformer::stack_from_call(m, call),
-        "Transformer" | "TransformerEncoderLayer" | "TransformerDecoderLayer" => transformer::from_call(m, call),
-        _ => {
-            let (layer, _) = Layer::from_call(call.clone())?;
-            m.add(layer)
+        "Transformer" | "TransformerEncoderLayer" | "TransformerDecoderLayer" => {
+            transformer::from_call(m, call).map_err(located)
         }
+        _ => Layer::from_call(call.clone()).and_then(|(layer, _)| m.add(layer)).map_err(located),
     }
 }
 
@@ -162,7 +174,7 @@ fn module(m: &mut Model, call: &Call) -> Result<ModuleId> {
 /// `value` is not a call ("`norm` must be a module ..., got 3"); the inner call's errors.
 fn module_arg(m: &mut Model, call: &Call, name: &str, value: &Literal) -> Result<ModuleId> {
     match value {
-        Literal::Call(inner) => module(m, inner),
+        Literal::Call(inner) => module(m, inner, false),
         other => Err(Error::parse(
             "arch",
             call.text.as_str(),

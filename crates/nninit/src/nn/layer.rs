@@ -73,7 +73,9 @@ impl RnnMode {
 
 /// A layer: its kind and the configuration that fixes its parameters' shapes.
 ///
-/// [`Layer::type_name`] is PyTorch's class name, which plan rules match on.
+/// [`Layer::type_name`] is PyTorch's class name, which plan rules match on. Each kind's
+/// constructor signature, errors, parameters and default init are documented, and written, in
+/// its family's file under [`crate::nn::layers`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // fields carry PyTorch's constructor argument names
 pub enum Layer {

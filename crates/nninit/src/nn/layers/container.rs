@@ -46,7 +46,7 @@ pub const STATELESS: [&str; 24] = [
 
 impl Family for Containers {
     fn classes(&self) -> &'static str {
-        "Sequential, ModuleList, and parameterless layers (ReLU, Dropout, ...)"
+        "Sequential, ModuleList, parameterless layers (ReLU, Dropout, ...)"
     }
 
     fn parse(&self, call: &Call) -> Option<Result<Layer>> {
