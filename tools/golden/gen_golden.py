@@ -844,6 +844,8 @@ NESTED_CTORS = [
     "nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Sequential(nn.Linear(4, 8), nn.GELU()), nn.LayerNorm(8))",
     "nn.TransformerEncoder(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), 2)",
     "nn.Sequential(nn.MultiheadAttention(8, 2), nn.ModuleList(), nn.Sequential(), nn.Dropout(0.1))",
+    # Keyword arguments are evaluated in the order written: `norm` (which draws) before the layer.
+    "nn.TransformerEncoder(norm=nn.Linear(16, 16), encoder_layer=nn.TransformerEncoderLayer(16, 2, 32), num_layers=2)",
 ]
 NESTED_DTYPE_CTORS = [
     ("f64", "nn.Sequential(nn.Linear(4, 4, dtype=torch.float64), nn.ReLU(), nn.Linear(4, 2, dtype=torch.float64))"),
