@@ -17,7 +17,7 @@ fn module_classes(model: &Model) -> Vec<(String, String)> {
 }
 
 #[test]
-fn nested_constructor_calls_match_pytorch() {
+fn p7_nested_constructor_calls_match_pytorch() {
     let golden = golden("nested.json");
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -63,7 +63,7 @@ fn nested_constructor_calls_match_pytorch() {
 
 /// P7: the two calls of the case, by name.
 #[test]
-fn sequential_and_encoder_names() {
+fn p7_nested_calls_give_pytorch_names() {
     let names = |src: &str| -> Vec<String> {
         arch::from_torch_ctor(src, DType::F32).unwrap().state_dict().into_iter().map(|(n, _)| n).collect()
     };
@@ -102,7 +102,7 @@ fn encoder_copies_draw_nothing() {
 
 /// Bad nesting gives one clear line, never a panic.
 #[test]
-fn bad_nesting_is_a_clear_error() {
+fn p7_bad_nesting_is_a_clear_error() {
     let deep = |n: usize| format!("{}nn.Linear(2, 2){}", "nn.Sequential(".repeat(n), ")".repeat(n));
     let cases: Vec<(String, &str)> = vec![
         ("nn.Sequential(nn.Linear(4, 4), nn.Lineer(4, 2))".into(), "unknown layer type `Lineer`"),

@@ -51,7 +51,8 @@ use crate::tensor::DType;
 /// # Errors
 /// Parse errors (calls nested more than 64 deep among them), unknown classes, an argument of the
 /// wrong kind (a number where a module is expected, or a module where a number is), mixed
-/// dtypes, and PyTorch's constructor errors.
+/// dtypes, a stack whose copies would exceed [`transformer::MAX_MODULES`] modules, and PyTorch's
+/// constructor errors (prefixed with the nested call they come from).
 pub fn from_torch_ctor(src: &str, dtype: DType) -> Result<Model> {
     let call = Call::parse("arch", src)?;
     let dtype = ctor_dtype(&call)?.unwrap_or(dtype);

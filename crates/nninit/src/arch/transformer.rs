@@ -1,7 +1,9 @@
-//! PyTorch's `nn.TransformerEncoderLayer`, `nn.TransformerDecoderLayer` and `nn.Transformer`,
-//! constructed as `torch/nn/modules/transformer.py` does (defaults: dropout 0.1, ReLU activation,
-//! `bias=True`; `batch_first`, `norm_first`, `layer_norm_eps` and the activation change only the
-//! forward pass, never a parameter).
+//! PyTorch's `nn.TransformerEncoderLayer`, `nn.TransformerDecoderLayer`,
+//! `nn.TransformerEncoder`, `nn.TransformerDecoder` and `nn.Transformer`, constructed as
+//! `torch/nn/modules/transformer.py` does (defaults: dropout 0.1, ReLU activation, `bias=True`;
+//! `batch_first`, `norm_first`, `layer_norm_eps` and the activation change only the forward pass,
+//! never a parameter). Their constructor calls (`nn.TransformerEncoder(nn.TransformerEncoderLayer(16,
+//! 2), 3)`) are parsed here too, next to the builders, for [`super::from_torch_ctor`].
 //!
 //! The functions add modules to a caller's [`Model`] and return the new module's id; they do not
 //! set the model's root.
