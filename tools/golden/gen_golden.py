@@ -14,6 +14,7 @@ Outputs (all deterministic; running twice gives byte-identical files):
     crates/nninit/tests/golden/modules.json          default construction of torch.nn layers
     crates/nninit/tests/golden/models.json           torchvision / transformers whole models
     crates/nninit/tests/golden/rng.json              raw MT19937 outputs, rng-state digests, randperm
+    crates/nninit/tests/golden/nested.json           torch.nn constructor calls nested in one another
     crates/nninit/tests/data/{bert,gpt2,llama}-tiny.config.json   small HF configs (written here)
 
 `crates/nninit/tests/data/all-minilm-l6-v2.config.json` is an input (committed, copied from the
@@ -35,7 +36,7 @@ def _parse_args(argv=None):
     p.add_argument("--capability", choices=_CAPABILITIES, default=None,
                    help="run torch with this ATEN_CPU_CAPABILITY and write only tensors_<capability>.json "
                         "(default: run avx2 for every file and a 'default' subprocess for tensors_default.json)")
-    p.add_argument("--only", nargs="+", choices=("tensors", "modules", "models", "rng"), default=None,
+    p.add_argument("--only", nargs="+", choices=("tensors", "modules", "models", "rng", "nested"), default=None,
                    help="restrict the (avx2) run to these outputs")
     p.add_argument("--golden-dir", default=None,
                    help="write golden JSON files here instead of crates/nninit/tests/golden (for comparisons)")
@@ -618,9 +619,20 @@ SEED_APPLY_DESC = (SEED_MLP_DESC + "; then m.apply(fn) with fn: Linear -> xavier
                    "BatchNorm2d/GroupNorm -> ones_(weight), zeros_(bias)")
 
 
+def construct(ctor, seed, dt):
+    """`torch.manual_seed(seed)`, then the module `ctor` (a `torch.nn` expression) evaluated with
+    warnings ignored: the module and its `module_tensors`, whose float dtypes must all be `dt`."""
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = eval(ctor, {"nn": nn, "torch": torch})  # noqa: S307 - trusted, literal constructor strings
+    tensors = module_tensors(m)
+    assert all(t["dtype"] == dt for t in tensors if t["dtype"] in DTYPES), (ctor, dt)
+    return m, tensors
+
+
 def gen_modules():
     cases = []
-    env = {"nn": nn, "torch": torch}
     specs = []
     for ctor in MODULE_CTORS:
         for seed in (0, 42):
@@ -631,12 +643,7 @@ def gen_modules():
     for cid, seed, ctor, dt in specs:
         assert cid not in ids, cid
         ids.add(cid)
-        torch.manual_seed(seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m = eval(ctor, env)  # noqa: S307 - trusted, literal constructor strings above
-        tensors = module_tensors(m)
-        assert all(t["dtype"] == dt for t in tensors if t["dtype"] in DTYPES), (ctor, dt)
+        _, tensors = construct(ctor, seed, dt)
         cases.append({"id": cid, "seed": seed, "ctor": ctor, "dtype": dt, "tensors": tensors,
                       "rng_state_sha256": rng_state_sha256()})
 
@@ -823,6 +830,74 @@ def gen_rng():
 
 
 # ----------------------------------------------------------------------------------------------
+# nested.json
+# ----------------------------------------------------------------------------------------------
+# Constructor calls with constructor calls as arguments, evaluated as Python does (arguments
+# first, left to right). `TransformerEncoder`/`TransformerDecoder` deep-copy their layer (no draws)
+# and do not register it.
+NESTED_CTORS = [
+    "nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))",
+    "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32), 3)",
+    "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32), 2, norm=nn.LayerNorm(16))",
+    "nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 4, dim_feedforward=32), 2, nn.LayerNorm(16))",
+    "nn.ModuleList([nn.Linear(3, 5), nn.Sequential(nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4)), nn.LSTM(4, 6)])",
+    "nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Sequential(nn.Linear(4, 8), nn.GELU()), nn.LayerNorm(8))",
+    "nn.TransformerEncoder(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), 2)",
+    "nn.Sequential(nn.MultiheadAttention(8, 2), nn.ModuleList(), nn.Sequential(), nn.Dropout(0.1))",
+    # Keyword arguments are evaluated in the order written: `norm` (which draws) before the layer.
+    "nn.TransformerEncoder(norm=nn.Linear(16, 16), encoder_layer=nn.TransformerEncoderLayer(16, 2, 32), num_layers=2)",
+]
+NESTED_DTYPE_CTORS = [
+    ("f64", "nn.Sequential(nn.Linear(4, 4, dtype=torch.float64), nn.ReLU(), nn.Linear(4, 2, dtype=torch.float64))"),
+    ("bf16", "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, dtype=torch.bfloat16), 3)"),
+    ("f16", "nn.ModuleList([nn.Linear(3, 5, dtype=torch.float16), nn.LSTM(4, 6, dtype=torch.float16)])"),
+]
+
+
+def module_classes(m):
+    """`[path, class]` for every module in `named_modules()` order (PyTorch's
+    `NonDynamicallyQuantizableLinear` written `Linear`)."""
+    out = []
+    for path, mod in m.named_modules():
+        cls = type(mod).__name__
+        out.append([path, "Linear" if cls == "NonDynamicallyQuantizableLinear" else cls])
+    return out
+
+
+def gen_nested():
+    specs = []
+    for i, ctor in enumerate(NESTED_CTORS):
+        for seed in (0, 7):
+            specs.append(("nested%d_s%d" % (i, seed), seed, ctor, "f32"))
+    for i, (dt, ctor) in enumerate(NESTED_DTYPE_CTORS):
+        specs.append(("nested_%s%d_s3" % (dt, i), 3, ctor, dt))
+    cases = []
+    for cid, seed, ctor, dt in specs:
+        m, tensors = construct(ctor, seed, dt)
+        cases.append({"id": cid, "seed": seed, "ctor": ctor, "dtype": dt, "modules": module_classes(m),
+                      "tensors": tensors, "rng_state_sha256": rng_state_sha256()})
+    return {"torch": TORCH_VERSION, "capability": CAPABILITY, "cases": cases}
+
+
+def self_check_nested(doc):
+    by_id = {c["id"]: c for c in doc["cases"]}
+    seq = [t["name"] for t in by_id["nested0_s0"]["tensors"]]
+    assert seq == ["0.weight", "0.bias", "2.weight", "2.bias"], seq
+    enc = [t["name"] for t in by_id["nested1_s0"]["tensors"]]
+    assert enc[0] == "layers.0.self_attn.in_proj_weight", enc[0]
+    # The three layers are copies of one: equal bytes.
+    first = {t["name"][len("layers.0."):]: t["sha256"] for t in by_id["nested1_s0"]["tensors"]
+             if t["name"].startswith("layers.0.")}
+    third = {t["name"][len("layers.2."):]: t["sha256"] for t in by_id["nested1_s0"]["tensors"]
+             if t["name"].startswith("layers.2.")}
+    assert first == third
+    # The same draws as building the layer alone: deep copies draw nothing.
+    torch.manual_seed(0)
+    nn.TransformerEncoderLayer(16, 2, 32)
+    assert rng_state_sha256() == by_id["nested1_s0"]["rng_state_sha256"]
+
+
+# ----------------------------------------------------------------------------------------------
 def main():
     if not TORCH_VERSION.startswith(EXPECTED_TORCH):
         raise SystemExit("expected torch %s, found %s" % (EXPECTED_TORCH, TORCH_VERSION))
@@ -838,7 +913,7 @@ def main():
         write_json(os.path.join(GOLDEN_DIR, "tensors_%s.json" % CAPABILITY), doc)
         return
 
-    only = set(_ARGS.only or ("tensors", "modules", "models", "rng"))
+    only = set(_ARGS.only or ("tensors", "modules", "models", "rng", "nested"))
     if "tensors" in only:
         doc = gen_tensors()
         self_check_tensors(doc)
@@ -856,6 +931,10 @@ def main():
         write_json(os.path.join(GOLDEN_DIR, "modules.json"), doc)
     if "models" in only:
         write_json(os.path.join(GOLDEN_DIR, "models.json"), gen_models())
+    if "nested" in only:
+        doc = gen_nested()
+        self_check_nested(doc)
+        write_json(os.path.join(GOLDEN_DIR, "nested.json"), doc)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 //! A small parser for Python call syntax, `name(arg, key=value, ...)`: how users write
-//! `torch.nn.init` calls and `torch.nn` layer constructors.
+//! `torch.nn.init` calls and `torch.nn` layer constructors. Arguments are literals, lists and
+//! tuples of them, and calls (`nn.Sequential(nn.Linear(4, 4), nn.ReLU())`), nested at most
+//! [`MAX_DEPTH`] deep.
 
 use std::fmt;
 
@@ -20,7 +22,14 @@ pub(crate) enum Literal {
     List(Vec<Literal>),
     /// A dotted name such as `torch.float64`.
     Name(String),
+    /// A call given as an argument: `nn.Linear(4, 4)` in `nn.Sequential(nn.Linear(4, 4))`.
+    Call(Box<Call>),
 }
+
+/// How deeply calls, lists and tuples may nest (`nn.Sequential(nn.Sequential(...))` counts one
+/// per call): far beyond any hand-written model, small enough that the recursive parser and the
+/// builders that walk the result stay within a thread's stack.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,21 +49,33 @@ impl fmt::Display for Literal {
                 f.write_str(")")
             }
             Literal::Name(n) => f.write_str(n),
+            Literal::Call(c) => f.write_str(&c.text),
         }
     }
 }
 
-/// A parsed call: the last component of the (dotted) name, positional and keyword arguments.
+/// A parsed call: the last component of the (dotted) name, positional and keyword arguments
+/// (in source order, which is Python's evaluation order), and the call's own source text.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Call {
     pub name: String,
     pub positional: Vec<Literal>,
     pub keyword: Vec<(String, Literal)>,
+    /// The call as written (trimmed), for messages.
+    pub text: String,
 }
 
 impl Call {
-    /// Parses `src`; errors are [`Error::Parse`] with `what` naming the kind of input.
+    /// Parses `src`; errors are [`Error::Parse`] with `what` naming the kind of input, among
+    /// them nesting deeper than [`MAX_DEPTH`].
     pub fn parse(what: &'static str, src: &str) -> Result<Call> {
-        Parser { what, src, pos: 0 }.call()
+        let mut p = Parser { what, src, pos: 0, depth: 0 };
+        let name = p.ident().ok_or_else(|| p.err("expected a function name"))?;
+        let call = p.call(name, 0)?;
+        if p.peek().is_some() {
+            return Err(p.err(format!("unexpected `{}`", &p.src[p.pos..])));
+        }
+        Ok(call)
     }
 }
 
@@ -62,6 +83,8 @@ struct Parser<'a> {
     what: &'static str,
     src: &'a str,
     pos: usize,
+    /// Calls, lists and tuples open around the current position.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -120,7 +143,17 @@ impl<'a> Parser<'a> {
         Ok(value)
     }
 
+    /// Enters one more level of nesting, refusing to go deeper than [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(format!("calls, lists and tuples nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn sequence(&mut self, close: char) -> Result<Vec<Literal>> {
+        self.enter()?;
         let mut items = Vec::new();
         while !self.eat(close) {
             items.push(self.literal()?);
@@ -128,6 +161,7 @@ impl<'a> Parser<'a> {
                 return Err(self.err(format!("expected `,` or `{close}`")));
             }
         }
+        self.depth -= 1;
         Ok(items)
     }
 
@@ -150,13 +184,18 @@ impl<'a> Parser<'a> {
             }
             Some(c) if c.is_ascii_digit() || c == '.' || c == '+' => Ok(Literal::Num(self.number()?)),
             Some('-') => {
-                self.pos += 1;
+                // A run of signs is read in a loop, so `------1` costs no stack.
+                let mut negative = false;
+                while self.eat('-') {
+                    negative = !negative;
+                }
                 match self.literal()? {
-                    Literal::Num(x) => Ok(Literal::Num(-x)),
+                    Literal::Num(x) => Ok(Literal::Num(if negative { -x } else { x })),
                     other => Err(self.err(format!("cannot negate {other}"))),
                 }
             }
             _ => {
+                let start = self.pos;
                 let word = self.ident().ok_or_else(|| self.err("expected a value"))?;
                 match word {
                     "True" => Ok(Literal::Bool(true)),
@@ -168,17 +207,20 @@ impl<'a> Parser<'a> {
                         if !self.eat('(') {
                             return Err(self.err("expected `(` after sqrt"));
                         }
+                        self.enter()?;
                         let Literal::Num(x) = self.literal()? else {
                             return Err(self.err("sqrt takes a number"));
                         };
                         if !self.eat(')') {
                             return Err(self.err("expected `)`"));
                         }
+                        self.depth -= 1;
                         if x < 0.0 {
                             return Err(self.err("math domain error (sqrt of a negative number)"));
                         }
                         Ok(Literal::Num(x.sqrt()))
                     }
+                    other if self.peek() == Some('(') => Ok(Literal::Call(Box::new(self.call(other, start)?))),
                     other if other.contains('.') => Ok(Literal::Name(other.to_string())),
                     other => Err(self.err(format!("unknown value `{other}`"))),
                 }
@@ -186,11 +228,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn call(mut self) -> Result<Call> {
-        let name = self.ident().ok_or_else(|| self.err("expected a function name"))?;
+    /// The argument list of a call to `name`, which starts at byte `start` of the source; the
+    /// parser stands after the name. Without parentheses the call has no arguments.
+    fn call(&mut self, name: &str, start: usize) -> Result<Call> {
         let name = name.rsplit('.').next().unwrap_or(name).to_string();
-        let mut call = Call { name, positional: Vec::new(), keyword: Vec::new() };
+        let mut call = Call { name, positional: Vec::new(), keyword: Vec::new(), text: String::new() };
         if self.eat('(') {
+            self.enter()?;
             while !self.eat(')') {
                 let save = self.pos;
                 let key = self.ident().filter(|_| self.eat('='));
@@ -209,10 +253,9 @@ impl<'a> Parser<'a> {
                     return Err(self.err("expected `,` or `)`"));
                 }
             }
+            self.depth -= 1;
         }
-        if self.peek().is_some() {
-            return Err(self.err(format!("unexpected `{}`", &self.src[self.pos..])));
-        }
+        call.text = self.src[start..self.pos].trim().to_string();
         Ok(call)
     }
 }
@@ -225,23 +268,25 @@ pub(crate) struct Args {
 }
 
 impl Call {
-    /// Binds positional arguments to `params` in order and keyword arguments by name.
+    /// Binds positional arguments to `params` in order and keyword arguments by name; errors
+    /// quote the call's own text (the inner call, when calls are nested).
     /// Errors: too many positional arguments, unknown or repeated keywords.
-    pub fn bind(self, what: &'static str, src: &str, params: &[&'static str]) -> Result<Args> {
-        let err = |r: String| Error::parse(what, src, r);
+    pub fn bind(&self, what: &'static str, params: &[&'static str]) -> Result<Args> {
+        let err = |r: String| Error::parse(what, self.text.as_str(), r);
         if self.positional.len() > params.len() {
             return Err(err(format!("{} takes at most {} positional arguments", self.name, params.len())));
         }
-        let mut values: Vec<(&'static str, Literal)> = params.iter().copied().zip(self.positional).collect();
-        for (k, v) in self.keyword {
+        let mut values: Vec<(&'static str, Literal)> =
+            params.iter().copied().zip(self.positional.iter().cloned()).collect();
+        for (k, v) in &self.keyword {
             let p =
                 params.iter().find(|p| **p == k).ok_or_else(|| err(format!("unexpected keyword argument `{k}`")))?;
             if values.iter().any(|(n, _)| n == p) {
                 return Err(err(format!("multiple values for argument `{k}`")));
             }
-            values.push((p, v));
+            values.push((p, v.clone()));
         }
-        Ok(Args { src: src.to_string(), what, values })
+        Ok(Args { src: self.text.clone(), what, values })
     }
 }
 
@@ -252,6 +297,12 @@ const MAX_INT: f64 = 9_007_199_254_740_992.0;
 impl Args {
     fn err(&self, reason: String) -> Error {
         Error::parse(self.what, &self.src, reason)
+    }
+
+    /// The given arguments, in source order (Python's evaluation order): positional, then
+    /// keywords as written.
+    pub fn given(&self) -> impl Iterator<Item = (&'static str, &Literal)> {
+        self.values.iter().map(|(n, v)| (*n, v))
     }
 
     /// The raw literal of `name`, if given.

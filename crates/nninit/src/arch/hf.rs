@@ -67,7 +67,7 @@ pub fn from_config(config: &Value, dtype: DType) -> Result<Model> {
 /// # Errors
 /// [`Error::Unknown`] for a class not in [`CLASSES`]; config errors as in [`from_config`].
 pub fn build(class: &str, config: &Value, dtype: DType) -> Result<Model> {
-    let mut b = Builder { m: Model::new(dtype), done: HashSet::new() };
+    let mut b = PreTrained { m: Model::new(dtype), done: HashSet::new() };
     match class {
         "BertModel" => bert::bert_model(&mut b, &bert::Config::read(config)?)?,
         "GPT2Model" => gpt2::gpt2_model(&mut b, &gpt2::Config::read(config)?)?.root,
@@ -270,46 +270,23 @@ fn activation_class(name: &str) -> Result<&'static str> {
 // Building blocks shared by the families
 // ------------------------------------------------------------------------------------------------
 
-/// The model under construction and the modules `post_init` has already initialized (the
-/// `_is_hf_initialized` flags).
-struct Builder {
+/// transformers' `PreTrainedModel` bookkeeping: the model under construction (built with
+/// [`Model`]'s module-tree methods, as every architecture is) and the modules `post_init` has
+/// already initialized (the `_is_hf_initialized` flags).
+struct PreTrained {
     m: Model,
     done: HashSet<ModuleId>,
 }
 
-impl Builder {
-    /// A `torch.nn` layer, with its default init recorded now.
-    fn layer(&mut self, layer: Layer) -> Result<ModuleId> {
-        self.m.add(layer)
-    }
-
+impl PreTrained {
     /// `nn.Linear(in_features, out_features, bias)`.
     fn linear(&mut self, in_features: usize, out_features: usize, bias: bool) -> Result<ModuleId> {
-        self.layer(Layer::Linear { in_features, out_features, bias })
+        self.m.add(Layer::Linear { in_features, out_features, bias })
     }
 
     /// `nn.LayerNorm(size)` (weight 1, bias 0; no draws).
     fn layer_norm(&mut self, size: usize) -> Result<ModuleId> {
-        self.layer(Layer::layer_norm(&[size]))
-    }
-
-    /// A parameterless module (`Dropout`, activations) by class name.
-    fn stateless(&mut self, class: &str) -> Result<ModuleId> {
-        self.layer(Layer::stateless(class))
-    }
-
-    /// A custom module of HF class `class` with named children, in registration order.
-    fn module(&mut self, class: &str, children: &[(&str, ModuleId)]) -> Result<ModuleId> {
-        let id = self.m.container(Layer::Custom(class.into()), &[]);
-        for (name, child) in children {
-            self.m.add_child(id, name, *child)?;
-        }
-        Ok(id)
-    }
-
-    /// `nn.ModuleList(items)`.
-    fn module_list(&mut self, items: &[ModuleId]) -> ModuleId {
-        self.m.container(Layer::ModuleList, items)
+        self.m.add(Layer::layer_norm(&[size]))
     }
 
     /// A custom module whose own parameters are given by `slots` (zero-filled, no draws).
@@ -365,7 +342,7 @@ impl Builder {
 }
 
 /// A family's `_init_weights(module)`: builder, module, its path.
-type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str) -> Result<()> + 'a;
+type InitRule<'a> = dyn Fn(&mut PreTrained, ModuleId, &str) -> Result<()> + 'a;
 
 /// `PreTrainedModel._init_weights` (transformers 5.24), for the layer kinds nninit models:
 ///
@@ -375,7 +352,7 @@ type InitRule<'a> = dyn Fn(&mut Builder, ModuleId, &str) -> Result<()> + 'a;
 ///   weight 1, bias 0, running mean 0 and variance 1.
 ///
 /// `std` is `config.initializer_range or 0.02` (see [`base_std`]).
-fn base_init_weights(b: &mut Builder, id: ModuleId, path: &str, std: f64) -> Result<()> {
+fn base_init_weights(b: &mut PreTrained, id: ModuleId, path: &str, std: f64) -> Result<()> {
     let layer = b.m.module(id).layer.clone();
     let class = layer.type_name();
     match layer {
@@ -405,14 +382,14 @@ fn base_std(initializer_range: f64) -> f64 {
     }
 }
 
-fn linear_rule(b: &mut Builder, id: ModuleId, path: &str, std: f64) -> Result<()> {
+fn linear_rule(b: &mut PreTrained, id: ModuleId, path: &str, std: f64) -> Result<()> {
     b.normal(id, path, "weight", std)?;
     b.init(id, path, "bias", Init::Zeros)
 }
 
 /// Norms: weight 1, bias 0, running mean 0, running variance 1 (whichever exist). The int64
 /// `num_batches_tracked`, which transformers also zeroes, is still 0 from construction.
-fn norm_rule(b: &mut Builder, id: ModuleId) -> Result<()> {
+fn norm_rule(b: &mut PreTrained, id: ModuleId) -> Result<()> {
     for (name, value) in [("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)] {
         b.fill(id, name, value)?;
     }
@@ -481,18 +458,18 @@ mod bert {
     }
 
     /// `BertModel(config)` with its pooling layer, then its `post_init`.
-    pub(super) fn bert_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    pub(super) fn bert_model(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let embeddings = embeddings(b, c)?;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for _ in 0..c.num_hidden_layers {
             layers.push(layer(b, c)?);
         }
-        let list = b.module_list(&layers);
-        let encoder = b.module("BertEncoder", &[("layer", list)])?;
+        let list = b.m.module_list(&layers);
+        let encoder = b.m.custom("BertEncoder", &[("layer", list)])?;
         let dense = b.linear(c.hidden_size, c.hidden_size, true)?;
-        let activation = b.stateless("Tanh")?;
-        let pooler = b.module("BertPooler", &[("dense", dense), ("activation", activation)])?;
-        let root = b.module("BertModel", &[("embeddings", embeddings), ("encoder", encoder), ("pooler", pooler)])?;
+        let activation = b.m.stateless("Tanh")?;
+        let pooler = b.m.custom("BertPooler", &[("dense", dense), ("activation", activation)])?;
+        let root = b.m.custom("BertModel", &[("embeddings", embeddings), ("encoder", encoder), ("pooler", pooler)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(root)
     }
@@ -501,26 +478,26 @@ mod bert {
     /// (Linear and Embedding weights `N(0, std)`, biases 0, the padding row 0, LayerNorm 1/0).
     /// Its extra cases write only non-persistent buffers (`BertEmbeddings.position_ids`) or the
     /// bias of `BertLMPredictionHead`, which `BertModel` does not have.
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
         base_init_weights(b, id, path, base_std(c.initializer_range))
     }
 
     /// `BertEmbeddings`: word (with `padding_idx`), position and token-type embeddings, LayerNorm,
     /// dropout. Its `position_ids`/`token_type_ids` buffers are non-persistent.
-    fn embeddings(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn embeddings(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let h = c.hidden_size;
         let word =
-            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
-        let position = b.layer(Layer::Embedding {
+            b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
+        let position = b.m.add(Layer::Embedding {
             num_embeddings: c.max_position_embeddings,
             embedding_dim: h,
             padding_idx: None,
         })?;
         let token_type =
-            b.layer(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None })?;
+            b.m.add(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None })?;
         let norm = b.layer_norm(h)?;
-        let dropout = b.stateless("Dropout")?;
-        b.module(
+        let dropout = b.m.stateless("Dropout")?;
+        b.m.custom(
             "BertEmbeddings",
             &[
                 ("word_embeddings", word),
@@ -533,37 +510,37 @@ mod bert {
     }
 
     /// `BertAttention`: `self` (`BertSelfAttention`, or `BertCrossAttention`) and `output`.
-    fn attention(b: &mut Builder, c: &Config, cross: bool) -> Result<ModuleId> {
+    fn attention(b: &mut PreTrained, c: &Config, cross: bool) -> Result<ModuleId> {
         let query = b.linear(c.hidden_size, c.all_head_size, true)?;
         let key = b.linear(c.hidden_size, c.all_head_size, true)?;
         let value = b.linear(c.hidden_size, c.all_head_size, true)?;
-        let dropout = b.stateless("Dropout")?;
+        let dropout = b.m.stateless("Dropout")?;
         let class = if cross { "BertCrossAttention" } else { "BertSelfAttention" };
-        let attn = b.module(class, &[("query", query), ("key", key), ("value", value), ("dropout", dropout)])?;
+        let attn = b.m.custom(class, &[("query", query), ("key", key), ("value", value), ("dropout", dropout)])?;
         let output = dense_norm_dropout(b, "BertSelfOutput", c.hidden_size, c.hidden_size)?;
-        b.module("BertAttention", &[("self", attn), ("output", output)])
+        b.m.custom("BertAttention", &[("self", attn), ("output", output)])
     }
 
     /// `BertSelfOutput` / `BertOutput`: dense `in → out`, LayerNorm, dropout.
-    fn dense_norm_dropout(b: &mut Builder, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
+    fn dense_norm_dropout(b: &mut PreTrained, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
         let dense = b.linear(n_in, n_out, true)?;
         let norm = b.layer_norm(n_out)?;
-        let dropout = b.stateless("Dropout")?;
-        b.module(class, &[("dense", dense), ("LayerNorm", norm), ("dropout", dropout)])
+        let dropout = b.m.stateless("Dropout")?;
+        b.m.custom(class, &[("dense", dense), ("LayerNorm", norm), ("dropout", dropout)])
     }
 
     /// `BertLayer`: attention, optional cross-attention, intermediate, output.
-    fn layer(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn layer(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let mut children = vec![("attention", attention(b, c, false)?)];
         if c.add_cross_attention {
             children.push(("crossattention", attention(b, c, true)?));
         }
         let dense = b.linear(c.hidden_size, c.intermediate_size, true)?;
-        let act = b.stateless(c.activation)?;
+        let act = b.m.stateless(c.activation)?;
         children
-            .push(("intermediate", b.module("BertIntermediate", &[("dense", dense), ("intermediate_act_fn", act)])?));
+            .push(("intermediate", b.m.custom("BertIntermediate", &[("dense", dense), ("intermediate_act_fn", act)])?));
         children.push(("output", dense_norm_dropout(b, "BertOutput", c.intermediate_size, c.hidden_size)?));
-        b.module("BertLayer", &children)
+        b.m.custom("BertLayer", &children)
     }
 }
 
@@ -624,19 +601,19 @@ mod gpt2 {
     }
 
     /// `GPT2Model(config)`, then its `post_init`.
-    pub(super) fn gpt2_model(b: &mut Builder, c: &Config) -> Result<Gpt2Model> {
+    pub(super) fn gpt2_model(b: &mut PreTrained, c: &Config) -> Result<Gpt2Model> {
         let wte =
-            b.layer(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None })?;
+            b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: c.n_embd, padding_idx: None })?;
         let wpe =
-            b.layer(Layer::Embedding { num_embeddings: c.n_positions, embedding_dim: c.n_embd, padding_idx: None })?;
-        let drop = b.stateless("Dropout")?;
+            b.m.add(Layer::Embedding { num_embeddings: c.n_positions, embedding_dim: c.n_embd, padding_idx: None })?;
+        let drop = b.m.stateless("Dropout")?;
         let mut blocks = Vec::with_capacity(c.n_layer);
         for _ in 0..c.n_layer {
             blocks.push(block(b, c)?);
         }
-        let h = b.module_list(&blocks);
+        let h = b.m.module_list(&blocks);
         let ln_f = b.layer_norm(c.n_embd)?;
-        let root = b.module("GPT2Model", &[("wte", wte), ("wpe", wpe), ("drop", drop), ("h", h), ("ln_f", ln_f)])?;
+        let root = b.m.custom("GPT2Model", &[("wte", wte), ("wpe", wpe), ("drop", drop), ("h", h), ("ln_f", ln_f)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         Ok(Gpt2Model { root, wte })
     }
@@ -645,10 +622,10 @@ mod gpt2 {
     /// `post_init`), then `lm_head = nn.Linear(n_embd, vocab_size, bias=False)`, whose default
     /// and `N(0, initializer_range)` draws happen even when it is then tied to `transformer.wte`
     /// (`tie_word_embeddings`, default true).
-    pub(super) fn gpt2_lm_head_model(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    pub(super) fn gpt2_lm_head_model(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let transformer = gpt2_model(b, c)?;
         let lm_head = b.linear(c.n_embd, c.vocab_size, false)?;
-        let root = b.module("GPT2LMHeadModel", &[("transformer", transformer.root), ("lm_head", lm_head)])?;
+        let root = b.m.custom("GPT2LMHeadModel", &[("transformer", transformer.root), ("lm_head", lm_head)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         if c.tie_word_embeddings {
             b.m.tie(lm_head, "weight", transformer.wte, "weight")?;
@@ -660,7 +637,7 @@ mod gpt2 {
     /// `std = initializer_range or 0.02`, LayerNorm 1/0); `Conv1D` weight
     /// `N(0, initializer_range)`, bias 0; and for `GPT2Attention`/`GPT2MLP` (visited after their
     /// children, so drawn a second time) `c_proj.weight ~ N(0, initializer_range / √(2·n_layer))`.
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
         base_init_weights(b, id, path, base_std(c.initializer_range))?;
         match b.m.module(id).layer.type_name().as_str() {
             "Conv1D" => linear_rule(b, id, path, c.initializer_range),
@@ -675,7 +652,7 @@ mod gpt2 {
 
     /// transformers' `Conv1D(nf, nx)`: weight `(nx, nf)` (input × output, transposed from
     /// `nn.Linear`) drawn `N(0, 0.02)` in its constructor; bias `(nf)` zeros.
-    fn conv1d(b: &mut Builder, nf: usize, nx: usize) -> Result<ModuleId> {
+    fn conv1d(b: &mut PreTrained, nf: usize, nx: usize) -> Result<ModuleId> {
         let slot =
             |name: &str, shape: Vec<usize>, role| Slot { name: name.into(), shape, role, buffer: false, int64: false };
         let id =
@@ -685,7 +662,7 @@ mod gpt2 {
     }
 
     /// `GPT2Attention`: `c_attn` (3E, or 2E plus `q_attn` for cross-attention), `c_proj`, dropouts.
-    fn attention(b: &mut Builder, c: &Config, cross: bool) -> Result<ModuleId> {
+    fn attention(b: &mut PreTrained, c: &Config, cross: bool) -> Result<ModuleId> {
         let e = c.n_embd;
         let mut children = Vec::new();
         if cross {
@@ -695,22 +672,22 @@ mod gpt2 {
             children.push(("c_attn", conv1d(b, 3 * e, e)?));
         }
         children.push(("c_proj", conv1d(b, e, e)?));
-        children.push(("attn_dropout", b.stateless("Dropout")?));
-        children.push(("resid_dropout", b.stateless("Dropout")?));
-        b.module("GPT2Attention", &children)
+        children.push(("attn_dropout", b.m.stateless("Dropout")?));
+        children.push(("resid_dropout", b.m.stateless("Dropout")?));
+        b.m.custom("GPT2Attention", &children)
     }
 
     /// `GPT2MLP`: `c_fc`, `c_proj`, activation, dropout.
-    fn mlp(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn mlp(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let c_fc = conv1d(b, c.inner_dim, c.n_embd)?;
         let c_proj = conv1d(b, c.n_embd, c.inner_dim)?;
-        let act = b.stateless(c.activation)?;
-        let dropout = b.stateless("Dropout")?;
-        b.module("GPT2MLP", &[("c_fc", c_fc), ("c_proj", c_proj), ("act", act), ("dropout", dropout)])
+        let act = b.m.stateless(c.activation)?;
+        let dropout = b.m.stateless("Dropout")?;
+        b.m.custom("GPT2MLP", &[("c_fc", c_fc), ("c_proj", c_proj), ("act", act), ("dropout", dropout)])
     }
 
     /// `GPT2Block`: `ln_1`, `attn`, `ln_2`, optional `crossattention` + `ln_cross_attn`, `mlp`.
-    fn block(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn block(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let mut children = vec![
             ("ln_1", b.layer_norm(c.n_embd)?),
             ("attn", attention(b, c, false)?),
@@ -721,7 +698,7 @@ mod gpt2 {
             children.push(("ln_cross_attn", b.layer_norm(c.n_embd)?));
         }
         children.push(("mlp", mlp(b, c)?));
-        b.module("GPT2Block", &children)
+        b.m.custom("GPT2Block", &children)
     }
 }
 
@@ -789,8 +766,8 @@ mod llama {
     }
 
     /// `LlamaModel(config)`, then its `post_init`.
-    pub(super) fn llama_model(b: &mut Builder, c: &Config) -> Result<LlamaModel> {
-        let embed_tokens = b.layer(Layer::Embedding {
+    pub(super) fn llama_model(b: &mut PreTrained, c: &Config) -> Result<LlamaModel> {
+        let embed_tokens = b.m.add(Layer::Embedding {
             num_embeddings: c.vocab_size,
             embedding_dim: c.hidden_size,
             padding_idx: c.padding_idx,
@@ -799,11 +776,11 @@ mod llama {
         for _ in 0..c.num_hidden_layers {
             layers.push(decoder_layer(b, c)?);
         }
-        let layers = b.module_list(&layers);
+        let layers = b.m.module_list(&layers);
         let norm = rms_norm(b, c.hidden_size)?;
         // Only non-persistent buffers (`inv_freq`, `original_inv_freq`): nothing in the state_dict.
-        let rotary_emb = b.module("LlamaRotaryEmbedding", &[])?;
-        let root = b.module(
+        let rotary_emb = b.m.custom("LlamaRotaryEmbedding", &[])?;
+        let root = b.m.custom(
             "LlamaModel",
             &[("embed_tokens", embed_tokens), ("layers", layers), ("norm", norm), ("rotary_emb", rotary_emb)],
         )?;
@@ -815,10 +792,10 @@ mod llama {
     /// then `lm_head = nn.Linear(hidden_size, vocab_size, bias=False)` with its default and
     /// `N(0, initializer_range)` draws, tied to `model.embed_tokens` when `tie_word_embeddings`
     /// (default false).
-    pub(super) fn llama_for_causal_lm(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    pub(super) fn llama_for_causal_lm(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let model = llama_model(b, c)?;
         let lm_head = b.linear(c.hidden_size, c.vocab_size, false)?;
-        let root = b.module("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
+        let root = b.m.custom("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
         b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
         if c.tie_word_embeddings {
             b.m.tie(lm_head, "weight", model.embed_tokens, "weight")?;
@@ -829,12 +806,12 @@ mod llama {
     /// `LlamaPreTrainedModel._init_weights` is the base rule with
     /// `std = initializer_range or 0.02`: Linear/Embedding `N(0, std)`, biases 0, padding row 0,
     /// `LlamaRMSNorm` weight 1 (its rotary case rewrites non-persistent buffers only).
-    fn init_weights(b: &mut Builder, id: ModuleId, path: &str, c: &Config) -> Result<()> {
+    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
         base_init_weights(b, id, path, base_std(c.initializer_range))
     }
 
     /// `LlamaRMSNorm(size)`: weight ones.
-    fn rms_norm(b: &mut Builder, size: usize) -> Result<ModuleId> {
+    fn rms_norm(b: &mut PreTrained, size: usize) -> Result<ModuleId> {
         let slot =
             Slot { name: "weight".into(), shape: vec![size], role: Role::NormWeight, buffer: false, int64: false };
         let id = b.with_params("LlamaRMSNorm", &[slot])?;
@@ -844,27 +821,27 @@ mod llama {
 
     /// `LlamaDecoderLayer`: `self_attn` (q, k, v, o projections), `mlp` (gate, up, down,
     /// activation), `input_layernorm`, `post_attention_layernorm`.
-    fn decoder_layer(b: &mut Builder, c: &Config) -> Result<ModuleId> {
+    fn decoder_layer(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
         let (h, q, kv) = (c.hidden_size, c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim);
         let q_proj = b.linear(h, q, c.attention_bias)?;
         let k_proj = b.linear(h, kv, c.attention_bias)?;
         let v_proj = b.linear(h, kv, c.attention_bias)?;
         let o_proj = b.linear(q, h, c.attention_bias)?;
-        let self_attn = b.module(
+        let self_attn = b.m.custom(
             "LlamaAttention",
             &[("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)],
         )?;
         let gate_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
         let up_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
         let down_proj = b.linear(c.intermediate_size, h, c.mlp_bias)?;
-        let act_fn = b.stateless(c.activation)?;
-        let mlp = b.module(
+        let act_fn = b.m.stateless(c.activation)?;
+        let mlp = b.m.custom(
             "LlamaMLP",
             &[("gate_proj", gate_proj), ("up_proj", up_proj), ("down_proj", down_proj), ("act_fn", act_fn)],
         )?;
         let input_layernorm = rms_norm(b, h)?;
         let post_attention_layernorm = rms_norm(b, h)?;
-        b.module(
+        b.m.custom(
             "LlamaDecoderLayer",
             &[
                 ("self_attn", self_attn),

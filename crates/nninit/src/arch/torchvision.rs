@@ -13,48 +13,6 @@ use crate::init::{FanMode, Init, Nonlinearity};
 use crate::nn::{Layer, Model, ModuleId};
 use crate::tensor::DType;
 
-/// A model under construction: layers are added (and default-initialized) in the order the
-/// Python constructor creates them.
-struct Builder {
-    model: Model,
-}
-
-impl Builder {
-    fn new(dtype: DType) -> Self {
-        Builder { model: Model::new(dtype) }
-    }
-
-    /// Constructs `layer` with PyTorch's default init.
-    fn add(&mut self, layer: Layer) -> Result<ModuleId> {
-        self.model.add(layer)
-    }
-
-    /// A parameterless layer (`ReLU`, `MaxPool2d`, `Dropout`, ...).
-    fn stateless(&mut self, class: &str) -> Result<ModuleId> {
-        self.add(Layer::stateless(class))
-    }
-
-    /// `nn.Sequential(*children)`.
-    fn sequential(&mut self, children: &[ModuleId]) -> ModuleId {
-        self.model.sequential(children)
-    }
-
-    /// An `nn.Module` subclass `class` whose `__init__` registers `children` in this order.
-    fn module(&mut self, class: &str, children: &[(&str, ModuleId)]) -> Result<ModuleId> {
-        let id = self.model.container(Layer::Custom(class.into()), &[]);
-        for (name, child) in children {
-            self.model.add_child(id, name, *child)?;
-        }
-        Ok(id)
-    }
-
-    /// Makes `root` the model's root and hands the model over.
-    fn finish(mut self, root: ModuleId) -> Result<Model> {
-        self.model.set_root(root)?;
-        Ok(self.model)
-    }
-}
-
 /// `nn.Conv2d(in_channels, out_channels, kernel_size, groups=groups, bias=bias)`.
 fn conv2d(in_channels: usize, out_channels: usize, kernel_size: usize, groups: usize, bias: bool) -> Layer {
     Layer::Conv {
@@ -140,10 +98,10 @@ impl Block {
     }
 
     /// `block(inplanes, planes, stride, downsample)` with groups 1, base width 64, dilation 1.
-    fn build(self, b: &mut Builder, inplanes: usize, planes: usize, downsample: Option<ModuleId>) -> Result<ModuleId> {
+    fn build(self, m: &mut Model, inplanes: usize, planes: usize, downsample: Option<ModuleId>) -> Result<ModuleId> {
         match self {
-            Block::Basic => basic_block(b, inplanes, planes, downsample),
-            Block::Bottleneck => bottleneck(b, inplanes, planes, downsample),
+            Block::Basic => basic_block(m, inplanes, planes, downsample),
+            Block::Bottleneck => bottleneck(m, inplanes, planes, downsample),
         }
     }
 }
@@ -156,28 +114,28 @@ fn with_downsample(mut children: Vec<(&str, ModuleId)>, downsample: Option<Modul
 }
 
 /// torchvision `BasicBlock.__init__`: conv1, bn1, relu, conv2, bn2, then downsample.
-fn basic_block(b: &mut Builder, inplanes: usize, planes: usize, downsample: Option<ModuleId>) -> Result<ModuleId> {
-    let conv1 = b.add(conv3x3(inplanes, planes))?;
-    let bn1 = b.add(batch_norm2d(planes))?;
-    let relu = b.stateless("ReLU")?;
-    let conv2 = b.add(conv3x3(planes, planes))?;
-    let bn2 = b.add(batch_norm2d(planes))?;
+fn basic_block(m: &mut Model, inplanes: usize, planes: usize, downsample: Option<ModuleId>) -> Result<ModuleId> {
+    let conv1 = m.add(conv3x3(inplanes, planes))?;
+    let bn1 = m.add(batch_norm2d(planes))?;
+    let relu = m.stateless("ReLU")?;
+    let conv2 = m.add(conv3x3(planes, planes))?;
+    let bn2 = m.add(batch_norm2d(planes))?;
     let children = vec![("conv1", conv1), ("bn1", bn1), ("relu", relu), ("conv2", conv2), ("bn2", bn2)];
-    b.module("BasicBlock", &with_downsample(children, downsample))
+    m.custom("BasicBlock", &with_downsample(children, downsample))
 }
 
 /// torchvision `Bottleneck.__init__` (width = planes): conv1, bn1, conv2, bn2, conv3, bn3, relu,
 /// then downsample.
-fn bottleneck(b: &mut Builder, inplanes: usize, planes: usize, downsample: Option<ModuleId>) -> Result<ModuleId> {
+fn bottleneck(m: &mut Model, inplanes: usize, planes: usize, downsample: Option<ModuleId>) -> Result<ModuleId> {
     let width = planes;
     let out = planes * Block::Bottleneck.expansion();
-    let conv1 = b.add(conv1x1(inplanes, width))?;
-    let bn1 = b.add(batch_norm2d(width))?;
-    let conv2 = b.add(conv3x3(width, width))?;
-    let bn2 = b.add(batch_norm2d(width))?;
-    let conv3 = b.add(conv1x1(width, out))?;
-    let bn3 = b.add(batch_norm2d(out))?;
-    let relu = b.stateless("ReLU")?;
+    let conv1 = m.add(conv1x1(inplanes, width))?;
+    let bn1 = m.add(batch_norm2d(width))?;
+    let conv2 = m.add(conv3x3(width, width))?;
+    let bn2 = m.add(batch_norm2d(width))?;
+    let conv3 = m.add(conv1x1(width, out))?;
+    let bn3 = m.add(batch_norm2d(out))?;
+    let relu = m.stateless("ReLU")?;
     let children = vec![
         ("conv1", conv1),
         ("bn1", bn1),
@@ -187,14 +145,14 @@ fn bottleneck(b: &mut Builder, inplanes: usize, planes: usize, downsample: Optio
         ("bn3", bn3),
         ("relu", relu),
     ];
-    b.module("Bottleneck", &with_downsample(children, downsample))
+    m.custom("Bottleneck", &with_downsample(children, downsample))
 }
 
 /// torchvision `ResNet._make_layer`: a `Sequential` of `blocks` blocks. The `downsample`
 /// Sequential (1×1 conv + BatchNorm, when the stride or width changes) is constructed before the
 /// first block, though that block registers it last. Updates `inplanes`.
 fn make_layer(
-    b: &mut Builder,
+    m: &mut Model,
     block: Block,
     inplanes: &mut usize,
     planes: usize,
@@ -203,18 +161,18 @@ fn make_layer(
 ) -> Result<ModuleId> {
     let out = planes * block.expansion();
     let downsample = if stride != 1 || *inplanes != out {
-        let conv = b.add(conv1x1(*inplanes, out))?;
-        let bn = b.add(batch_norm2d(out))?;
-        Some(b.sequential(&[conv, bn]))
+        let conv = m.add(conv1x1(*inplanes, out))?;
+        let bn = m.add(batch_norm2d(out))?;
+        Some(m.sequential(&[conv, bn]))
     } else {
         None
     };
-    let mut layers = vec![block.build(b, *inplanes, planes, downsample)?];
+    let mut layers = vec![block.build(m, *inplanes, planes, downsample)?];
     *inplanes = out;
     for _ in 1..blocks {
-        layers.push(block.build(b, *inplanes, planes, None)?);
+        layers.push(block.build(m, *inplanes, planes, None)?);
     }
-    Ok(b.sequential(&layers))
+    Ok(m.sequential(&layers))
 }
 
 /// ResNet's re-initialization: Conv2d → `kaiming_normal_(mode='fan_out', nonlinearity='relu')`,
@@ -231,19 +189,19 @@ fn resnet_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 
 /// torchvision `ResNet(block, layers)` with 1000 classes and the default options.
 fn resnet(block: Block, layers: [usize; 4], dtype: DType) -> Result<Model> {
-    let mut b = Builder::new(dtype);
+    let mut m = Model::new(dtype);
     let mut inplanes = 64;
-    let conv1 = b.add(conv2d(3, inplanes, 7, 1, false))?;
-    let bn1 = b.add(batch_norm2d(inplanes))?;
-    let relu = b.stateless("ReLU")?;
-    let maxpool = b.stateless("MaxPool2d")?;
-    let layer1 = make_layer(&mut b, block, &mut inplanes, 64, layers[0], 1)?;
-    let layer2 = make_layer(&mut b, block, &mut inplanes, 128, layers[1], 2)?;
-    let layer3 = make_layer(&mut b, block, &mut inplanes, 256, layers[2], 2)?;
-    let layer4 = make_layer(&mut b, block, &mut inplanes, 512, layers[3], 2)?;
-    let avgpool = b.stateless("AdaptiveAvgPool2d")?;
-    let fc = b.add(Layer::linear(512 * block.expansion(), 1000))?;
-    let root = b.module(
+    let conv1 = m.add(conv2d(3, inplanes, 7, 1, false))?;
+    let bn1 = m.add(batch_norm2d(inplanes))?;
+    let relu = m.stateless("ReLU")?;
+    let maxpool = m.stateless("MaxPool2d")?;
+    let layer1 = make_layer(&mut m, block, &mut inplanes, 64, layers[0], 1)?;
+    let layer2 = make_layer(&mut m, block, &mut inplanes, 128, layers[1], 2)?;
+    let layer3 = make_layer(&mut m, block, &mut inplanes, 256, layers[2], 2)?;
+    let layer4 = make_layer(&mut m, block, &mut inplanes, 512, layers[3], 2)?;
+    let avgpool = m.stateless("AdaptiveAvgPool2d")?;
+    let fc = m.add(Layer::linear(512 * block.expansion(), 1000))?;
+    let root = m.custom(
         "ResNet",
         &[
             ("conv1", conv1),
@@ -258,7 +216,7 @@ fn resnet(block: Block, layers: [usize; 4], dtype: DType) -> Result<Model> {
             ("fc", fc),
         ],
     )?;
-    let mut model = b.finish(root)?;
+    let mut model = m.with_root(root)?;
     reinit(&mut model, resnet_rule)?;
     Ok(model)
 }
@@ -301,23 +259,23 @@ const VGG_A: [VggItem; 13] = {
 };
 
 /// torchvision `vgg.make_layers(cfg, batch_norm)`: the `features` Sequential.
-fn vgg_features(b: &mut Builder, cfg: &[VggItem], batch_norm: bool) -> Result<ModuleId> {
+fn vgg_features(m: &mut Model, cfg: &[VggItem], batch_norm: bool) -> Result<ModuleId> {
     let mut layers = Vec::new();
     let mut in_channels = 3;
     for item in cfg {
         match *item {
-            VggItem::MaxPool => layers.push(b.stateless("MaxPool2d")?),
+            VggItem::MaxPool => layers.push(m.stateless("MaxPool2d")?),
             VggItem::Conv(v) => {
-                layers.push(b.add(conv2d(in_channels, v, 3, 1, true))?);
+                layers.push(m.add(conv2d(in_channels, v, 3, 1, true))?);
                 if batch_norm {
-                    layers.push(b.add(batch_norm2d(v))?);
+                    layers.push(m.add(batch_norm2d(v))?);
                 }
-                layers.push(b.stateless("ReLU")?);
+                layers.push(m.stateless("ReLU")?);
                 in_channels = v;
             }
         }
     }
-    Ok(b.sequential(&layers))
+    Ok(m.sequential(&layers))
 }
 
 /// VGG's re-initialization (`init_weights=True`): Conv2d → `kaiming_normal_(mode='fan_out',
@@ -337,21 +295,21 @@ fn vgg_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 
 /// torchvision `VGG(features)` with 1000 classes, dropout 0.5 and `init_weights=True`.
 fn vgg(cfg: &[VggItem], batch_norm: bool, dtype: DType) -> Result<Model> {
-    let mut b = Builder::new(dtype);
-    let features = vgg_features(&mut b, cfg, batch_norm)?;
-    let avgpool = b.stateless("AdaptiveAvgPool2d")?;
+    let mut m = Model::new(dtype);
+    let features = vgg_features(&mut m, cfg, batch_norm)?;
+    let avgpool = m.stateless("AdaptiveAvgPool2d")?;
     let classifier = [
-        b.add(Layer::linear(512 * 7 * 7, 4096))?,
-        b.stateless("ReLU")?,
-        b.stateless("Dropout")?,
-        b.add(Layer::linear(4096, 4096))?,
-        b.stateless("ReLU")?,
-        b.stateless("Dropout")?,
-        b.add(Layer::linear(4096, 1000))?,
+        m.add(Layer::linear(512 * 7 * 7, 4096))?,
+        m.stateless("ReLU")?,
+        m.stateless("Dropout")?,
+        m.add(Layer::linear(4096, 4096))?,
+        m.stateless("ReLU")?,
+        m.stateless("Dropout")?,
+        m.add(Layer::linear(4096, 1000))?,
     ];
-    let classifier = b.sequential(&classifier);
-    let root = b.module("VGG", &[("features", features), ("avgpool", avgpool), ("classifier", classifier)])?;
-    let mut model = b.finish(root)?;
+    let classifier = m.sequential(&classifier);
+    let root = m.custom("VGG", &[("features", features), ("avgpool", avgpool), ("classifier", classifier)])?;
+    let mut model = m.with_root(root)?;
     reinit(&mut model, vgg_rule)?;
     Ok(model)
 }
@@ -387,32 +345,32 @@ fn make_divisible(v: f64, divisor: usize) -> usize {
 /// norm_layer=BatchNorm2d, activation_layer=ReLU6)`: a Sequential subclass of a bias-free
 /// Conv2d, a BatchNorm2d and a ReLU6, named `0`, `1`, `2`.
 fn conv_bn_relu6(
-    b: &mut Builder,
+    m: &mut Model,
     in_channels: usize,
     out_channels: usize,
     kernel_size: usize,
     groups: usize,
 ) -> Result<ModuleId> {
-    let conv = b.add(conv2d(in_channels, out_channels, kernel_size, groups, false))?;
-    let bn = b.add(batch_norm2d(out_channels))?;
-    let act = b.stateless("ReLU6")?;
-    Ok(b.model.container(Layer::Custom("Conv2dNormActivation".into()), &[conv, bn, act]))
+    let conv = m.add(conv2d(in_channels, out_channels, kernel_size, groups, false))?;
+    let bn = m.add(batch_norm2d(out_channels))?;
+    let act = m.stateless("ReLU6")?;
+    Ok(m.container(Layer::Custom("Conv2dNormActivation".into()), &[conv, bn, act]))
 }
 
 /// torchvision `mobilenetv2.InvertedResidual(inp, oup, stride, expand_ratio)`: a `conv`
 /// Sequential of [1×1 expansion (if `expand_ratio != 1`)], 3×3 depthwise, 1×1 projection
 /// Conv2d and BatchNorm2d.
-fn inverted_residual(b: &mut Builder, inp: usize, oup: usize, expand_ratio: usize) -> Result<ModuleId> {
+fn inverted_residual(m: &mut Model, inp: usize, oup: usize, expand_ratio: usize) -> Result<ModuleId> {
     let hidden_dim = inp * expand_ratio;
     let mut layers = Vec::new();
     if expand_ratio != 1 {
-        layers.push(conv_bn_relu6(b, inp, hidden_dim, 1, 1)?);
+        layers.push(conv_bn_relu6(m, inp, hidden_dim, 1, 1)?);
     }
-    layers.push(conv_bn_relu6(b, hidden_dim, hidden_dim, 3, hidden_dim)?);
-    layers.push(b.add(conv2d(hidden_dim, oup, 1, 1, false))?);
-    layers.push(b.add(batch_norm2d(oup))?);
-    let conv = b.sequential(&layers);
-    b.module("InvertedResidual", &[("conv", conv)])
+    layers.push(conv_bn_relu6(m, hidden_dim, hidden_dim, 3, hidden_dim)?);
+    layers.push(m.add(conv2d(hidden_dim, oup, 1, 1, false))?);
+    layers.push(m.add(batch_norm2d(oup))?);
+    let conv = m.sequential(&layers);
+    m.custom("InvertedResidual", &[("conv", conv)])
 }
 
 /// MobileNetV2's re-initialization: Conv2d → `kaiming_normal_(mode='fan_out')` (leaky_relu with
@@ -441,23 +399,23 @@ pub fn mobilenet_v2(dtype: DType) -> Result<Model> {
     const SETTING: [[usize; 4]; 7] =
         [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]];
 
-    let mut b = Builder::new(dtype);
+    let mut m = Model::new(dtype);
     let mut input_channel = make_divisible(32.0 * WIDTH_MULT, ROUND_NEAREST);
     let last_channel = make_divisible(1280.0 * WIDTH_MULT.max(1.0), ROUND_NEAREST);
-    let mut features = vec![conv_bn_relu6(&mut b, 3, input_channel, 3, 1)?];
+    let mut features = vec![conv_bn_relu6(&mut m, 3, input_channel, 3, 1)?];
     for [t, c, n, _stride] in SETTING {
         let output_channel = make_divisible(c as f64 * WIDTH_MULT, ROUND_NEAREST);
         for _ in 0..n {
-            features.push(inverted_residual(&mut b, input_channel, output_channel, t)?);
+            features.push(inverted_residual(&mut m, input_channel, output_channel, t)?);
             input_channel = output_channel;
         }
     }
-    features.push(conv_bn_relu6(&mut b, input_channel, last_channel, 1, 1)?);
-    let features = b.sequential(&features);
-    let classifier = [b.stateless("Dropout")?, b.add(Layer::linear(last_channel, 1000))?];
-    let classifier = b.sequential(&classifier);
-    let root = b.module("MobileNetV2", &[("features", features), ("classifier", classifier)])?;
-    let mut model = b.finish(root)?;
+    features.push(conv_bn_relu6(&mut m, input_channel, last_channel, 1, 1)?);
+    let features = m.sequential(&features);
+    let classifier = [m.stateless("Dropout")?, m.add(Layer::linear(last_channel, 1000))?];
+    let classifier = m.sequential(&classifier);
+    let root = m.custom("MobileNetV2", &[("features", features), ("classifier", classifier)])?;
+    let mut model = m.with_root(root)?;
     reinit(&mut model, mobilenet_v2_rule)?;
     Ok(model)
 }

@@ -1,7 +1,9 @@
-//! Layer kinds: their configuration, parameter shapes and PyTorch's default initialization.
+//! Layer kinds: the [`Layer`] enum, its parameter slots and roles. What each kind's constructor
+//! accepts, checks, registers and draws lives with its family in [`crate::nn::layers`].
 
+use super::layers;
 use crate::error::{Error, Result};
-use crate::init::{FanMode, Init, Nonlinearity};
+use crate::init::Init;
 
 /// What a parameter or buffer is for, so plans can address it by meaning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -71,7 +73,9 @@ impl RnnMode {
 
 /// A layer: its kind and the configuration that fixes its parameters' shapes.
 ///
-/// [`Layer::type_name`] is PyTorch's class name, which plan rules match on.
+/// [`Layer::type_name`] is PyTorch's class name, which plan rules match on. Each kind's
+/// constructor signature, errors, parameters and default init are documented, and written, in
+/// its family's file under [`crate::nn::layers`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // fields carry PyTorch's constructor argument names
 pub enum Layer {
@@ -140,14 +144,6 @@ pub struct Slot {
     pub buffer: bool,
     /// For buffers: stored as int64 (`num_batches_tracked`).
     pub int64: bool,
-}
-
-fn param(name: impl Into<String>, shape: Vec<usize>, role: Role) -> Slot {
-    Slot { name: name.into(), shape, role, buffer: false, int64: false }
-}
-
-fn buffer(name: &str, shape: Vec<usize>, int64: bool) -> Slot {
-    Slot { name: name.into(), shape, role: Role::Buffer, buffer: true, int64 }
 }
 
 impl Layer {
@@ -237,190 +233,25 @@ impl Layer {
         }
     }
 
-    /// Checks the configuration with PyTorch's constructor errors.
+    /// Checks the configuration with PyTorch's constructor errors (each layer family's, in
+    /// [`crate::nn::layers`]).
+    ///
+    /// # Errors
+    /// [`Error::Value`] with PyTorch's message, e.g. "in_channels must be divisible by groups".
     pub fn validate(&self) -> Result<()> {
-        let fail = |m: String| Err(Error::value(m));
-        match self {
-            Layer::Bilinear { in1_features: 0, .. } => {
-                fail("in1_features must be > 0, but got (in1_features=0)".into())
-            }
-            Layer::Conv { in_channels, out_channels, groups, .. } => {
-                if *groups == 0 {
-                    fail("groups must be a positive integer".into())
-                } else if in_channels % groups != 0 {
-                    fail("in_channels must be divisible by groups".into())
-                } else if out_channels % groups != 0 {
-                    fail("out_channels must be divisible by groups".into())
-                } else {
-                    Ok(())
-                }
-            }
-            Layer::GroupNorm { num_groups, num_channels, .. } if *num_groups == 0 || num_channels % num_groups != 0 => {
-                fail(format!("num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"))
-            }
-            Layer::Embedding { num_embeddings, padding_idx: Some(p), .. } if p >= num_embeddings => {
-                fail("Padding_idx must be within num_embeddings".into())
-            }
-            Layer::Rnn { input_size, hidden_size, num_layers, proj_size, .. } => {
-                if *input_size == 0 {
-                    fail("input_size must be greater than zero".into())
-                } else if *hidden_size == 0 {
-                    fail("hidden_size must be greater than zero".into())
-                } else if *num_layers == 0 {
-                    fail("num_layers must be greater than zero".into())
-                } else if *num_layers > MAX_LAYERS {
-                    fail(format!("num_layers={num_layers} is more than nninit builds (at most {MAX_LAYERS})"))
-                } else if proj_size >= hidden_size {
-                    fail("proj_size has to be smaller than hidden_size".into())
-                } else {
-                    Ok(())
-                }
-            }
-            Layer::MultiheadAttention { embed_dim, num_heads, .. } => {
-                if *embed_dim == 0 || *num_heads == 0 {
-                    fail(format!(
-                        "embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and num_heads={num_heads} instead"
-                    ))
-                } else if embed_dim % num_heads != 0 {
-                    fail("embed_dim must be divisible by num_heads".into())
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Ok(()),
-        }
+        layers::family(self).validate(self)
     }
 
     /// The parameters and buffers the layer registers, in PyTorch's registration order (which is
     /// also `state_dict` order within the layer: parameters, then buffers).
     pub fn slots(&self) -> Vec<Slot> {
-        match self {
-            Layer::Linear { in_features, out_features, bias } => {
-                let mut s = vec![param("weight", vec![*out_features, *in_features], Role::Weight)];
-                if *bias {
-                    s.push(param("bias", vec![*out_features], Role::Bias));
-                }
-                s
-            }
-            Layer::Bilinear { in1_features, in2_features, out_features, bias } => {
-                let mut s = vec![param("weight", vec![*out_features, *in1_features, *in2_features], Role::Weight)];
-                if *bias {
-                    s.push(param("bias", vec![*out_features], Role::Bias));
-                }
-                s
-            }
-            Layer::Conv { in_channels, out_channels, kernel_size, groups, bias, transposed } => {
-                let (a, b) = if *transposed {
-                    (*in_channels, out_channels / groups)
-                } else {
-                    (*out_channels, in_channels / groups)
-                };
-                let mut shape = vec![a, b];
-                shape.extend_from_slice(kernel_size);
-                let mut s = vec![param("weight", shape, Role::Weight)];
-                if *bias {
-                    s.push(param("bias", vec![*out_channels], Role::Bias));
-                }
-                s
-            }
-            Layer::BatchNorm { num_features: c, affine, track_running_stats, .. } => {
-                let mut s = Vec::new();
-                if *affine {
-                    s.push(param("weight", vec![*c], Role::NormWeight));
-                    s.push(param("bias", vec![*c], Role::NormBias));
-                }
-                if *track_running_stats {
-                    s.push(buffer("running_mean", vec![*c], false));
-                    s.push(buffer("running_var", vec![*c], false));
-                    s.push(buffer("num_batches_tracked", vec![], true));
-                }
-                s
-            }
-            Layer::LayerNorm { normalized_shape, elementwise_affine, bias } => {
-                let mut s = Vec::new();
-                if *elementwise_affine {
-                    s.push(param("weight", normalized_shape.clone(), Role::NormWeight));
-                    if *bias {
-                        s.push(param("bias", normalized_shape.clone(), Role::NormBias));
-                    }
-                }
-                s
-            }
-            Layer::GroupNorm { num_channels, affine: true, .. } => vec![
-                param("weight", vec![*num_channels], Role::NormWeight),
-                param("bias", vec![*num_channels], Role::NormBias),
-            ],
-            Layer::RmsNorm { normalized_shape, elementwise_affine: true } => {
-                vec![param("weight", normalized_shape.clone(), Role::NormWeight)]
-            }
-            Layer::Embedding { num_embeddings, embedding_dim, .. } => {
-                vec![param("weight", vec![*num_embeddings, *embedding_dim], Role::Embedding)]
-            }
-            Layer::Rnn { mode, input_size, hidden_size, num_layers, bias, bidirectional, proj_size } => {
-                let gate = mode.gates() * hidden_size;
-                let real_hidden = if *proj_size > 0 { *proj_size } else { *hidden_size };
-                let dirs = if *bidirectional { 2 } else { 1 };
-                let mut s = Vec::new();
-                for layer in 0..*num_layers {
-                    for dir in 0..dirs {
-                        let sfx = format!("_l{layer}{}", if dir == 1 { "_reverse" } else { "" });
-                        let input = if layer == 0 { *input_size } else { real_hidden * dirs };
-                        s.push(param(format!("weight_ih{sfx}"), vec![gate, input], Role::Weight));
-                        s.push(param(format!("weight_hh{sfx}"), vec![gate, real_hidden], Role::Recurrent));
-                        if *bias {
-                            s.push(param(format!("bias_ih{sfx}"), vec![gate], Role::Bias));
-                            s.push(param(format!("bias_hh{sfx}"), vec![gate], Role::Bias));
-                        }
-                        if *proj_size > 0 {
-                            s.push(param(format!("weight_hr{sfx}"), vec![*proj_size, *hidden_size], Role::Weight));
-                        }
-                    }
-                }
-                s
-            }
-            Layer::RnnCell { mode, input_size, hidden_size, bias } => {
-                let gate = mode.gates() * hidden_size;
-                let mut s = vec![
-                    param("weight_ih", vec![gate, *input_size], Role::Weight),
-                    param("weight_hh", vec![gate, *hidden_size], Role::Recurrent),
-                ];
-                if *bias {
-                    s.push(param("bias_ih", vec![gate], Role::Bias));
-                    s.push(param("bias_hh", vec![gate], Role::Bias));
-                }
-                s
-            }
-            Layer::MultiheadAttention { embed_dim: e, bias, add_bias_kv, kdim, vdim, .. } => {
-                let mut s = Vec::new();
-                if kdim == e && vdim == e {
-                    s.push(param("in_proj_weight", vec![3 * e, *e], Role::Weight));
-                } else {
-                    s.push(param("q_proj_weight", vec![*e, *e], Role::Weight));
-                    s.push(param("k_proj_weight", vec![*e, *kdim], Role::Weight));
-                    s.push(param("v_proj_weight", vec![*e, *vdim], Role::Weight));
-                }
-                if *bias {
-                    s.push(param("in_proj_bias", vec![3 * e], Role::Bias));
-                }
-                if *add_bias_kv {
-                    s.push(param("bias_k", vec![1, 1, *e], Role::Bias));
-                    s.push(param("bias_v", vec![1, 1, *e], Role::Bias));
-                }
-                s
-            }
-            _ => Vec::new(),
-        }
+        layers::family(self).slots(self)
     }
 
     /// Child layers the layer builds itself, constructed before its own default init:
     /// `MultiheadAttention.out_proj`.
     pub fn builtin_children(&self) -> Vec<(&'static str, Layer)> {
-        match self {
-            Layer::MultiheadAttention { embed_dim, bias, .. } => {
-                vec![("out_proj", Layer::Linear { in_features: *embed_dim, out_features: *embed_dim, bias: *bias })]
-            }
-            _ => Vec::new(),
-        }
+        layers::family(self).builtin_children(self)
     }
 
     /// PyTorch's `reset_parameters()` as values: the init of each float slot, in the order the
@@ -429,47 +260,7 @@ impl Layer {
     /// afterwards ([`Layer::padding_row`]). Buffers get their constants (`running_var` 1,
     /// `running_mean` 0); containers and stateless layers have none.
     pub fn reset_inits(&self) -> Vec<(String, Init)> {
-        // A zero bound is PyTorch's int 0: U(0, 0) gives +0.0 (U(-0.0, 0.0) would give -0.0).
-        let uniform = |b: f64| Init::Uniform { a: if b == 0.0 { 0.0 } else { -b }, b };
-        let inv_sqrt = |n: usize| if n > 0 { 1.0 / (n as f64).sqrt() } else { 0.0 };
-        let slots = self.slots();
-        let each = |f: &dyn Fn(&Slot) -> Option<Init>| -> Vec<(String, Init)> {
-            slots.iter().filter(|s| !s.int64).filter_map(|s| f(s).map(|i| (s.name.clone(), i))).collect()
-        };
-        match self {
-            Layer::Linear { .. } | Layer::Conv { .. } => each(&|s| match s.name.as_str() {
-                "weight" => Some(Init::KaimingUniform {
-                    a: 5f64.sqrt(),
-                    mode: FanMode::FanIn,
-                    nonlinearity: Nonlinearity::LeakyRelu,
-                }),
-                _ => Some(uniform(inv_sqrt(crate::init::fan_in_and_fan_out(&slots[0].shape).ok()?.0))),
-            }),
-            Layer::Bilinear { in1_features, .. } => each(&|_| Some(uniform(inv_sqrt(*in1_features)))),
-            Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::GroupNorm { .. } | Layer::RmsNorm { .. } => {
-                each(&|s| {
-                    Some(if matches!(s.name.as_str(), "weight" | "running_var") { Init::Ones } else { Init::Zeros })
-                })
-            }
-            Layer::Embedding { .. } => each(&|_| Some(Init::Normal { mean: 0.0, std: 1.0 })),
-            Layer::Rnn { hidden_size, .. } | Layer::RnnCell { hidden_size, .. } => {
-                each(&|_| Some(uniform(inv_sqrt(*hidden_size))))
-            }
-            Layer::MultiheadAttention { bias, .. } => {
-                let mut inits = each(&|s| {
-                    Some(match s.name.as_str() {
-                        "in_proj_bias" => Init::Zeros,
-                        "bias_k" | "bias_v" => Init::XavierNormal { gain: 1.0 },
-                        _ => Init::XavierUniform { gain: 1.0 },
-                    })
-                });
-                if *bias {
-                    inits.push(("out_proj.bias".to_string(), Init::Zeros));
-                }
-                inits
-            }
-            Layer::Stateless(_) | Layer::Sequential | Layer::ModuleList | Layer::Custom(_) => Vec::new(),
-        }
+        layers::family(self).reset_inits(self)
     }
 
     /// The default init of slot `name` ([`Layer::reset_inits`]), `None` for unknown names.

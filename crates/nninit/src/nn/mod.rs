@@ -2,6 +2,7 @@
 //! (`children`, `modules`, `named_parameters`, `state_dict`, `apply`) to re-initialize them.
 
 mod layer;
+pub mod layers;
 pub mod materialize;
 mod model;
 mod parse;
@@ -11,3 +12,4 @@ pub use materialize::{chunks, fill_chunks, skip, Sink, CHUNK};
 pub use model::{
     Event, Fill, Model, Module, ModuleId, ModuleMut, Origin, Part, Provenance, Registered, SlotKind, TensorId,
 };
+pub(crate) use parse::take_dtype;
