@@ -237,7 +237,7 @@ fn run(command: Command) -> Result<()> {
                 &metadata,
                 Overwrite::from_flag(force),
             )?;
-            let row = table::stats_row("tensor", &t, Stats::of_tensor(&t), init.expected_std(&shape));
+            let row = table::stats_row("tensor", &t, Stats::of_tensor(&t), init.expected_std(&shape), None);
             say(&table::stats_report(&[row], true));
             say(&format!("wrote {} ({init}, seed {seed})\n", output.display()));
             Ok(())
@@ -263,10 +263,22 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Stats { file } => {
             let ckpt = Checkpoint::open(&file)?;
+            // How the checkpoint was made, as its metadata records it: one line per entry, and
+            // each tensor's init (`nninit.inits`) as a column.
+            let inits: serde_json::Map<String, serde_json::Value> =
+                ckpt.metadata().get("nninit.inits").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+            let mut metadata: Vec<(&String, &String)> = ckpt.metadata().iter().collect();
+            metadata.sort();
+            for (key, value) in metadata {
+                if key != "nninit.inits" {
+                    say(&format!("{key}: {}\n", value.trim_end().replace('\n', "\n    ")));
+                }
+            }
             let mut rows = Vec::new();
             for info in ckpt.tensors() {
                 let t = ckpt.tensor(info)?;
-                rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None));
+                let init = inits.get(&info.name).and_then(|e| e.get("init")).and_then(|v| v.as_str());
+                rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None, init));
             }
             say(&table::stats_report(&rows, false));
             Ok(())

@@ -106,10 +106,16 @@ pub fn plan_report(rows: &[nninit::report::PlanRow]) -> String {
     render(&header, &cells)
 }
 
-/// One row of the `stats` / `tensor` report.
-pub fn stats_row(name: &str, t: &Tensor, stats: Option<Stats>, expected_std: Option<f64>) -> Vec<String> {
+/// One row of the `stats` / `tensor` report (with the init the checkpoint records, if any).
+pub fn stats_row(
+    name: &str,
+    t: &Tensor,
+    stats: Option<Stats>,
+    expected_std: Option<f64>,
+    init: Option<&str>,
+) -> Vec<String> {
     let dtype = t.dtype().map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string());
-    let mut c = vec![name.to_string(), shape(t.shape()), dtype];
+    let mut c = vec![name.to_string(), shape(t.shape()), dtype, init.unwrap_or("-").to_string()];
     c.extend(fans(nninit::init::fan_in_and_fan_out(t.shape()).ok()));
     c.push(num(expected_std));
     c.extend(stat_cells(stats));
@@ -118,12 +124,13 @@ pub fn stats_row(name: &str, t: &Tensor, stats: Option<Stats>, expected_std: Opt
 
 /// The `stats` report (with an expected-std column when `with_expected`).
 pub fn stats_report(rows: &[Vec<String>], with_expected: bool) -> String {
-    let header = ["name", "shape", "dtype", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"];
-    if with_expected {
-        return render(&header, rows);
-    }
-    let rows: Vec<Vec<String>> =
-        rows.iter().map(|r| r.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, c)| c.clone()).collect()).collect();
-    let header: Vec<&str> = header.iter().enumerate().filter(|(i, _)| *i != 5).map(|(_, h)| *h).collect();
+    let header = ["name", "shape", "dtype", "init", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"];
+    // The `tensor` report knows its expected std; `stats` knows the recorded inits instead.
+    let dropped = if with_expected { 3 } else { 6 };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().enumerate().filter(|(i, _)| *i != dropped).map(|(_, c)| c.clone()).collect())
+        .collect();
+    let header: Vec<&str> = header.iter().enumerate().filter(|(i, _)| *i != dropped).map(|(_, h)| *h).collect();
     render(&header, &rows)
 }

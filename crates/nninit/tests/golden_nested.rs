@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use nninit::arch;
 use nninit::nn::Model;
-use nninit::Generator;
 use nninit::tensor::DType;
+use nninit::Generator;
 
 /// `[path, class]` for every module, in `named_modules()` order.
 fn module_classes(model: &Model) -> Vec<(String, String)> {
