@@ -99,8 +99,27 @@ fn stats_reports_every_tensor() {
     let out = nninit(dir.path(), &["stats", "model.safetensors"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("layer.0.weight  [4, 8]  f32    8       4"), "{text}");
-    assert_eq!(text.lines().count(), 3);
+    // How the checkpoint was made (its metadata), then one row per tensor with its recorded init.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        &lines[..5],
+        [
+            "format: pt",
+            "nninit.plan: [[rule]]",
+            "    layer = [\"Linear\"]",
+            "    role = \"weight\"",
+            "    init = \"xavier_normal_(gain=1.0)\""
+        ],
+        "{text}"
+    );
+    assert!(lines.contains(&"nninit.preset: seed") && lines.contains(&"nninit.rng: torch"), "{text}");
+    assert!(lines.contains(&"nninit.seed: 0"), "{text}");
+    let row = lines.iter().find(|l| l.starts_with("layer.0.weight")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..7], ["layer.0.weight", "[4,", "8]", "f32", "xavier_normal_(gain=1.0)", "8", "4"], "{text}");
+    let bias = lines.iter().find(|l| l.starts_with("layer.0.bias")).unwrap();
+    assert!(bias.contains(" zeros_() "), "{text}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("layer.")).count(), 2);
 }
 
 #[test]

@@ -464,14 +464,24 @@ pub enum SliceMut<'a> {
 /// A mutable view of a contiguous row-major tensor: what every init function takes.
 #[derive(Debug)]
 pub struct TensorMut<'a> {
-    /// The shape; `prod(shape) == data.len()`.
-    pub shape: &'a [usize],
+    /// The shape; `prod(shape) == data.len()` (checked by [`TensorMut::new`]).
+    pub(crate) shape: &'a [usize],
     /// The elements in row-major order.
-    pub data: SliceMut<'a>,
+    pub(crate) data: SliceMut<'a>,
 }
 
 impl<'a> TensorMut<'a> {
-    /// A view over an f32 slice; `Error::Value` if the lengths disagree.
+    /// A view of `data` (an f32, f64, f16 or bf16 slice) as a tensor of `shape`.
+    ///
+    /// ```
+    /// let mut buf = vec![0.0f32; 6];
+    /// let t = nninit::TensorMut::new(&[2, 3], &mut buf[..])?;
+    /// assert_eq!((t.shape(), t.numel()), (&[2usize, 3][..], 6));
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Value` if `prod(shape)` differs from the slice length.
     pub fn new(shape: &'a [usize], data: impl Into<SliceMut<'a>>) -> Result<Self> {
         let data = data.into();
         let n: usize = shape.iter().product();
@@ -485,6 +495,16 @@ impl<'a> TensorMut<'a> {
     /// Number of elements.
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &'a [usize] {
+        self.shape
+    }
+
+    /// The elements, row-major, as a typed slice.
+    pub fn into_data(self) -> SliceMut<'a> {
+        self.data
     }
 
     /// The dtype.

@@ -85,7 +85,7 @@ fn any_range_equals_the_same_range_of_the_whole_tensor() {
             for w in cuts.windows(2) {
                 let mut part = Tensor::zeros(&[w[1] - w[0]], dtype);
                 let init: Init = init.parse().unwrap();
-                init.apply_range(&shape, w[0], part.view_mut().unwrap().data, 9, "w").unwrap();
+                init.apply_range(&shape, w[0], part.view_mut().unwrap().into_data(), 9, "w").unwrap();
                 bytes.extend_from_slice(part.bytes());
             }
             assert_eq!(bytes.len(), n * width);
@@ -94,7 +94,7 @@ fn any_range_equals_the_same_range_of_the_whole_tensor() {
     }
     let ortho: Init = "orthogonal_()".parse().unwrap();
     let mut part = Tensor::zeros(&[4], DType::F32);
-    let err = ortho.apply_range(&[4, 4], 0, part.view_mut().unwrap().data, 0, "w").unwrap_err();
+    let err = ortho.apply_range(&[4, 4], 0, part.view_mut().unwrap().into_data(), 0, "w").unwrap_err();
     assert!(err.to_string().contains("not elementwise"));
 }
 

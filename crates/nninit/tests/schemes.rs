@@ -564,14 +564,14 @@ fn new_schemes_fill_ranges_alone() {
         let whole = drawn(&init, &shape, DType::F32, &mut Philox::new(9, "w"));
         let (start, len) = (333, 700);
         let mut part = Tensor::zeros(&[len], DType::F32);
-        init.apply_range(&shape, start, part.view_mut().unwrap().data, 9, "w").unwrap();
+        init.apply_range(&shape, start, part.view_mut().unwrap().into_data(), 9, "w").unwrap();
         assert_eq!(part.to_f64_vec(), whole[start..start + len], "{s}");
     }
     for s in ["delta_orthogonal_()", "identity_()", "zero_init_()"] {
         let init = parse(s);
         assert!(!init.is_elementwise(), "{s}");
         let mut part = Tensor::zeros(&[4], DType::F32);
-        let err = init.apply_range(&[4, 4, 3], 0, part.view_mut().unwrap().data, 0, "w").unwrap_err();
+        let err = init.apply_range(&[4, 4, 3], 0, part.view_mut().unwrap().into_data(), 0, "w").unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("{} is not elementwise: it cannot fill a part of a tensor alone", init.name())

@@ -272,7 +272,7 @@ impl Init {
     /// use nninit::{init::Init, DType, Tensor};
     /// let init = Init::Normal { mean: 0.0, std: 1.0 };
     /// let mut part = Tensor::zeros(&[4], DType::F32);
-    /// init.apply_range(&[2, 8], 4, part.view_mut()?.data, 7, "w")?;
+    /// init.apply_range(&[2, 8], 4, part.view_mut()?.into_data(), 7, "w")?;
     /// # Ok::<(), nninit::Error>(())
     /// ```
     ///
