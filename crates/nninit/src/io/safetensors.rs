@@ -124,7 +124,20 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Opens and validates `path`.
+    /// Opens and validates `path` (`safetensors.safe_open`): the header is checked (every
+    /// tensor's dtype, shape and byte range, no overlaps or holes), the data memory-mapped.
+    ///
+    /// ```
+    /// use nninit::io::{write, Checkpoint, Entry, Overwrite};
+    /// let path = std::env::temp_dir().join("nninit-doc-open.safetensors");
+    /// let t = nninit::Tensor::from_f32(&[2, 2], vec![1.0, 2.0, 3.0, 4.0])?;
+    /// write(&path, &[Entry { name: "w".into(), source: &t }], &Default::default(), Overwrite::Replace)?;
+    /// let ckpt = Checkpoint::open(&path)?;
+    /// assert_eq!((ckpt.tensors()[0].name.as_str(), &ckpt.tensors()[0].shape[..]), ("w", &[2usize, 2][..]));
+    /// assert_eq!(ckpt.tensor(&ckpt.tensors()[0])?, t);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Io`] if unreadable; [`Error::Checkpoint`] naming the tensor and the broken rule if
@@ -184,7 +197,14 @@ pub fn read_layout(path: &Path) -> Result<(Vec<TensorInfo>, HashMap<String, Stri
 }
 
 /// Decodes a whole safetensors buffer: `(name, tensor)` in file order, and the metadata.
-/// Errors: [`Error::Checkpoint`] as [`Checkpoint::open`].
+///
+/// ```
+/// let err = nninit::io::load_bytes(b"not a checkpoint").unwrap_err();
+/// assert!(err.to_string().starts_with("malformed checkpoint"), "{err}");
+/// ```
+///
+/// # Errors
+/// [`Error::Checkpoint`] as [`Checkpoint::open`].
 pub fn load_bytes(bytes: &[u8]) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
     let (infos, metadata, start) = parse_header(bytes, bytes.len())?;
     let tensors = infos
@@ -501,6 +521,18 @@ impl Drop for Listed {
 /// Writes `entries` and `metadata` to `path` as safetensors, atomically (see [`Writer`]). The
 /// header is written first, then each source writes its bytes in turn, so only what a source
 /// holds is in memory. The output is deterministic: the same entries give the same bytes.
+///
+/// ```
+/// use nninit::io::{load_bytes, write, Entry, Overwrite};
+/// let path = std::env::temp_dir().join("nninit-doc-write.safetensors");
+/// let bias = nninit::Tensor::zeros(&[3], nninit::DType::BF16);
+/// let meta = [("format".to_string(), "pt".to_string())].into_iter().collect();
+/// write(&path, &[Entry { name: "bias".into(), source: &bias }], &meta, Overwrite::Replace)?;
+/// let (tensors, metadata) = load_bytes(&std::fs::read(&path).unwrap())?;
+/// assert_eq!((tensors[0].1.shape(), metadata["format"].as_str()), (&[3usize][..], "pt"));
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// `path` exists and `overwrite` is [`Overwrite::Refuse`], or is a directory or not a regular file; its directory
