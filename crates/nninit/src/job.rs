@@ -207,7 +207,7 @@ fn require_initialized(model: &Model) -> Result<()> {
 impl Outcome {
     /// Writes the `state_dict` to `path` (atomically; an existing file is replaced only with
     /// [`Overwrite::Replace`]) and returns the report, one row per written tensor: the values
-    /// generated from the outcome's seed and stream chunk by chunk ([`crate::stream::save`]),
+    /// generated from the outcome's seed and stream chunk by chunk ([`Model::save`]'s writer),
     /// the shard's slice of each tensor, the `--like` dtypes. `__metadata__` records
     /// `format = pt`, the ties, the preset and whatever `metadata` adds.
     ///

@@ -1,6 +1,6 @@
 //! Writing a model's tensors straight into a checkpoint, chunk by chunk.
 //!
-//! The model's recorded inits are replayed ([`crate::nn::materialize`]) into a [`Target`] per
+//! The model's recorded inits are replayed ([`crate::nn::materialize`]) into a target per
 //! tensor: each chunk converted to the output dtype, cut to the shard's slice, measured for the
 //! report and written to its place in the file as soon as it exists, so memory stays bounded by a
 //! few chunks (and, for schemes that need a whole tensor, by the largest such tensor) whatever
@@ -150,9 +150,9 @@ pub(crate) fn generate(
     }
 }
 
-/// How [`save`] writes a model.
+/// How a model is written ([`Model::save`] takes the defaults; [`crate::job::Outcome::save`] sets them all).
 #[derive(Clone, Debug, Default)]
-pub struct SaveOptions {
+pub(crate) struct SaveOptions {
     /// The stream values are generated from (for a model that is not materialized).
     pub stream: Stream,
     /// The seed.
