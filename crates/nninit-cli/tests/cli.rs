@@ -364,3 +364,48 @@ fn p1_rules_that_select_nothing_are_reported() {
     assert_eq!(stderr(&out).trim_end().lines().count(), 1);
     assert!(!dir.path().join("s.safetensors").exists());
 }
+
+/// `keep_()` with `--like`: the kept tensors are the checkpoint's, byte for byte (a frequency
+/// table of an unrecognised module, a Linear weight), on both streams; the rest is generated.
+#[test]
+fn like_keeps_what_keep_rules_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let freq = nninit::Tensor::from_f32(&[4], vec![1.0, 0.1, 0.01, 0.001]).unwrap();
+    let w = nninit::Tensor::from_f32(&[2, 3], vec![0.5, -1.0, 2.0, 3.0, -4.0, 5.5]).unwrap();
+    let b = nninit::Tensor::from_f32(&[2], vec![7.0, 8.0]).unwrap();
+    let entries = [
+        nninit::io::Entry { name: "rotary_emb.inv_freq".into(), source: &freq },
+        nninit::io::Entry { name: "proj.weight".into(), source: &w },
+        nninit::io::Entry { name: "proj.bias".into(), source: &b },
+    ];
+    let src = dir.path().join("src.safetensors");
+    nninit::io::write(&src, &entries, &Default::default(), nninit::io::Overwrite::Refuse).unwrap();
+    std::fs::write(
+        dir.path().join("keep.toml"),
+        "[[rule]]\nname = [\"*inv_freq\", \"proj.weight\"]\ninit = \"keep_()\"\n\n[[rule]]\nname = \"proj.bias\"\ninit = \"zeros_()\"\n",
+    )
+    .unwrap();
+    for rng in ["torch", "philox"] {
+        let out = nninit(
+            dir.path(),
+            &[
+                "init",
+                "--like",
+                "src.safetensors",
+                "--plan",
+                "keep.toml",
+                "--rng",
+                rng,
+                "-o",
+                "out.safetensors",
+                "--force",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let got = read(&dir.path().join("out.safetensors"));
+        let by: std::collections::HashMap<&str, &Vec<u8>> = got.iter().map(|t| (t.0.as_str(), &t.3)).collect();
+        assert_eq!(by["rotary_emb.inv_freq"], &freq.bytes().to_vec(), "{rng}");
+        assert_eq!(by["proj.weight"], &w.bytes().to_vec(), "{rng}");
+        assert_eq!(by["proj.bias"], &vec![0u8; 8], "{rng}");
+    }
+}

@@ -123,6 +123,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let mut options = PresetOptions::default();
     let mut carried = BTreeMap::new();
     let mut vars = BTreeMap::new();
+    let mut like_source = None;
     let (mut model, dtypes) = match &job.source {
         Source::Arch { name, dims } => {
             if name == "mlp" {
@@ -140,6 +141,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
         }
         Source::Like(path) => {
             let ckpt = io::Checkpoint::open(path)?;
+            like_source = Some(path);
             // Ties of the layout (tensors written once) stay recorded in the new checkpoint.
             if let Some(tied) = ckpt.metadata().get("nninit.tied") {
                 carried.insert("nninit.tied".to_string(), tied.clone());
@@ -158,8 +160,9 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     report.unmatched.retain(|u| u.index < user_rules);
     Plan::check_unmatched(&report, job.unmatched)?;
     let warnings = report.unmatched.iter().map(|u| format!("plan: {u}")).collect();
-    if let Source::Like(_) = job.source {
+    if let Some(path) = like_source {
         require_initialized(&model)?;
+        load_kept(&mut model, path)?;
     }
     Ok(Outcome {
         model,
@@ -183,6 +186,26 @@ pub fn run_in_memory(job: &InitJob) -> Result<Outcome> {
     let mut outcome = run(job)?;
     outcome.model.materialize(job.rng, job.seed)?;
     Ok(outcome)
+}
+
+/// Loads the checkpoint's values of the tensors a `keep_()` rule keeps (only those: the rest is
+/// generated).
+fn load_kept(model: &mut Model, path: &Path) -> Result<()> {
+    let kept: Vec<(String, crate::nn::TensorId)> = model
+        .state_dict()
+        .into_iter()
+        .filter(|(_, id)| model.provenance(*id).is_some_and(|p| p.init.is_none()) && model.tensor(*id).is_meta())
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let ckpt = io::Checkpoint::open(path)?;
+    for (name, id) in kept {
+        if let Some(info) = ckpt.tensors().iter().find(|t| t.name == name) {
+            *model.tensor_mut(id) = ckpt.tensor(info)?;
+        }
+    }
+    Ok(())
 }
 
 /// Fails when a parameter of a checkpoint layout was neither typed (so it has no default init)

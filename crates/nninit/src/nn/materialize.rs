@@ -165,6 +165,8 @@ struct Recipe {
     base: Option<Init>,
     /// Values the base starts from when it is not an init.
     start: TensorId,
+    /// The base is `keep_()`: `start`'s given values (which must exist).
+    kept: bool,
     ranged: Vec<(Range<usize>, Init)>,
 }
 
@@ -195,16 +197,17 @@ fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result
             }
         }
         ranged_stack.push(ranged);
-        let base = match whole.map(|w| &events[mine[w]]) {
-            Some(Event { fill: Fill::CopyOf(source), .. }) => {
+        let fill = whole.map(|w| &events[mine[w]].fill);
+        let base = match fill {
+            Some(Fill::CopyOf(source)) => {
                 (id, upto) = (*source, mine[whole.unwrap_or_default()]);
                 continue;
             }
-            Some(Event { fill: Fill::Init(init), .. }) => Some(init.clone()),
-            Some(Event { fill: Fill::Keep, .. }) | None => None,
+            Some(Fill::Init(init)) => Some(init.clone()),
+            Some(Fill::Keep) | None => None,
         };
         let ranged = ranged_stack.into_iter().rev().flatten().collect();
-        return Ok(Recipe { base, start: id, ranged });
+        return Ok(Recipe { base, start: id, kept: fill == Some(&Fill::Keep), ranged });
     }
 }
 
@@ -239,6 +242,17 @@ fn overlay(chunk: &mut Tensor, start: usize, shape: &[usize], overlays: &[(Range
         }
     }
     Ok(())
+}
+
+/// The values a `keep_()` keeps: the tensor's own.
+fn given(model: &Model, id: TensorId) -> Result<Tensor> {
+    let t = model.tensor(id);
+    if t.is_meta() {
+        return Err(Error::value(
+            "keep_(): the tensor has no given values to keep (a checkpoint's tensor with --like, or one registered with values)",
+        ));
+    }
+    Ok(t.clone())
 }
 
 /// The tensor's values before any init: what it holds, or zeros.
@@ -379,7 +393,7 @@ pub(crate) fn replay_torch(
                         }
                         (Fill::Keep, None) => {
                             if keep {
-                                live.insert(t, initial(model, t)?);
+                                live.insert(t, given(model, t)?);
                             }
                             Ok(())
                         }
@@ -459,7 +473,7 @@ fn philox_tensor(
             return philox_chunks(init, id, &shape, dtype, name, seed, &overlays, sink);
         }
     }
-    let mut whole = initial(model, r.start)?;
+    let mut whole = if r.kept { given(model, r.start)? } else { initial(model, r.start)? };
     if let Some(init) = &r.base {
         init.apply(whole.view_mut()?, &mut Philox::new(seed, name))?;
     }

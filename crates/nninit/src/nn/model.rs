@@ -490,17 +490,14 @@ impl Model {
 
     /// Records that tensor `id` keeps the values it was given (`keep_()`): whatever earlier
     /// inits recorded still draw (on PyTorch's stream), but the tensor's final values are its
-    /// own.
+    /// own. The values must be there when the model is materialized or saved: a tensor
+    /// registered with values, or a checkpoint's (loaded by [`crate::job::run`] for `--like`).
     ///
     /// # Errors
-    /// A tensor without values (nothing was given to keep).
+    /// An unknown tensor id.
     pub fn keep(&mut self, id: TensorId) -> Result<()> {
-        let t = &self.tensors[id.0];
-        if t.is_meta() {
-            return Err(Error::value(format!(
-                "keep_(): the tensor of shape {:?} has no given values to keep",
-                t.shape()
-            )));
+        if id.0 >= self.tensors.len() {
+            return Err(Error::value(format!("no tensor with id {}", id.0)));
         }
         self.push_event(Event { tensor: id, rows: None, fill: Fill::Keep });
         self.provenance[id.0] =
