@@ -85,6 +85,7 @@ pub fn plan_report(rows: &[nninit::report::PlanRow]) -> String {
         "init",
         "fan_in",
         "fan_out",
+        "gain",
         "distribution",
         "expected_mean",
         "expected_std",
@@ -99,7 +100,7 @@ pub fn plan_report(rows: &[nninit::report::PlanRow]) -> String {
             };
             let mut c = vec![r.name.clone(), shape(&r.shape), r.layer.clone(), rules, r.init.clone()];
             c.extend(fans(r.fan_in.zip(r.fan_out)));
-            c.extend([r.distribution.clone(), num(r.expected_mean), num(r.expected_std)]);
+            c.extend([num(r.gain), r.distribution.clone(), num(r.expected_mean), num(r.expected_std)]);
             c
         })
         .collect();

@@ -409,3 +409,37 @@ fn like_keeps_what_keep_rules_select() {
         assert_eq!(by["proj.bias"], &vec![0u8; 8], "{rng}");
     }
 }
+
+/// `nninit plan`: a dry run with the rules that matched, fans, gain and the distribution, as
+/// JSON; nothing is written.
+#[test]
+fn plan_dry_run_reports_each_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[[rule]]\nlayer = \"Linear\"\nrole = \"bias\"\nlayer_index = 2\ninit = \"uniform_(-1 / sqrt(fan_in + 1), 0)\"\n",
+    )
+    .unwrap();
+    let out = nninit(dir.path(), &["plan", "--dims", "8,6,4", "--plan", "p.toml", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let w0 = &rows[0];
+    assert_eq!(w0["name"], "layer.0.weight");
+    assert_eq!(w0["init"], "xavier_normal_(gain=1.0)");
+    assert_eq!((w0["fan_in"].as_u64(), w0["fan_out"].as_u64()), (Some(8), Some(6)));
+    assert_eq!(w0["rules"], serde_json::json!([2]), "the preset's first rule follows the plan's one");
+    let std = (2.0f64 / 14.0).sqrt();
+    assert_eq!(w0["expected_std"].as_f64(), Some(std));
+    assert_eq!(w0["gain"].as_f64(), Some(std * 8f64.sqrt()));
+    // The user rule matched only block 2's bias (layer.2.bias); a bias's fans are its weight's
+    // ([4, 6]: fan_in 6), as PyTorch's default bias bound reads them.
+    let b2 = rows.iter().find(|r| r["name"] == "layer.2.bias").unwrap();
+    assert_eq!(b2["rules"], serde_json::json!([1, 3]));
+    assert_eq!(b2["init"], format!("uniform_(a={:?}, b=0.0)", -1.0 / 7f64.sqrt()));
+    assert_eq!(b2["distribution"], format!("U({:.6}, 0.000000)", -1.0 / 7f64.sqrt()));
+    let b0 = rows.iter().find(|r| r["name"] == "layer.0.bias").unwrap();
+    assert_eq!((b0["init"].as_str(), b0["rules"].clone()), (Some("zeros_()"), serde_json::json!([3])));
+    assert!(std::fs::read_dir(dir.path()).unwrap().count() == 1, "nothing written");
+}

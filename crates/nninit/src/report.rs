@@ -134,6 +134,10 @@ pub struct PlanRow {
     pub distribution: String,
     /// The bound of a symmetric uniform init.
     pub bound: Option<f64>,
+    /// The effective gain, `expected_std · √fan_in`: PyTorch's `gain` for fan_in-mode schemes
+    /// (`kaiming_*` with `mode='fan_in'`, `lecun_*`) and for `xavier_*` on square weights; the
+    /// same yardstick for every other scheme.
+    pub gain: Option<f64>,
     /// The mean the values aim at.
     pub expected_mean: Option<f64>,
     /// The standard deviation the values aim at ([`crate::init::Init::expected_std`]).
@@ -170,6 +174,9 @@ pub fn plan_rows(model: &Model, report: &crate::plan::PlanReport) -> Vec<PlanRow
             };
         }
         let fans = fan_in_and_fan_out(&shape).ok();
+        let expected_std = init.and_then(|i| i.expected_std(&shape));
+        let gain =
+            expected_std.zip(fans).filter(|(_, (fan_in, _))| *fan_in > 0).map(|(s, (i, _))| s * (i as f64).sqrt());
         let applied = by_path.get(name.as_str());
         rows.push(PlanRow {
             name: name.clone(),
@@ -181,8 +188,9 @@ pub fn plan_rows(model: &Model, report: &crate::plan::PlanReport) -> Vec<PlanRow
             fan_out: fans.map(|f| f.1),
             distribution,
             bound,
+            gain,
             expected_mean,
-            expected_std: init.and_then(|i| i.expected_std(&shape)),
+            expected_std,
             shape,
         });
     }

@@ -100,7 +100,7 @@ impl IndexSet {
 /// Variables: those of the model's `config.json` ([`config_vars`]: every number, plus `n_layer`,
 /// `d_model`, `n_head`, `n_kv_head`, `d_ff`, `vocab_size`, `initializer_range`), the plan's
 /// `[vars]` (and μP's `width_mult = d_model / base_width`), and the parameter's own `fan_in`,
-/// `fan_out`, `numel`, `rows`, `layer_index`.
+/// `fan_out` (a bias's are its module's `weight`'s), `numel`, `rows`, `layer_index`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -428,7 +428,8 @@ impl Plan {
                         .map_err(|e| Error::value(format!("rule {} ({}): {e}", i + 1, self.rules[i])).at(&path, &shape))
                 };
                 if matched.iter().any(|&i| !self.rules[i].init.variables().is_empty()) {
-                    vars::tensor_vars(&mut vars, &path, &shape);
+                    let weight = m.tensor("weight").map(|t| t.shape().to_vec());
+                    vars::tensor_vars(&mut vars, &path, &shape, weight.as_deref());
                 }
                 let mut init_used = None;
                 if let Some(i) = whole {

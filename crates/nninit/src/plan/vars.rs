@@ -104,13 +104,16 @@ pub fn layer_index(path: &str) -> Option<usize> {
     path.split('.').find_map(|p| p.parse().ok())
 }
 
-/// A parameter's own variables: `fan_in`, `fan_out` (rank ≥ 2), `numel`, `rows`, `layer_index`
-/// (when its path has one).
-pub(crate) fn tensor_vars(vars: &mut BTreeMap<String, f64>, path: &str, shape: &[usize]) {
+/// A parameter's own variables: `fan_in`, `fan_out` (of its shape when the rank is ≥ 2, else of
+/// its module's `weight`, as PyTorch's default bias bound `1 / sqrt(fan_in)` reads them),
+/// `numel`, `rows`, `layer_index` (when its path has one).
+pub(crate) fn tensor_vars(vars: &mut BTreeMap<String, f64>, path: &str, shape: &[usize], weight: Option<&[usize]>) {
     for k in ["fan_in", "fan_out", "layer_index", "rows"] {
         vars.remove(k);
     }
-    if let Ok((fan_in, fan_out)) = crate::init::fan_in_and_fan_out(shape) {
+    let fans =
+        crate::init::fan_in_and_fan_out(shape).or_else(|e| weight.map_or(Err(e), crate::init::fan_in_and_fan_out));
+    if let Ok((fan_in, fan_out)) = fans {
         vars.insert("fan_in".into(), fan_in as f64);
         vars.insert("fan_out".into(), fan_out as f64);
     }
