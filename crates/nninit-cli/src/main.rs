@@ -290,6 +290,12 @@ impl ModelArgs {
     /// The job these arguments describe.
     fn job(self, seed: u64, rng: Stream, shard: Option<Shard>) -> Result<InitJob> {
         let ModelArgs { arch, dims, config, like, preset, plan, strict, dtype } = self;
+        // A missing file is named with the flag it was given to.
+        for (flag, path) in [("--config", &config), ("--like", &like), ("--plan", &plan)] {
+            if let Some(p) = path.as_ref().filter(|p| !p.exists()) {
+                return Err(Error::value(format!("{flag} {}: no such file", p.display())));
+            }
+        }
         let dims_given_elsewhere = dims.is_some() && (config.is_some() || like.is_some());
         let source = match (config, like) {
             (Some(c), _) => Source::Config(c),

@@ -443,3 +443,33 @@ fn plan_dry_run_reports_each_parameter() {
     assert_eq!((b0["init"].as_str(), b0["rules"].clone()), (Some("zeros_()"), serde_json::json!([3])));
     assert!(std::fs::read_dir(dir.path()).unwrap().count() == 1, "nothing written");
 }
+
+/// P8: clear errors for a shard dimension no tensor has, a text file given as a checkpoint, a
+/// missing file (naming its flag), `[rule]` for `[[rule]]`, and an unquoted string argument.
+#[test]
+fn p8_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plan.toml"), "[[rule]]\ninit = \"zeros_()\"\n").unwrap();
+    std::fs::write(dir.path().join("single.toml"), "[rule]\nlayer = \"Linear\"\ninit = \"zeros_()\"\n").unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["init", "--shard", "0/8", "--shard-dim", "5"],
+            "shard dimension 5 is beyond every tensor's rank (the largest has 2 dimensions)",
+        ),
+        (&["init", "--like", "plan.toml"], "plan.toml: not a safetensors file"),
+        (&["init", "--config", "missing.json"], "--config missing.json: no such file"),
+        (&["init", "--like", "missing.safetensors"], "--like missing.safetensors: no such file"),
+        (&["init", "--plan", "single.toml"], "(rules are written [[rule]], with double brackets)"),
+        (&["tensor", "--shape", "4,4", "--init", "kaiming_normal_(mode=fan_out)"], "(strings are quoted: 'fan_out')"),
+    ];
+    for (args, want) in cases {
+        let mut all = args.to_vec();
+        all.extend(["-o", "out.safetensors"]);
+        let out = nninit(dir.path(), &all);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
+    }
+}

@@ -160,6 +160,9 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     report.unmatched.retain(|u| u.index < user_rules);
     Plan::check_unmatched(&report, job.unmatched)?;
     let warnings = report.unmatched.iter().map(|u| format!("plan: {u}")).collect();
+    if let Some(shard) = job.shard {
+        check_shard_dim(&model, shard)?;
+    }
     if let Some(path) = like_source {
         require_initialized(&model)?;
         load_kept(&mut model, path)?;
@@ -186,6 +189,18 @@ pub fn run_in_memory(job: &InitJob) -> Result<Outcome> {
     let mut outcome = run(job)?;
     outcome.model.materialize(job.rng, job.seed)?;
     Ok(outcome)
+}
+
+/// Fails when the shard dimension is beyond every tensor's rank: nothing would be sharded.
+fn check_shard_dim(model: &Model, shard: Shard) -> Result<()> {
+    let max_rank = model.state_dict().iter().map(|(_, id)| model.tensor(*id).shape().len()).max().unwrap_or(0);
+    if shard.dim >= max_rank {
+        return Err(Error::value(format!(
+            "shard dimension {} is beyond every tensor's rank (the largest has {max_rank} dimensions): nothing would be sharded",
+            shard.dim
+        )));
+    }
+    Ok(())
 }
 
 /// Loads the checkpoint's values of the tensors a `keep_()` rule keeps (only those: the rest is

@@ -222,7 +222,7 @@ impl<'a> Parser<'a> {
                     }
                     other if self.peek() == Some('(') => Ok(Literal::Call(Box::new(self.call(other, start)?))),
                     other if other.contains('.') => Ok(Literal::Name(other.to_string())),
-                    other => Err(self.err(format!("unknown value `{other}`"))),
+                    other => Err(self.err(format!("unknown value `{other}` (strings are quoted: '{other}')"))),
                 }
             }
         }

@@ -46,6 +46,12 @@ fn parse_header(bytes: &[u8], total_len: usize) -> Result<(Vec<TensorInfo>, Hash
     let bad = |m: String| Error::Checkpoint(m);
     let n = bytes.get(..8).ok_or_else(|| bad(format!("file of {total_len} bytes is too short for a header")))?;
     let n = u64::from_le_bytes(n.try_into().map_err(|_| bad("header length".into()))?) as usize;
+    if total_len > 8 && bytes.get(8) != Some(&b'{') {
+        // Not a header at all (a text file, another format): say so, not a huge length.
+        return Err(bad(
+            "not a safetensors file (it does not start with an 8-byte header length and a JSON header)".into()
+        ));
+    }
     if n > MAX_HEADER {
         return Err(bad(format!("header length {n} exceeds the safetensors limit of {MAX_HEADER} bytes")));
     }
