@@ -102,9 +102,9 @@ enum Command {
     },
     /// Initialize one tensor named `tensor` and write it to a safetensors file.
     Tensor {
-        /// Shape, comma-separated (e.g. 64,3,3,3); empty for a 0-d tensor.
-        #[arg(long, value_delimiter = ',', num_args = 0..)]
-        shape: Vec<usize>,
+        /// Shape, comma-separated (e.g. 64,3,3,3); empty (`--shape ""`) for a 0-d tensor.
+        #[arg(long, value_parser = parse_shape, num_args = 0..=1, default_missing_value = "")]
+        shape: Shape,
         /// The init, in PyTorch call syntax, e.g. "kaiming_normal_(mode='fan_out', nonlinearity='relu')".
         #[arg(long)]
         init: Init,
@@ -130,9 +130,9 @@ enum Command {
     /// Time one init on one tensor in memory (no file): prints a JSON line with the best of
     /// --repeat runs, in seconds and elements per second.
     Bench {
-        /// Shape, comma-separated.
-        #[arg(long, value_delimiter = ',', num_args = 0..)]
-        shape: Vec<usize>,
+        /// Shape, comma-separated; empty for a 0-d tensor.
+        #[arg(long, value_parser = parse_shape, num_args = 0..=1, default_missing_value = "")]
+        shape: Shape,
         /// The init, in PyTorch call syntax.
         #[arg(long)]
         init: Init,
@@ -218,7 +218,7 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Tensor { shape, init, seed, dtype, rng, threads, output, force } => {
+        Command::Tensor { shape: Shape(shape), init, seed, dtype, rng, threads, output, force } => {
             set_threads(threads)?;
             nninit::io::check_destination(&output, Overwrite::from_flag(force))?;
             let mut t = Tensor::try_zeros(&shape, dtype)?;
@@ -242,7 +242,7 @@ fn run(command: Command) -> Result<()> {
             say(&format!("wrote {} ({init}, seed {seed})\n", output.display()));
             Ok(())
         }
-        Command::Bench { shape, init, dtype, rng, repeat, threads } => {
+        Command::Bench { shape: Shape(shape), init, dtype, rng, repeat, threads } => {
             set_threads(threads)?;
             if repeat == 0 {
                 return Err(Error::value("--repeat must be at least 1"));
@@ -284,6 +284,21 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A tensor shape from the command line.
+#[derive(Clone, Debug)]
+struct Shape(Vec<usize>);
+
+/// `64,3,3,3` → `[64, 3, 3, 3]`; the empty string → `[]` (a 0-d tensor).
+fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
+    if s.trim().is_empty() {
+        return Ok(Shape(Vec::new()));
+    }
+    s.split(',')
+        .map(|d| d.trim().parse::<usize>().map_err(|_| format!("`{d}` is not a dimension (a non-negative integer)")))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Shape)
 }
 
 impl ModelArgs {

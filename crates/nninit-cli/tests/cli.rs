@@ -473,3 +473,23 @@ fn p8_clear_errors() {
         assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
     }
 }
+
+/// P10: `--shape ""` and `--shape=` give a 0-d tensor, as `--help` says.
+#[test]
+fn p10_empty_shape_is_a_0d_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, shape) in [["--shape", ""].as_slice(), ["--shape="].as_slice(), ["--shape"].as_slice()].iter().enumerate() {
+        let name = format!("s{i}.safetensors");
+        let mut args = vec!["tensor"];
+        args.extend_from_slice(shape);
+        args.extend(["--init", "uniform_()", "-o", &name]);
+        let out = nninit(dir.path(), &args);
+        assert!(out.status.success(), "{shape:?}: {}", stderr(&out));
+        let t = read(&dir.path().join(&name));
+        assert_eq!((t[0].2.clone(), t[0].3.len()), (vec![], 4), "{shape:?}");
+        let v = f32::from_le_bytes(t[0].3.clone().try_into().unwrap());
+        assert!((0.0..1.0).contains(&v));
+    }
+    let out = nninit(dir.path(), &["tensor", "--shape", "4,x", "--init", "uniform_()"]);
+    assert!(stderr(&out).contains("`x` is not a dimension"), "{}", stderr(&out));
+}
