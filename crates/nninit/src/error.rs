@@ -106,8 +106,21 @@ impl Error {
     }
 
     /// A [`Error::Parse`].
+    /// A long input is shortened (its start and end kept), so the message stays one readable
+    /// line.
     pub fn parse(what: &'static str, input: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Parse { what, input: input.into(), reason: reason.into() }
+        let mut input: String = input.into();
+        const KEEP: usize = 120;
+        if input.chars().count() > 2 * KEEP {
+            let head: String = input.chars().take(KEEP).collect();
+            let tail: String = input.chars().rev().take(KEEP / 2).collect::<Vec<_>>().into_iter().rev().collect();
+            input = format!("{head} ... {tail}");
+        }
+        let mut reason: String = reason.into();
+        if reason.chars().count() > 4 * KEEP {
+            reason = reason.chars().take(4 * KEEP).collect::<String>() + " ...";
+        }
+        Error::Parse { what, input, reason }
     }
 
     /// An [`Error::Io`] for `path`.

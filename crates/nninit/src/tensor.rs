@@ -484,8 +484,11 @@ impl<'a> TensorMut<'a> {
     /// `Error::Value` if `prod(shape)` differs from the slice length.
     pub fn new(shape: &'a [usize], data: impl Into<SliceMut<'a>>) -> Result<Self> {
         let data = data.into();
-        let n: usize = shape.iter().product();
         let len = dispatch_mut!(&data, |s| s.len());
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| Error::value(format!("shape {shape:?} has more elements than can be addressed")))?;
         if n != len {
             return Err(Error::value(format!("shape {shape:?} needs {n} elements, slice has {len}")));
         }

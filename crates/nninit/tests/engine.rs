@@ -236,8 +236,9 @@ fn streamed_checkpoints_equal_in_memory_ones() {
 /// The recorded events replayed the plain way, as the definition of a model's values: every
 /// event in order, whole tensors, no skipped draws, no chunks, no threads. PyTorch's stream: one
 /// generator for all events (a copy takes the source's current values). Counter-based stream:
-/// each `state_dict` tensor's last whole init keyed by its first name (a copy's keyed by the
-/// copy's name), each ranged init after it keyed by `name@first_element`.
+/// each `state_dict` tensor's last whole init keyed by its first name (a copy's by its source's:
+/// the source's name, or for a source outside the `state_dict` the name of its copy with the
+/// lowest id), each ranged init after it keyed by `name@first_element`.
 fn replay_literally(model: &mut nninit::nn::Model, stream: Stream, seed: u64) {
     use nninit::nn::{Fill, TensorId};
     let events = model.events().to_vec();
@@ -275,38 +276,52 @@ fn replay_literally(model: &mut nninit::nn::Model, stream: Stream, seed: u64) {
             }
         }
         Stream::Philox => {
-            let names = model.state_dict();
-            for (name, id) in names.iter().rev() {
+            // Each tensor's first state_dict name; a tensor outside the state_dict that others
+            // copy is keyed by the name of its copy with the lowest id.
+            let mut names: std::collections::BTreeMap<TensorId, String> = Default::default();
+            for (name, id) in model.state_dict() {
+                names.entry(id).or_insert(name);
+            }
+            // The chain of a tensor's value: (tensor, its events up to here) back to an init.
+            let chain = |id: TensorId| {
+                let (mut t, mut upto, mut links) = (id, events.len(), Vec::new());
+                loop {
+                    let mine: Vec<usize> = (0..upto).filter(|&i| events[i].tensor == t).collect();
+                    let w = mine.iter().rposition(|&i| events[i].rows.is_none());
+                    links.push((t, mine.clone(), w));
+                    match w.map(|w| &events[mine[w]].fill) {
+                        Some(Fill::CopyOf(s)) => (t, upto) = (*s, mine[w.unwrap()]),
+                        _ => return links,
+                    }
+                }
+            };
+            let mut keys = names.clone();
+            for id in names.keys() {
+                for (t, _, _) in chain(*id) {
+                    keys.entry(t).or_insert_with(|| names[id].clone());
+                }
+            }
+            for id in names.keys() {
                 if !events.iter().any(|e| e.tensor == *id) {
                     continue;
                 }
-                // The last whole event (following copies back to an init), then the ranged ones.
-                let (mut t, mut upto, mut tail) = (*id, events.len(), Vec::new());
-                let base = loop {
-                    let mine: Vec<usize> = (0..upto).filter(|&i| events[i].tensor == t).collect();
-                    let w = mine.iter().rposition(|&i| events[i].rows.is_none());
-                    let after = w.map_or(0, |w| w + 1);
-                    tail.splice(0..0, mine[after..].iter().map(|&i| events[i].clone()));
-                    match w.map(|w| &events[mine[w]]) {
-                        Some(e) => match &e.fill {
-                            Fill::CopyOf(s) => (t, upto) = (*s, mine[w.unwrap()]),
-                            Fill::Init(init) => break Some(init.clone()),
-                            Fill::Keep => break None,
-                        },
-                        None => break None,
-                    }
-                };
+                let links = chain(*id);
                 let mut v = fresh(model, *id);
-                if let Some(init) = base {
-                    init.apply(v.view_mut().unwrap(), &mut Philox::new(seed, name)).unwrap();
+                let (root, mine, w) = links.last().unwrap();
+                if let Some(Fill::Init(init)) = w.map(|w| &events[mine[w]].fill) {
+                    init.apply(v.view_mut().unwrap(), &mut Philox::new(seed, &keys[root])).unwrap();
                 }
-                for e in tail {
-                    let (Fill::Init(init), Some(rows)) = (&e.fill, &e.rows) else { panic!("ranged copy") };
-                    let width: usize = v.shape()[1..].iter().product();
-                    let key = format!("{name}@{}", rows.start * width);
-                    apply_rows(&mut v, rows, init, &mut |p| {
-                        init.apply(p.view_mut().unwrap(), &mut Philox::new(seed, &key)).unwrap()
-                    });
+                // Ranged events after each link's whole one, the source's first.
+                for (t, mine, w) in links.iter().rev() {
+                    for &i in &mine[w.map_or(0, |w| w + 1)..] {
+                        let e = &events[i];
+                        let (Fill::Init(init), Some(rows)) = (&e.fill, &e.rows) else { panic!("ranged copy") };
+                        let width: usize = v.shape()[1..].iter().product();
+                        let key = format!("{}@{}", keys[t], rows.start * width);
+                        apply_rows(&mut v, rows, init, &mut |p| {
+                            init.apply(p.view_mut().unwrap(), &mut Philox::new(seed, &key)).unwrap()
+                        });
+                    }
                 }
                 values.insert(*id, v);
             }
@@ -347,3 +362,46 @@ const PINNED: &str = "
     kaiming_uniform_(a=2.23606797749979) f16 b74b0e347119916e
     sparse_(0.5) f32 bb12a6612acbc1d2
 ";
+
+/// Deep copies hold their source's values on both streams (`nn.TransformerEncoder`'s layers are
+/// `copy.deepcopy`s of one layer; `Model::copy_tensor` likewise), in memory and streamed.
+#[test]
+fn copies_equal_their_source_on_both_streams() {
+    let ctor = "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32), 3)";
+    for rng in [Stream::Torch, Stream::Philox] {
+        let source = Source::Arch { name: ctor.into(), dims: vec![] };
+        let job = InitJob {
+            source,
+            preset: None,
+            plan: None,
+            seed: 4,
+            dtype: None,
+            rng,
+            shard: None,
+            unmatched: Default::default(),
+        };
+        for outcome in [job::run_in_memory(&job).unwrap(), job::run(&job).unwrap()] {
+            let files = written(&outcome);
+            let layer = |i: usize| -> Vec<(String, Vec<u8>)> {
+                let prefix = format!("layers.{i}.");
+                files.iter().filter_map(|(n, b)| Some((n.strip_prefix(&prefix)?.to_string(), b.clone()))).collect()
+            };
+            assert_eq!(layer(0).len(), 12);
+            assert_eq!(layer(0), layer(1), "{rng:?}");
+            assert_eq!(layer(0), layer(2), "{rng:?}");
+        }
+    }
+    let mut m = nninit::nn::Model::new(DType::F32);
+    let a = m.add(nninit::nn::Layer::linear(4, 4)).unwrap();
+    let b = m.add(nninit::nn::Layer::linear(4, 4)).unwrap();
+    let root = m.sequential(&[a, b]);
+    m.set_root(root).unwrap();
+    let sd = m.state_dict();
+    m.copy_tensor(sd[2].1, sd[0].1).unwrap();
+    for rng in [Stream::Torch, Stream::Philox] {
+        let mut x = m.clone();
+        x.materialize(rng, 0).unwrap();
+        assert_eq!(x.tensor(sd[2].1), x.tensor(sd[0].1), "{rng:?}");
+        assert_ne!(x.tensor(sd[3].1), x.tensor(sd[1].1), "{rng:?}");
+    }
+}

@@ -288,8 +288,11 @@ impl Init {
         }
         let len = crate::dispatch_mut!(&out, |s| s.len());
         let numel: usize = shape.iter().product();
-        if start + len > numel {
-            return Err(Error::value(format!("range {start}..{} is past the end of shape {shape:?}", start + len)));
+        if start.checked_add(len).is_none_or(|end| end > numel) {
+            return Err(Error::value(format!(
+                "range {start}..{} is past the end of shape {shape:?}",
+                start.saturating_add(len)
+            )));
         }
         // Elementwise schemes read the shape only for fans and the zero-element rule.
         let view = TensorMut { shape, data: out };

@@ -167,7 +167,8 @@ struct Recipe {
     start: TensorId,
     /// The base is `keep_()`: `start`'s given values (which must exist).
     kept: bool,
-    ranged: Vec<(Range<usize>, Init)>,
+    /// The ranged inits after the base, each with the tensor whose event it is (which keys it).
+    ranged: Vec<(Range<usize>, Init, TensorId)>,
 }
 
 /// The events of each tensor, by index.
@@ -184,7 +185,7 @@ fn events_by_tensor(model: &Model) -> Vec<Vec<usize>> {
 fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result<Recipe> {
     let events = model.events();
     let (mut id, mut upto) = (id, upto);
-    let mut ranged_stack: Vec<Vec<(Range<usize>, Init)>> = Vec::new();
+    let mut ranged_stack: Vec<Vec<(Range<usize>, Init, TensorId)>> = Vec::new();
     loop {
         let mine: Vec<usize> = by[id.0].iter().copied().filter(|&i| i < upto).collect();
         let whole = mine.iter().rposition(|&i| events[i].rows.is_none());
@@ -192,7 +193,7 @@ fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result
         let mut ranged = Vec::new();
         for &i in &mine[after..] {
             match (&events[i].rows, &events[i].fill) {
-                (Some(rows), Fill::Init(init)) => ranged.push((rows.clone(), init.clone())),
+                (Some(rows), Fill::Init(init)) => ranged.push((rows.clone(), init.clone(), id)),
                 _ => return Err(Error::value("a ranged copy of a tensor is not supported")),
             }
         }
@@ -442,6 +443,17 @@ pub(crate) fn replay_philox(
     let by = events_by_tensor(model);
     let mut ids: Vec<&TensorId> = names.keys().collect();
     ids.sort();
+    // A copied tensor's values are its source's: the source's events are keyed by the source's
+    // name, or (a layer deep-copied and not registered itself) by its first copy's name, so
+    // every copy holds the same values, as in PyTorch.
+    let mut keys: HashMap<TensorId, String> = names.clone();
+    for &id in &ids {
+        if let Ok(r) = recipe(model, &by, *id, model.events().len()) {
+            for owner in std::iter::once(r.start).chain(r.ranged.iter().map(|(_, _, o)| *o)) {
+                keys.entry(owner).or_insert_with(|| names[id].clone());
+            }
+        }
+    }
     for &id in ids {
         let name = &names[&id];
         let t = model.tensor(id);
@@ -450,37 +462,42 @@ pub(crate) fn replay_philox(
             sink.put(id, 0, &initial(model, id)?)?;
             continue;
         };
-        philox_tensor(model, &by, id, name, dtype, seed, sink).map_err(|e| e.at(name, &shape))?;
+        philox_tensor(model, &by, id, &keys, dtype, seed, sink).map_err(|e| e.at(name, &shape))?;
     }
     Ok(())
 }
 
+/// Tensor `id`'s final value on the counter-based stream; each event keyed by the name in
+/// `keys` of the tensor it belongs to.
 fn philox_tensor(
     model: &Model,
     by: &[Vec<usize>],
     id: TensorId,
-    name: &str,
+    keys: &HashMap<TensorId, String>,
     dtype: DType,
     seed: u64,
     sink: &dyn Sink,
 ) -> Result<()> {
     let shape = model.tensor(id).shape().to_vec();
     let r = recipe(model, by, id, model.events().len())?;
-    let constant = r.ranged.iter().all(|(rows, init)| is_constant(init, &rows_shape(&shape, rows), dtype));
+    let key = |t: TensorId| keys.get(&t).map_or("", String::as_str);
+    let ranged: Vec<(Range<usize>, Init)> =
+        r.ranged.iter().map(|(rows, init, _)| (rows.clone(), init.clone())).collect();
+    let constant = ranged.iter().all(|(rows, init)| is_constant(init, &rows_shape(&shape, rows), dtype));
     if let (Some(init), true) = (&r.base, constant) {
         if init.draw(&shape, dtype)? != Draw::Whole {
-            let overlays = constant_overlays(&r.ranged, &shape, dtype)?;
-            return philox_chunks(init, id, &shape, dtype, name, seed, &overlays, sink);
+            let overlays = constant_overlays(&ranged, &shape, dtype)?;
+            return philox_chunks(init, id, &shape, dtype, key(r.start), seed, &overlays, sink);
         }
     }
     let mut whole = if r.kept { given(model, r.start)? } else { initial(model, r.start)? };
     if let Some(init) = &r.base {
-        init.apply(whole.view_mut()?, &mut Philox::new(seed, name))?;
+        init.apply(whole.view_mut()?, &mut Philox::new(seed, key(r.start)))?;
     }
-    for (rows, init) in &r.ranged {
+    for (rows, init, owner) in &r.ranged {
         let mut part = Tensor::try_zeros(&rows_shape(&shape, rows), dtype)?;
         let start = rows.start * row_len(&shape);
-        init.apply(part.view_mut()?, &mut Philox::new(seed, &format!("{name}@{start}")))?;
+        init.apply(part.view_mut()?, &mut Philox::new(seed, &format!("{}@{start}", key(*owner))))?;
         write_rows(&mut whole, rows, &part)?;
     }
     sink.put(id, 0, &whole)

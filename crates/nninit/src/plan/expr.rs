@@ -9,9 +9,14 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 
-/// How deeply parentheses and operators may nest: far beyond any real formula, small enough
-/// that a hostile plan cannot exhaust the stack.
+/// How deeply parentheses and unary operators may nest: far beyond any real formula, small
+/// enough that a hostile plan cannot exhaust the stack.
 const MAX_DEPTH: usize = 64;
+
+/// How many numbers, variables, operators and calls an expression may hold: far beyond any real
+/// formula, and a bound on the depth of the parsed tree (a chain `1 + 1 + ...` nests one level
+/// per term), so evaluating or dropping it cannot exhaust the stack either.
+const MAX_NODES: usize = 1000;
 
 /// A parsed expression.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +66,7 @@ impl Expr {
     /// # Errors
     /// [`Error::Parse`] naming the position: bad syntax, nesting deeper than 64.
     pub fn parse(src: &str) -> Result<Expr> {
-        let mut p = Parser { src, pos: 0, depth: 0 };
+        let mut p = Parser { src, pos: 0, depth: 0, nodes: 0 };
         let e = p.sum()?;
         p.skip_ws();
         if p.pos < src.len() {
@@ -107,8 +112,8 @@ impl Expr {
     }
 
     fn value(&self, vars: &BTreeMap<String, f64>, depth: usize) -> Result<f64> {
-        if depth > MAX_DEPTH {
-            return Err(Error::value(format!("expression nested deeper than {MAX_DEPTH} levels")));
+        if depth > MAX_NODES {
+            return Err(Error::value(format!("expression of more than {MAX_NODES} terms")));
         }
         let d = depth + 1;
         Ok(match self {
@@ -241,6 +246,7 @@ struct Parser<'a> {
     src: &'a str,
     pos: usize,
     depth: usize,
+    nodes: usize,
 }
 
 impl Parser<'_> {
@@ -263,6 +269,15 @@ impl Parser<'_> {
         }
     }
 
+    /// Counts one node of the tree.
+    fn node(&mut self) -> Result<()> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.err(format!("more than {MAX_NODES} terms")));
+        }
+        Ok(())
+    }
+
     fn nest(&mut self) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -283,6 +298,7 @@ impl Parser<'_> {
             } else {
                 break;
             };
+            self.node()?;
             e = Expr::Bin(op, Box::new(e), Box::new(self.product()?));
         }
         self.depth -= 1;
@@ -308,6 +324,7 @@ impl Parser<'_> {
             } else {
                 break;
             };
+            self.node()?;
             e = Expr::Bin(op, Box::new(e), Box::new(self.unary()?));
         }
         Ok(e)
@@ -337,6 +354,7 @@ impl Parser<'_> {
     }
 
     fn atom(&mut self) -> Result<Expr> {
+        self.node()?;
         self.skip_ws();
         let rest = &self.src[self.pos..];
         if self.eat("(") {
@@ -435,5 +453,14 @@ mod tests {
         assert!(msg("gamma(2)").contains("unknown function `gamma`"));
         assert!(msg(&"(".repeat(200)).contains("nested deeper than 64"));
         assert!(msg(&"-".repeat(200)).contains("nested deeper than 64"));
+        // A flat chain is not nested: 500 terms are fine, 100,000 are refused (not a crash).
+        let chain = |n: usize, op: &str| format!("1{}", format!(" {op} 1").repeat(n - 1));
+        assert_eq!(eval(&chain(500, "+"), &[]).unwrap(), 500.0);
+        assert_eq!(eval(&chain(500, "*"), &[]).unwrap(), 1.0);
+        for op in ["+", "*", "-"] {
+            assert!(msg(&chain(100_000, op)).contains("more than 1000 terms"), "{op}");
+        }
+        // `**` is right-associative: a chain of it nests.
+        assert!(msg(&chain(100_000, "**")).contains("nested deeper than 64"));
     }
 }

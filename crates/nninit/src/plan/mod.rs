@@ -24,7 +24,7 @@ use crate::nn::{Layer, Model, RnnMode, Role};
 
 /// One or several strings (`layer = "Linear"` or `layer = ["BatchNorm2d", "GroupNorm"]`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or a list of strings")]
 pub enum OneOrMany {
     /// A single value.
     One(String),
@@ -44,7 +44,7 @@ impl OneOrMany {
 /// Which blocks a rule applies to, by [`layer_index`]: one index (`layer_index = 3`), a list
 /// (`[0, 11]`) or a half-open range (`"0..4"`, `"8.."`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a block index (0, 1, ...), a list of them, or a range such as \"0..4\"")]
 pub enum IndexSet {
     /// One index.
     One(usize),
@@ -55,8 +55,26 @@ pub enum IndexSet {
 }
 
 impl IndexSet {
+    /// Refuses a set that can hold no index (`"5..2"`, `[]`): a rule with it could never apply.
     fn check(&self) -> Result<()> {
-        self.contains(0).map(|_| ())
+        self.contains(0)?;
+        let empty = match self {
+            IndexSet::One(_) => false,
+            IndexSet::Many(v) => v.is_empty(),
+            IndexSet::Range(r) => {
+                let (a, b) = r.split_once("..").unwrap_or_default();
+                let a = a.trim().parse::<usize>().unwrap_or(0);
+                b.trim().parse::<usize>().is_ok_and(|b| b <= a)
+            }
+        };
+        if empty {
+            return Err(Error::parse(
+                "layer_index",
+                serde_json::to_string(self).unwrap_or_default(),
+                "selects no index",
+            ));
+        }
+        Ok(())
     }
 
     fn contains(&self, i: usize) -> Result<bool> {
@@ -309,6 +327,9 @@ impl Plan {
             if msg.contains("invalid type: map, expected a sequence") {
                 msg.push_str(" (rules are written [[rule]], with double brackets)");
             }
+            if msg.contains("invalid string") || msg.contains("invalid floating-point number") {
+                msg.push_str(" (strings, init calls and ranges are quoted: layer = \"Linear\", layer_index = \"1..\")");
+            }
             let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
             Error::parse("plan", name, line.map_or(msg.clone(), |l| format!("line {l}: {msg}")))
         })?;
@@ -327,6 +348,13 @@ impl Plan {
             }
         }
         for (var, value) in &plan.vars {
+            if vars::PER_PARAMETER.contains(&var.as_str()) {
+                return Err(Error::parse(
+                    "plan",
+                    name,
+                    format!("[vars] {var}: `{var}` is computed for each parameter and cannot be set"),
+                ));
+            }
             if let VarValue::Expr(src) = value {
                 Expr::parse(src).map_err(|e| Error::parse("plan", name, format!("[vars] {var}: {e}")))?;
             }

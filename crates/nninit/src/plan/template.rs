@@ -94,6 +94,13 @@ impl Template {
                 Arg::Text(t) => t.clone(),
                 Arg::Expr(e) => {
                     let v = e.eval(vars).map_err(|err| Error::parse("init", &self.text, err.to_string()))?;
+                    // `inf` written as such is a bound (trunc_normal_'s a, b); a computed one
+                    // is an overflow.
+                    let written_inf =
+                        matches!(e, Expr::Num(_)) || matches!(e, Expr::Neg(x) if matches!(**x, Expr::Num(_)));
+                    if !v.is_finite() && !written_inf {
+                        return Err(Error::parse("init", &self.text, format!("`{e}` evaluates to {v}")));
+                    }
                     format!("{v:?}")
                 }
             };
@@ -102,7 +109,22 @@ impl Template {
                 None => value,
             });
         }
-        format!("{}({})", self.name, parts.join(", ")).parse()
+        let resolved = format!("{}({})", self.name, parts.join(", "));
+        resolved.parse::<Init>().map_err(|err| {
+            // A bare name where a string belongs (`mode=fan_out`) reads the variable of that name.
+            let unquoted = self.args.iter().find_map(|(_, a)| match a {
+                Arg::Expr(Expr::Var(v)) => Some(v.as_str()),
+                _ => None,
+            });
+            match unquoted {
+                Some(v) if err.to_string().contains("must be a string") => Error::parse(
+                    "init",
+                    &self.text,
+                    format!("{err} (`{v}` is read as a variable; strings are quoted: '{v}')"),
+                ),
+                _ => err,
+            }
+        })
     }
 }
 

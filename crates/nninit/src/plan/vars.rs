@@ -40,9 +40,13 @@ pub fn config_vars(config: &serde_json::Value) -> BTreeMap<String, f64> {
     vars
 }
 
-/// A plan's own variable: a number or an expression over other variables.
+/// The variables computed for each parameter (a plan's `[vars]` cannot set them).
+pub(crate) const PER_PARAMETER: [&str; 5] = ["fan_in", "fan_out", "numel", "rows", "layer_index"];
+
+/// A plan's own variable: a number or an expression over other variables (it overrides a
+/// configuration's variable of the same name).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a number or an expression string such as \"d_model / 256\"")]
 pub enum VarValue {
     /// A number.
     Num(f64),
