@@ -106,7 +106,7 @@ enum Command {
         #[arg(long, value_parser = parse_shape, num_args = 0..=1, default_missing_value = "")]
         shape: Shape,
         /// The init, in PyTorch call syntax, e.g. "kaiming_normal_(mode='fan_out', nonlinearity='relu')".
-        #[arg(long)]
+        #[arg(long, value_parser = parse_init)]
         init: Init,
         /// Seed (torch.manual_seed).
         #[arg(long, default_value_t = 0)]
@@ -134,7 +134,7 @@ enum Command {
         #[arg(long, value_parser = parse_shape, num_args = 0..=1, default_missing_value = "")]
         shape: Shape,
         /// The init, in PyTorch call syntax.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_init)]
         init: Init,
         /// dtype: f32, f64, f16, bf16.
         #[arg(long, default_value = "f32")]
@@ -277,12 +277,31 @@ fn run(command: Command) -> Result<()> {
             let mut rows = Vec::new();
             for info in ckpt.tensors() {
                 let t = ckpt.tensor(info)?;
-                let init = inits.get(&info.name).and_then(|e| e.get("init")).and_then(|v| v.as_str());
-                rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None, init));
+                let recorded = inits.get(&info.name).and_then(|e| {
+                    let fan = |k: &str| e.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
+                    Some(table::Recorded { init: e.get("init")?.as_str()?, fans: fan("fan_in").zip(fan("fan_out")) })
+                });
+                rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None, recorded));
             }
             say(&table::stats_report(&rows, false));
             Ok(())
         }
+    }
+}
+
+/// An init call, with arithmetic in its arguments (`normal_(0, 1 / sqrt(512))`) as in plans.
+fn parse_init(s: &str) -> std::result::Result<Init, String> {
+    match s.parse::<nninit::plan::RuleInit>().map_err(|e| e.to_string())? {
+        nninit::plan::RuleInit::Init(init) => Ok(init),
+        nninit::plan::RuleInit::Keep => Err("keep_() keeps a model's given values: use it in a plan".into()),
+        t @ nninit::plan::RuleInit::Template(_) => match s.parse::<Init>() {
+            // `mode=fan_out`: a string written without quotes, not a variable.
+            Err(e) if e.to_string().contains("strings are quoted") => Err(e.to_string()),
+            _ => Err(format!(
+                "reads {}, which only a model defines: use it in a plan (--plan)",
+                t.variables().join(", ")
+            )),
+        },
     }
 }
 

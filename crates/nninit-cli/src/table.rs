@@ -85,7 +85,7 @@ pub fn plan_report(rows: &[nninit::report::PlanRow]) -> String {
         "init",
         "fan_in",
         "fan_out",
-        "gain",
+        "effective_gain",
         "distribution",
         "expected_mean",
         "expected_std",
@@ -100,24 +100,33 @@ pub fn plan_report(rows: &[nninit::report::PlanRow]) -> String {
             };
             let mut c = vec![r.name.clone(), shape(&r.shape), r.layer.clone(), rules, r.init.clone()];
             c.extend(fans(r.fan_in.zip(r.fan_out)));
-            c.extend([num(r.gain), r.distribution.clone(), num(r.expected_mean), num(r.expected_std)]);
+            c.extend([num(r.effective_gain), r.distribution.clone(), num(r.expected_mean), num(r.expected_std)]);
             c
         })
         .collect();
     render(&header, &cells)
 }
 
-/// One row of the `stats` / `tensor` report (with the init the checkpoint records, if any).
+/// What a checkpoint's metadata records of one tensor: its init and the whole tensor's fans (a
+/// shard's slice has other fans).
+pub struct Recorded<'a> {
+    pub init: &'a str,
+    pub fans: Option<(usize, usize)>,
+}
+
+/// One row of the `stats` / `tensor` report (with what the checkpoint records, if anything).
 pub fn stats_row(
     name: &str,
     t: &Tensor,
     stats: Option<Stats>,
     expected_std: Option<f64>,
-    init: Option<&str>,
+    recorded: Option<Recorded<'_>>,
 ) -> Vec<String> {
     let dtype = t.dtype().map_or_else(|| format!("{:?}", t.safetensors_dtype()).to_lowercase(), |d| d.to_string());
-    let mut c = vec![name.to_string(), shape(t.shape()), dtype, init.unwrap_or("-").to_string()];
-    c.extend(fans(nninit::init::fan_in_and_fan_out(t.shape()).ok()));
+    let init = recorded.as_ref().map_or("-", |r| r.init).to_string();
+    let mut c = vec![name.to_string(), shape(t.shape()), dtype, init];
+    let own = nninit::init::fan_in_and_fan_out(t.shape()).ok();
+    c.extend(fans(recorded.map_or(own, |r| r.fans.or(own))));
     c.push(num(expected_std));
     c.extend(stat_cells(stats));
     c

@@ -350,7 +350,7 @@ fn p1_rules_that_select_nothing_are_reported() {
         "warning: plan: rule 1 (name = \"0.weight\", init = \"zeros_()\") selected no parameter; did you mean name = \"*.0.weight\" (e.g. `layer.0.weight`)?",
         "warning: plan: rule 2 (layer = \"Lineer\", init = \"ones_()\") selected no parameter; did you mean layer = \"Linear\"?",
         "warning: plan: rule 3 (layer = \"Conv2D\", init = \"ones_()\") selected no parameter",
-        "warning: plan: rule 4 (layer = \"LSTM\", gate = \"forget\", init = \"ones_()\") selected no parameter",
+        "warning: plan: rule 4 (layer = \"LSTM\", gate = \"forget\", init = \"ones_()\") selected no parameter; the model has no LSTM or GRU with a `forget` gate",
     ];
     assert_eq!(err.lines().collect::<Vec<_>>(), want, "{err}");
     assert!(dir.path().join("m.safetensors").exists());
@@ -432,7 +432,7 @@ fn plan_dry_run_reports_each_parameter() {
     assert_eq!(w0["rules"], serde_json::json!([2]), "the preset's first rule follows the plan's one");
     let std = (2.0f64 / 14.0).sqrt();
     assert_eq!(w0["expected_std"].as_f64(), Some(std));
-    assert_eq!(w0["gain"].as_f64(), Some(std * 8f64.sqrt()));
+    assert_eq!(w0["effective_gain"].as_f64(), Some(std * 8f64.sqrt()));
     // The user rule matched only block 2's bias (layer.2.bias); a bias's fans are its weight's
     // ([4, 6]: fan_in 6), as PyTorch's default bias bound reads them.
     let b2 = rows.iter().find(|r| r["name"] == "layer.2.bias").unwrap();
@@ -492,4 +492,23 @@ fn p10_empty_shape_is_a_0d_tensor() {
     }
     let out = nninit(dir.path(), &["tensor", "--shape", "4,x", "--init", "uniform_()"]);
     assert!(stderr(&out).contains("`x` is not a dimension"), "{}", stderr(&out));
+}
+
+/// `--init` takes the arithmetic plans take (constants only: a tensor alone has no model
+/// variables), and a sharded checkpoint's `stats` shows the whole tensor's recorded fans.
+#[test]
+fn init_arithmetic_and_recorded_fans() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        nninit(dir.path(), &["tensor", "--shape", "4,4", "--init", "normal_(0, 1 / sqrt(4))", "-o", "t.safetensors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0.500000"), "{}", stdout(&out));
+    let out = nninit(dir.path(), &["tensor", "--shape", "4,4", "--init", "normal_(0, 1 / sqrt(fan_in))"]);
+    assert!(stderr(&out).contains("reads fan_in, which only a model defines"), "{}", stderr(&out));
+    let out = nninit(dir.path(), &["init", "--dims", "8,6", "--shard", "1/3", "-o", "s.safetensors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats = stdout(&nninit(dir.path(), &["stats", "s.safetensors"]));
+    let row = stats.lines().find(|l| l.starts_with("layer.0.weight")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..7], ["layer.0.weight", "[2,", "8]", "f32", "xavier_normal_(gain=1.0)", "8", "6"], "{stats}");
 }

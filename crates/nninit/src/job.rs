@@ -268,13 +268,9 @@ impl Outcome {
     ) -> Result<Vec<Row>> {
         metadata.extend(self.carried.clone());
         metadata.insert("nninit.preset".into(), self.preset.clone());
-        metadata.insert("nninit.version".into(), env!("CARGO_PKG_VERSION").into());
-        metadata.insert("nninit.seed".into(), self.seed.to_string());
-        metadata.insert("nninit.rng".into(), self.rng.to_string());
         if !self.plan.rules.is_empty() {
             metadata.insert("nninit.plan".into(), self.plan.to_toml());
         }
-        metadata.insert("nninit.inits".into(), report::inits_json(&self.model));
         let options = SaveOptions {
             stream: self.rng,
             seed: self.seed,

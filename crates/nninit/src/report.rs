@@ -59,6 +59,10 @@ fn label(model: &Model, id: TensorId, is_buffer: bool) -> String {
         let numel: usize = part.shape.iter().product();
         label.push_str(&format!(", then [{}:{}] {}", part.start, part.start + numel, part.init));
     }
+    if let Some(p) = provenance.filter(|p| !p.zeroed_rows.is_empty()) {
+        let rows: Vec<String> = p.zeroed_rows.iter().map(|r| r.to_string()).collect();
+        label.push_str(&format!(", row {} zeroed", rows.join(", ")));
+    }
     label
 }
 
@@ -134,10 +138,10 @@ pub struct PlanRow {
     pub distribution: String,
     /// The bound of a symmetric uniform init.
     pub bound: Option<f64>,
-    /// The effective gain, `expected_std · √fan_in`: PyTorch's `gain` for fan_in-mode schemes
-    /// (`kaiming_*` with `mode='fan_in'`, `lecun_*`) and for `xavier_*` on square weights; the
-    /// same yardstick for every other scheme.
-    pub gain: Option<f64>,
+    /// The effective gain, `expected_std · √fan_in` (not an init's `gain` argument): PyTorch's
+    /// `gain` for fan_in-mode schemes (`kaiming_*` with `mode='fan_in'`, `lecun_*`) and for
+    /// `xavier_*` on square weights; the same yardstick for every other scheme.
+    pub effective_gain: Option<f64>,
     /// The mean the values aim at.
     pub expected_mean: Option<f64>,
     /// The standard deviation the values aim at ([`crate::init::Init::expected_std`]).
@@ -188,7 +192,7 @@ pub fn plan_rows(model: &Model, report: &crate::plan::PlanReport) -> Vec<PlanRow
             fan_out: fans.map(|f| f.1),
             distribution,
             bound,
-            gain,
+            effective_gain: gain,
             expected_mean,
             expected_std,
             shape,

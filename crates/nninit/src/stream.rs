@@ -221,6 +221,11 @@ pub(crate) fn save(
         }
     }
     metadata.insert("format".into(), "pt".into());
+    // How the checkpoint was made.
+    metadata.insert("nninit.version".into(), env!("CARGO_PKG_VERSION").into());
+    metadata.insert("nninit.seed".into(), options.seed.to_string());
+    metadata.insert("nninit.rng".into(), options.stream.to_string());
+    metadata.insert("nninit.inits".into(), crate::report::inits_json(model));
     if let Some(sh) = &options.shard {
         metadata.insert("nninit.shard".into(), format!("{}/{} dim {}", sh.rank, sh.world, sh.dim));
     }
@@ -263,8 +268,10 @@ impl Model {
     /// Writes the model's `state_dict` to a safetensors file at `path` (`safetensors.torch.
     /// save_file(model.state_dict(), path)`), the values generated from `seed` on `stream` chunk
     /// by chunk, so memory stays bounded whatever the model's size (a materialized model's
-    /// values are written as they are). Tied tensors are written once. The file is written to a
-    /// temporary name and renamed when complete.
+    /// values are written as they are). Tied tensors are written once. The metadata records how
+    /// the file was made (`nninit.version`, `nninit.seed`, `nninit.rng`, and `nninit.inits`: each
+    /// parameter's init and fans). The file is written to a temporary name and renamed when
+    /// complete.
     ///
     /// ```
     /// use nninit::io::{Checkpoint, Overwrite};

@@ -165,7 +165,7 @@ fn t2_lstm_default_bounds_and_forget_gate_rule() {
     assert_eq!(report.unmatched.len(), 1);
     assert_eq!(
         report.unmatched[0].to_string(),
-        "rule 1 (role = \"bias\", gate = \"reset\", init = \"ones_()\") selected no parameter"
+        "rule 1 (role = \"bias\", gate = \"reset\", init = \"ones_()\") selected no parameter; the model has no LSTM or GRU with a `reset` gate"
     );
     assert_eq!(values(&m, "bias_ih_l0"), before);
     let nowhere = Plan::from_toml("[[rule]]\nname = \"nothing.*\"\ngate = \"forget\"\ninit = \"ones_()\"\n").unwrap();

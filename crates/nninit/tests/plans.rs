@@ -162,6 +162,14 @@ fn keep_leaves_given_values() {
         let path = std::env::temp_dir().join(format!("nninit-keep-{stream}.safetensors"));
         written.save(&path, stream, 0, Overwrite::Replace).unwrap();
         let ckpt = Checkpoint::open(&path).unwrap();
+        // Model::save records how the file was made, as `nninit init` does.
+        assert_eq!(
+            (ckpt.metadata()["nninit.rng"].as_str(), ckpt.metadata()["nninit.seed"].as_str()),
+            (stream.to_string().as_str(), "0")
+        );
+        let inits: serde_json::Value = serde_json::from_str(&ckpt.metadata()["nninit.inits"]).unwrap();
+        assert_eq!(inits["1.freq"]["init"], "keep_() (given values)");
+        assert_eq!(inits["0.weight"]["init"], "ones_()");
         let freq = ckpt.tensors().iter().find(|t| t.name == "1.freq").unwrap().clone();
         assert_eq!(ckpt.tensor(&freq).unwrap().bytes(), given.bytes(), "{stream:?} streamed");
         std::fs::remove_file(&path).ok();

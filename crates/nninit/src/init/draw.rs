@@ -172,10 +172,40 @@ impl Action {
 }
 
 /// Std of N(mean, std²) truncated to [a, b].
+/// Std of N(0, 1) truncated to `[al, be]` far in a tail, where the closed form's Φ differences
+/// underflow: with `x = t + u` (`t` the bound nearest the mode) the density is proportional to
+/// `exp(−t·u − u²/2)`, whose moments are integrated by Simpson's rule over the range where it is
+/// not negligible.
+fn tail_std(al: f64, be: f64) -> f64 {
+    let (t, len) = if al > 0.0 { (al, be - al) } else { (-be, be - al) };
+    // exp(−t·u − u²/2) < 1e-30 beyond u = 70 / t (or √140 near t = 0).
+    let len = len.min((70.0 / t).min(140f64.sqrt()).max(1e-300));
+    let n = 4000;
+    let h = len / n as f64;
+    let (mut m0, mut m1, mut m2) = (0.0, 0.0, 0.0);
+    for i in 0..=n {
+        let u = i as f64 * h;
+        let w = if i == 0 || i == n {
+            1.0
+        } else if i % 2 == 1 {
+            4.0
+        } else {
+            2.0
+        };
+        let d = w * (-t * u - 0.5 * u * u).exp();
+        (m0, m1, m2) = (m0 + d, m1 + d * u, m2 + d * u * u);
+    }
+    let mean = m1 / m0;
+    (m2 / m0 - mean * mean).max(0.0).sqrt()
+}
+
 fn truncated_normal_std(mean: f64, std: f64, a: f64, b: f64) -> f64 {
     let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
     let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / 2f64.sqrt()));
     let (al, be) = ((a - mean) / std, (b - mean) / std);
+    if al > 5.0 || be < -5.0 {
+        return std * tail_std(al, be);
+    }
     let z = cdf(be) - cdf(al);
     if z <= 0.0 {
         return 0.0;
@@ -303,5 +333,32 @@ impl Init {
             }
         };
         action.checked(dtype)
+    }
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::*;
+
+    /// Far in a tail the closed form underflows; the integrated std agrees with it where both
+    /// work, and with the asymptote from Mills' ratio far out; never 0 for a real interval.
+    #[test]
+    fn truncated_std_in_far_tails() {
+        let closed = |a: f64, b: f64| {
+            let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let cdf = |x: f64| 0.5 * (1.0 + libm::erf(x / 2f64.sqrt()));
+            let z = cdf(b) - cdf(a);
+            let (t1, t2) = ((a * pdf(a) - b * pdf(b)) / z, (pdf(a) - pdf(b)) / z);
+            (1.0 + t1 - t2 * t2).sqrt()
+        };
+        for (a, b) in [(3.0, 4.0), (4.0, 9.0), (2.5, 2.6), (-4.0, -3.0)] {
+            assert!((tail_std(a, b) - closed(a, b)).abs() < 1e-7, "{a}..{b}: {} vs {}", tail_std(a, b), closed(a, b));
+        }
+        let s40 = truncated_normal_std(0.0, 1.0, 40.0, 1e4);
+        // Var = 1 + tλ − λ² with Mills' λ = t + 1/t − 2/t³ + ...: std ≈ (1/t)(1 − 3/t²).
+        assert!((s40 - (1.0 - 3.0 / 1600.0) / 40.0).abs() < 1e-6, "{s40}");
+        let s10 = truncated_normal_std(0.0, 1.0, 10.0, 11.0);
+        assert!((0.095..0.1).contains(&s10), "{s10}");
+        assert!((truncated_normal_std(0.0, 2.0, -2e4, -80.0) - 2.0 * s40).abs() < 1e-9);
     }
 }

@@ -311,6 +311,9 @@ impl Init {
     /// assert_eq!(Init::Eye.expected_std(&[3, 3]), None);
     /// ```
     pub fn expected_std(&self, shape: &[usize]) -> Option<f64> {
+        if shape.iter().product::<usize>() == 0 {
+            return None;
+        }
         self.action(shape, crate::tensor::DType::F64).ok()?.expected_std(shape)
     }
 }

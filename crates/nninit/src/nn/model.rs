@@ -429,8 +429,8 @@ impl Model {
     }
 
     /// Records `init` for tensor `id` (checking its arguments against the shape and dtype now;
-    /// values are drawn when the model is materialized), and sets the tensor's provenance. The
-    /// tensor's values from an earlier [`Model::materialize`] are dropped.
+    /// values are drawn when the model is materialized), and sets the tensor's provenance. Until
+    /// the next [`Model::materialize`], the tensor holds the values of the last one (if any).
     ///
     /// # Errors
     /// The init's errors (not wrapped with a path); a non-float tensor.

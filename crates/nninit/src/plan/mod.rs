@@ -257,15 +257,16 @@ pub struct UnmatchedRule {
     pub index: usize,
     /// The rule as written.
     pub rule: String,
-    /// `did you mean ...` for a misspelt layer type or name.
-    pub suggestion: Option<String>,
+    /// Why, where it can be told: `did you mean ...?` for a misspelt layer type or name, or
+    /// that the model has no layer with the rule's gate.
+    pub hint: Option<String>,
 }
 
 impl fmt::Display for UnmatchedRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "rule {} ({}) selected no parameter", self.index + 1, self.rule)?;
-        if let Some(s) = &self.suggestion {
-            write!(f, "; did you mean {s}?")?;
+        if let Some(h) = &self.hint {
+            write!(f, "; {h}")?;
         }
         Ok(())
     }
@@ -499,7 +500,7 @@ impl Plan {
             .map(|(i, _)| UnmatchedRule {
                 index: i,
                 rule: self.rules[i].to_string(),
-                suggestion: suggest::nearest(&self.rules[i], model),
+                hint: suggest::hint(&self.rules[i], model),
             })
             .collect();
         Ok(PlanReport { applied, unmatched })

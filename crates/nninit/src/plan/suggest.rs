@@ -30,8 +30,20 @@ fn closest<'a>(want: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
         .map(|(_, c)| c)
 }
 
+/// Why a rule selected nothing, where it can be told: the model has no recurrent layer with the
+/// rule's gate, or the nearest real layer type or parameter name (`did you mean ...?`).
+pub(super) fn hint(rule: &Rule, model: &Model) -> Option<String> {
+    if let Some(gate) = &rule.gate {
+        let has = model.modules().iter().any(|id| super::has_gate(&model.module(*id).layer, gate));
+        if !has {
+            return Some(format!("the model has no LSTM or GRU with a `{gate}` gate"));
+        }
+    }
+    nearest(rule, model).map(|n| format!("did you mean {n}?"))
+}
+
 /// The nearest real layer type or parameter name for a rule that selected nothing.
-pub(super) fn nearest(rule: &Rule, model: &Model) -> Option<String> {
+fn nearest(rule: &Rule, model: &Model) -> Option<String> {
     if let Some(layers) = &rule.layer {
         let types: BTreeSet<String> = model.modules().iter().map(|id| model.module(*id).layer.type_name()).collect();
         for want in layers.items() {
