@@ -366,6 +366,13 @@ impl JaxVarianceScaling<'_> {
 
     /// The unchecked primitive. An empty tensor draws nothing (JAX divides by zero there).
     pub(crate) fn action(&self, shape: &[usize]) -> Result<Action> {
+        // JAX: "`scale` must be a positive float".
+        if self.scale.is_nan() || self.scale <= 0.0 {
+            return Err(Error::value(format!(
+                "`scale` must be a positive float, got {}",
+                super::functions::fmt_g(self.scale)
+            )));
+        }
         if shape.iter().product::<usize>() == 0 {
             jax_fans(shape, self.in_axis, self.out_axis, self.batch_axis)?;
             return Ok(Action::Nothing);

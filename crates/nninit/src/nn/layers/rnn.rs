@@ -60,6 +60,14 @@ impl Family for Rnns {
                     _ => &GRU,
                 };
                 call.bind("layer", params).and_then(|a| {
+                    // PyTorch's RNNBase checks dropout although it changes no parameter.
+                    if let Some(crate::pycall::Literal::Num(p)) = a.get("dropout") {
+                        if !(0.0..=1.0).contains(p) {
+                            return Err(Error::value(format!(
+                                "dropout should be a number in range [0, 1] representing the probability of an element being zeroed, got {p}"
+                            )));
+                        }
+                    }
                     let nonlinearity = a.str("nonlinearity", "tanh")?;
                     let mode = rnn_mode(name, &nonlinearity).ok_or_else(|| {
                         Error::value(format!("Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."))
