@@ -24,6 +24,21 @@ fn read(path: &Path) -> Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> {
     v
 }
 
+/// Runs `args` writing to `out.safetensors` (`stats` takes no output): it must fail with one
+/// stderr line containing `want`, and leave no output file.
+fn fails_cleanly(dir: &Path, args: &[&str], want: &str) {
+    let mut all = args.to_vec();
+    if args[0] != "stats" {
+        all.extend(["-o", "out.safetensors"]);
+    }
+    let out = nninit(dir, &all);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(err.contains(want), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(!dir.join("out.safetensors").exists(), "{args:?} left a file");
+}
+
 fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
 }
@@ -189,17 +204,7 @@ fn bad_input_fails_with_one_line_and_no_file() {
         (&["init", "--like", "f8.safetensors"], "F8_E5M2, which nninit cannot generate"),
     ];
     for (args, want) in cases {
-        let mut all = args.to_vec();
-        all.extend(["-o", "out.safetensors"]);
-        if args[0] == "stats" {
-            all.truncate(2);
-        }
-        let out = nninit(dir.path(), &all);
-        let err = stderr(&out);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(err.contains(want), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
+        fails_cleanly(dir.path(), args, want);
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 7, "{leftovers:?}");
@@ -463,14 +468,7 @@ fn p8_clear_errors() {
         (&["tensor", "--shape", "4,4", "--init", "kaiming_normal_(mode=fan_out)"], "(strings are quoted: 'fan_out')"),
     ];
     for (args, want) in cases {
-        let mut all = args.to_vec();
-        all.extend(["-o", "out.safetensors"]);
-        let out = nninit(dir.path(), &all);
-        let err = stderr(&out);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(err.contains(want), "{args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(!dir.path().join("out.safetensors").exists(), "{args:?} left a file");
+        fails_cleanly(dir.path(), args, want);
     }
 }
 
