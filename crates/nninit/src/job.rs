@@ -123,7 +123,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let mut options = PresetOptions::default();
     let mut carried = BTreeMap::new();
     let mut vars = BTreeMap::new();
-    let mut like_source = None;
+    let mut like_source: Option<io::Checkpoint> = None;
     let (mut model, dtypes) = match &job.source {
         Source::Arch { name, dims } => {
             if name == "mlp" {
@@ -140,8 +140,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
             (arch::hf::from_config(&config, dtype)?, BTreeMap::new())
         }
         Source::Like(path) => {
-            let ckpt = io::Checkpoint::open(path)?;
-            like_source = Some(path);
+            let ckpt = like_source.insert(io::Checkpoint::open(path)?);
             // Ties of the layout (tensors written once) stay recorded in the new checkpoint.
             if let Some(tied) = ckpt.metadata().get("nninit.tied") {
                 carried.insert("nninit.tied".to_string(), tied.clone());
@@ -163,9 +162,9 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     if let Some(shard) = job.shard {
         check_shard_dim(&model, shard)?;
     }
-    if let Some(path) = like_source {
+    if let Some(ckpt) = &like_source {
         require_initialized(&model)?;
-        load_kept(&mut model, path)?;
+        load_kept(&mut model, ckpt)?;
     }
     Ok(Outcome {
         model,
@@ -205,16 +204,12 @@ fn check_shard_dim(model: &Model, shard: Shard) -> Result<()> {
 
 /// Loads the checkpoint's values of the tensors a `keep_()` rule keeps (only those: the rest is
 /// generated).
-fn load_kept(model: &mut Model, path: &Path) -> Result<()> {
+fn load_kept(model: &mut Model, ckpt: &io::Checkpoint) -> Result<()> {
     let kept: Vec<(String, crate::nn::TensorId)> = model
         .state_dict()
         .into_iter()
         .filter(|(_, id)| model.provenance(*id).is_some_and(|p| p.init.is_none()) && model.tensor(*id).is_meta())
         .collect();
-    if kept.is_empty() {
-        return Ok(());
-    }
-    let ckpt = io::Checkpoint::open(path)?;
     for (name, id) in kept {
         if let Some(info) = ckpt.tensors().iter().find(|t| t.name == name) {
             *model.tensor_mut(id) = ckpt.tensor(info)?;

@@ -86,7 +86,7 @@ impl Model {
         match stream {
             Stream::Torch => self.materialize_with(&mut Generator::manual_seed(seed)),
             Stream::Philox => {
-                let sink = MemorySink::new(self)?;
+                let sink = MemorySink::new(self);
                 replay_philox(self, seed, &self.first_names(), &sink)?;
                 sink.store(self)
             }
@@ -100,7 +100,7 @@ impl Model {
     /// # Errors
     /// As [`Model::materialize`].
     pub fn materialize_with(&mut self, g: &mut Generator) -> Result<()> {
-        let sink = MemorySink::new(self)?;
+        let sink = MemorySink::new(self);
         replay_torch(self, g, &self.first_names(), &sink)?;
         sink.store(self)
     }
@@ -122,12 +122,12 @@ struct MemorySink {
 }
 
 impl MemorySink {
-    fn new(model: &Model) -> Result<Self> {
+    fn new(model: &Model) -> Self {
         let n = model.tensor_count();
-        Ok(MemorySink {
+        MemorySink {
             shapes: (0..n).map(|i| model.tensor(TensorId(i)).shape().to_vec()).collect(),
             values: (0..n).map(|_| std::sync::Mutex::new(None)).collect(),
-        })
+        }
     }
 
     fn store(self, model: &mut Model) -> Result<()> {
