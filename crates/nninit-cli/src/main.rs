@@ -38,10 +38,12 @@ struct ModelArgs {
     /// Layer sizes for --arch mlp [default: 784,256,128,10].
     #[arg(long, value_delimiter = ',')]
     dims: Option<Vec<usize>>,
-    /// A Hugging Face config.json (BERT, GPT-2, Llama).
-    #[arg(long, conflicts_with = "like")]
+    /// A Hugging Face config.json (BERT, GPT-2, Llama). With --like: the checkpoint's config
+    /// (its pad_token_id gives the padding rows; its numbers are plan variables).
+    #[arg(long)]
     config: Option<PathBuf>,
-    /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes).
+    /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes); buffers
+    /// (masks, rotary frequencies, position ids) are kept, BatchNorm statistics reset.
     #[arg(long)]
     like: Option<PathBuf>,
     /// Built-in plan: torch (layer defaults), seed, bert. Default: seed for the MLP, torch otherwise.
@@ -332,9 +334,10 @@ impl ModelArgs {
         }
         let dims_given_elsewhere = dims.is_some() && (config.is_some() || like.is_some());
         let source = match (config, like) {
-            (Some(c), _) => Source::Config(c),
-            (_, Some(l)) => Source::Like(l),
-            _ => {
+            (Some(config), Some(checkpoint)) => Source::LikeWithConfig { checkpoint, config },
+            (Some(c), None) => Source::Config(c),
+            (None, Some(l)) => Source::Like(l),
+            (None, None) => {
                 let name = arch.unwrap_or_else(|| "mlp".into());
                 if dims.is_some() && name != "mlp" {
                     return Err(Error::value(format!("--dims is for --arch mlp, not {name}")));

@@ -189,7 +189,7 @@ fn bad_input_fails_with_one_line_and_no_file() {
         ),
         (&["tensor", "--shape", "9223372036854775809,2", "--init", "zeros_()"], "too large"),
         (&["init", "--arch", "resnet18", "--dims", "3,3"], "--dims is for --arch mlp"),
-        (&["init", "--like", "gpt2.safetensors"], "unrecognised layers and no plan rule"),
+        (&["init", "--like", "gpt2.safetensors", "--shard", "0/2", "--shard-dim", "7"], "shard dimension 7 is beyond"),
         (&["init", "--plan", "badplan.toml"], "badplan.toml"),
         (&["init", "--shard", "8/8"], "RANK/WORLD"),
         (&["init", "--rng", "mersenne"], "unknown rng `mersenne`"),
@@ -456,7 +456,12 @@ fn p8_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("plan.toml"), "[[rule]]\ninit = \"zeros_()\"\n").unwrap();
     std::fs::write(dir.path().join("single.toml"), "[rule]\nlayer = \"Linear\"\ninit = \"zeros_()\"\n").unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    std::fs::write(
+        dir.path().join("fan_out.toml"),
+        "[[rule]]\nlayer = \"Linear\"\nrole = \"weight\"\ninit = \"kaiming_normal_(mode=fan_out)\"\n",
+    )
+    .unwrap();
+    let cases: &[(&[&str], &str)] = &[
         (
             &["init", "--shard", "0/8", "--shard-dim", "5"],
             "shard dimension 5 is beyond every tensor's rank (the largest has 2 dimensions)",
@@ -466,6 +471,18 @@ fn p8_clear_errors() {
         (&["init", "--like", "missing.safetensors"], "--like missing.safetensors: no such file"),
         (&["init", "--plan", "single.toml"], "(rules are written [[rule]], with double brackets)"),
         (&["tensor", "--shape", "4,4", "--init", "kaiming_normal_(mode=fan_out)"], "(strings are quoted: 'fan_out')"),
+        (&["init", "--plan", "fan_out.toml"], "(`fan_out` is read as a variable; strings are quoted: 'fan_out')"),
+        (&["init", "--plan", "missing.toml"], "--plan missing.toml: no such file"),
+        (&["init", "--like", "missing.safetensors", "--config", "plan.toml"], "--like missing.safetensors: no such file"),
+        (&["init", "--like", "plan.toml", "--config", "missing.json"], "--config missing.json: no such file"),
+        (&["init", "--config", "plan.toml"], "plan.toml"),
+        // clap's errors: one line each, without the usage block.
+        (&["init", "--bogus"], "unexpected argument '--bogus' found"),
+        (&["init", "--dtype", "f12"], "invalid value 'f12' for '--dtype <DTYPE>'"),
+        (&["init", "--seed", "-1"], "unexpected argument '-1' found"),
+        (&["init", "--arch", "mlp", "--like", "plan.toml"], "cannot be used with"),
+        (&["init", "--shard-dim", "1"], "required arguments were not provided: --shard"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
     ];
     for (args, want) in cases {
         fails_cleanly(dir.path(), args, want);

@@ -29,6 +29,15 @@ pub enum Source {
     Config(PathBuf),
     /// The layout of an existing safetensors checkpoint.
     Like(PathBuf),
+    /// The layout of an existing checkpoint, with its model's `config.json`: the config gives
+    /// the padding rows (`pad_token_id`, see [`LikeOptions::pad_token_id`]), the plan's
+    /// variables and the `bert` preset's `initializer_range`.
+    LikeWithConfig {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// Its `config.json`.
+        config: PathBuf,
+    },
 }
 
 impl Source {
@@ -92,6 +101,20 @@ fn read_json(path: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| Error::parse("config", path.display().to_string(), e.to_string()))
 }
 
+/// Reads a `config.json`: its `initializer_range` into `options`, its variables into `vars`.
+fn read_config(
+    path: &Path,
+    options: &mut PresetOptions,
+    vars: &mut BTreeMap<String, f64>,
+) -> Result<serde_json::Value> {
+    let config = read_json(path)?;
+    if let Some(r) = config.get("initializer_range").and_then(|v| v.as_f64()) {
+        options.initializer_range = r;
+    }
+    *vars = config_vars(&config);
+    Ok(config)
+}
+
 /// Builds the model's recipe (construction, then the plan's rules: user plan first, then the
 /// preset), drawing nothing: the values are generated when the outcome is saved
 /// ([`Outcome::save`], chunk by chunk) or materialized ([`run_in_memory`]), from `job.seed` on
@@ -132,23 +155,24 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
             (arch::build(name, dims, dtype)?, BTreeMap::new())
         }
         Source::Config(path) => {
-            let config = read_json(path)?;
-            if let Some(r) = config.get("initializer_range").and_then(|v| v.as_f64()) {
-                options.initializer_range = r;
-            }
-            vars = config_vars(&config);
+            let config = read_config(path, &mut options, &mut vars)?;
             (arch::hf::from_config(&config, dtype)?, BTreeMap::new())
         }
         Source::Like(path) => {
-            let ckpt = like_source.insert(io::Checkpoint::open(path)?);
-            // Ties of the layout (tensors written once) stay recorded in the new checkpoint.
-            if let Some(tied) = ckpt.metadata().get("nninit.tied") {
-                carried.insert("nninit.tied".to_string(), tied.clone());
-            }
-            let opts = LikeOptions { dtype: job.dtype, ..LikeOptions::default() };
-            arch::like::like(ckpt.tensors(), &opts, |info| ckpt.tensor(info))?
+            let (ckpt, layout) = open_like(path, None, job.dtype, &mut options, &mut vars)?;
+            like_source = Some(ckpt);
+            layout
+        }
+        Source::LikeWithConfig { checkpoint, config } => {
+            let (ckpt, layout) = open_like(checkpoint, Some(config), job.dtype, &mut options, &mut vars)?;
+            like_source = Some(ckpt);
+            layout
         }
     };
+    // Ties of a `--like` layout (tensors written once) stay recorded in the new checkpoint.
+    if let Some(tied) = like_source.as_ref().and_then(|c| c.metadata().get("nninit.tied")) {
+        carried.insert("nninit.tied".to_string(), tied.clone());
+    }
     let preset_name = job.preset.clone().unwrap_or_else(|| job.source.default_preset().to_string());
     let user_rules = job.plan.as_ref().map_or(0, |p| p.rules.len());
     let plan = job.plan.clone().unwrap_or_default().then(preset(&preset_name, &options)?);
@@ -188,6 +212,26 @@ pub fn run_in_memory(job: &InitJob) -> Result<Outcome> {
     let mut outcome = run(job)?;
     outcome.model.materialize(job.rng, job.seed)?;
     Ok(outcome)
+}
+
+/// The layout of checkpoint `path` ([`arch::like::like`]), with the padding rows, variables and
+/// options of `config` when given; returns the open checkpoint too (for `keep_()`).
+fn open_like(
+    path: &Path,
+    config: Option<&PathBuf>,
+    dtype: Option<DType>,
+    options: &mut PresetOptions,
+    vars: &mut BTreeMap<String, f64>,
+) -> Result<(io::Checkpoint, (Model, BTreeMap<String, DType>))> {
+    let config = config.map(|c| read_config(c, options, vars)).transpose()?;
+    let pad_token_id = config
+        .as_ref()
+        .and_then(|c| c.get("pad_token_id"))
+        .and_then(|v| v.as_u64())
+        .and_then(|p| usize::try_from(p).ok());
+    let ckpt = io::Checkpoint::open(path)?;
+    let layout = arch::like::like(ckpt.tensors(), &LikeOptions { dtype, pad_token_id }, |info| ckpt.tensor(info))?;
+    Ok((ckpt, layout))
 }
 
 /// Fails when the shard dimension is beyond every tensor's rank: nothing would be sharded.
@@ -230,7 +274,7 @@ fn require_initialized(model: &Model) -> Result<()> {
     match missing.len() {
         0 => Ok(()),
         n => Err(Error::value(format!(
-            "{n} tensor(s) of unrecognised layers and no plan rule for them: {}{}; add [[rule]]s for them with --plan",
+            "{n} tensor(s) of unrecognised layers and no plan rule for them: {}{}; add [[rule]]s for them with --plan: an init, or init = \"keep_()\" to keep the checkpoint's values (a table a model computes, such as frequencies)",
             missing.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
             if n > 3 { ", ..." } else { "" }
         ))),
