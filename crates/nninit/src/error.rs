@@ -77,6 +77,23 @@ pub enum Error {
         known: String,
     },
 
+    /// Not enough free space to write a file: found before anything is written (the file
+    /// system's free bytes, `statvfs`'s `f_bavail · f_frsize`), or when the space could not be
+    /// reserved.
+    #[error(
+        "not enough free space to write {}: it needs {needed} bytes ({}), {} has {available} bytes ({}) available",
+        .path.display(), human_bytes(*.needed), .dir.display(), human_bytes(*.available)
+    )]
+    NoSpace {
+        /// The file to write.
+        path: PathBuf,
+        /// The directory it goes to (the file system that is full).
+        dir: PathBuf,
+        /// Bytes the file needs.
+        needed: u64,
+        /// Bytes available to this user.
+        available: u64,
+    },
     /// An I/O error with the file it concerns.
     #[error("{path}: {source}")]
     Io {
@@ -126,6 +143,22 @@ impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+}
+
+/// `n` bytes in decimal units (`1.5 GB`).
+fn human_bytes(n: u64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", units[u])
     }
 }
 
