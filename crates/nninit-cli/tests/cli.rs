@@ -473,7 +473,10 @@ fn p8_clear_errors() {
         (&["tensor", "--shape", "4,4", "--init", "kaiming_normal_(mode=fan_out)"], "(strings are quoted: 'fan_out')"),
         (&["init", "--plan", "fan_out.toml"], "(`fan_out` is read as a variable; strings are quoted: 'fan_out')"),
         (&["init", "--plan", "missing.toml"], "--plan missing.toml: no such file"),
-        (&["init", "--like", "missing.safetensors", "--config", "plan.toml"], "--like missing.safetensors: no such file"),
+        (
+            &["init", "--like", "missing.safetensors", "--config", "plan.toml"],
+            "--like missing.safetensors: no such file",
+        ),
         (&["init", "--like", "plan.toml", "--config", "missing.json"], "--config missing.json: no such file"),
         (&["init", "--config", "plan.toml"], "plan.toml"),
         // clap's errors: one line each, without the usage block.

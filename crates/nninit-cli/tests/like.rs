@@ -100,8 +100,10 @@ fn p4_gpt2_buffers_are_kept_and_conv1d_is_recognised() {
             assert_eq!(out[name], src[name], "{name} ({plan:?})");
         }
         for (name, want) in golden.as_object().unwrap() {
-            let values: Vec<f32> = want["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-            let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let values: Vec<f32> =
+                want["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let shape: Vec<usize> =
+                want["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
             assert_eq!(out[name], (Dtype::F32, shape, f32_bytes(&values)), "{name} ({plan:?})");
         }
     }
@@ -160,7 +162,11 @@ fn p5_rotary_frequencies_are_kept() {
     src.insert("model.mystery.table".into(), filled(&[3], 7.0));
     write(&dir.path().join("mystery.safetensors"), &src);
     let o = nninit(dir.path(), &["init", "--like", "mystery.safetensors", "-o", "m.safetensors"]);
-    assert!(stderr(&o).contains("model.mystery.table [3]") && stderr(&o).contains("init = \"keep_()\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("model.mystery.table [3]") && stderr(&o).contains("init = \"keep_()\""),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(dir.path().join("keep.toml"), "[[rule]]\nname = \"*.table\"\ninit = \"keep_()\"\n").unwrap();
     let out = run_ok(dir.path(), &["init", "--like", "mystery.safetensors", "--plan", "keep.toml"], "m.safetensors");
     assert_eq!(out["model.mystery.table"], src["model.mystery.table"]);

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::io::TensorInfo;
 use crate::init::Init;
+use crate::io::TensorInfo;
 use crate::nn::{Layer, Model, ModuleId, Origin, RnnMode, Role, Slot, SlotKind};
 use crate::tensor::{DType, Data, Tensor};
 
@@ -254,8 +254,7 @@ pub fn like(
             group.tensors.iter().partition(|t| DType::from_safetensors(t.dtype).is_some());
         let existing = modules.get(&group.path).copied();
         let module = split(&group.path).1;
-        if let (None, true, Some((nx, nf))) =
-            (existing, others.is_empty(), conv1d(module, &group.tensors, transposed))
+        if let (None, true, Some((nx, nf))) = (existing, others.is_empty(), conv1d(module, &group.tensors, transposed))
         {
             let id = add_conv1d(&mut model, nx, nf)?;
             attach(&mut model, &mut modules, &group.path, id)?;

@@ -585,7 +585,8 @@ impl Drop for Listed {
 ///
 /// # Errors
 /// `path` exists and `overwrite` is [`Overwrite::Refuse`], or is a directory or not a regular file; its directory
-/// does not exist; duplicate names; a shape too large; I/O errors (the temporary file is removed).
+/// does not exist; duplicate names; a shape too large; [`Error::NoSpace`] (checked before anything
+/// is written); I/O errors (the temporary file is removed).
 pub fn write(
     path: &Path,
     entries: &[Entry<'_>],

@@ -49,23 +49,28 @@ pub fn reserve(file: &File, path: &Path, dir: &Path, len: u64) -> Result<()> {
         use rustix::io::Errno;
         match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
             Ok(()) => return Ok(()),
-            Err(Errno::NOSPC | Errno::DQUOT) => {
-                let available = available_bytes(dir).unwrap_or(0);
-                return Err(no_space(path, dir, len, available));
-            }
             Err(Errno::OPNOTSUPP | Errno::NOSYS) => {}
-            Err(e) => return Err(Error::io(path, e.into())),
+            Err(e) => return Err(reserve_error(e.into(), path, dir, len)),
         }
     }
-    let _ = dir;
-    file.set_len(len).map_err(|e| Error::io(path, e))
+    file.set_len(len).map_err(|e| reserve_error(e, path, dir, len))
+}
+
+/// An error reserving `len` bytes, said plainly when the disk is full.
+fn reserve_error(e: std::io::Error, path: &Path, dir: &Path, len: u64) -> Error {
+    if is_full(&e) {
+        return no_space(path, dir, len, available_bytes(dir).unwrap_or(0));
+    }
+    Error::io(path, e)
 }
 
 /// Whether an I/O error means the disk (or the user's quota) is full.
 pub(crate) fn is_full(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(c) if c == rustix::io::Errno::NOSPC.raw_os_error() || c == rustix::io::Errno::DQUOT.raw_os_error())
+    use rustix::io::Errno;
+    e.raw_os_error().is_some_and(|c| [Errno::NOSPC, Errno::DQUOT].iter().any(|n| n.raw_os_error() == c))
 }
 
+/// [`Error::NoSpace`] for `path` in `dir`.
 pub(crate) fn no_space(path: &Path, dir: &Path, needed: u64, available: u64) -> Error {
     Error::NoSpace { path: path.to_path_buf(), dir: dir.to_path_buf(), needed, available }
 }
