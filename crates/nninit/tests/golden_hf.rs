@@ -1,6 +1,7 @@
 //! Hugging Face models built from their `config.json`, recorded from transformers 5.24.0 on
-//! PyTorch 2.15.0 (`tools/golden/gen_golden.py`, `models.json`): the same `state_dict` names,
-//! shapes and bytes, tied weights sharing one tensor, and the same generator state afterwards.
+//! PyTorch 2.15.0 (`tools/golden/gen_golden.py`: `models.json` and `models_hf.json`): the same
+//! `state_dict` names, shapes and bytes, tied weights sharing one tensor, and the same generator
+//! state afterwards, in memory and through the streaming writer.
 
 mod common;
 
@@ -18,7 +19,32 @@ fn config(file: &str) -> serde_json::Value {
 
 #[test]
 fn hf_models_match_transformers() {
-    let g = golden("models.json");
+    let (failures, checked) = check_golden("models.json");
+    assert!(checked.len() >= 5, "only {checked:?}");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Every family and head of `models_hf.json`: Qwen2, Mistral, Qwen3, Gemma, Phi-3, GPT-NeoX,
+/// RoBERTa, ViT, T5 (plain and gated), and the BERT, RoBERTa, Llama sequence-classification and
+/// ViT image-classification heads.
+#[test]
+fn more_hf_models_match_transformers() {
+    let (failures, checked) = check_golden("models_hf.json");
+    let classes: std::collections::BTreeSet<String> = golden("models_hf.json")["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ctor"].as_str().unwrap().split('(').next().unwrap().to_string())
+        .collect();
+    assert_eq!(classes.len(), 15, "{classes:?}");
+    assert!(checked.len() >= 17, "only {checked:?}");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Builds every case of golden file `name` that has a config, in memory and streamed, and
+/// returns the differences from the recorded `state_dict` and generator state, and the ids checked.
+fn check_golden(name: &str) -> (Vec<String>, Vec<String>) {
+    let g = golden(name);
     let mut failures = Vec::new();
     let mut checked = Vec::new();
     for case in g["cases"].as_array().unwrap() {
@@ -48,8 +74,48 @@ fn hf_models_match_transformers() {
             }
         }
     }
-    assert!(checked.len() >= 5, "only {checked:?}");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    (failures, checked)
+}
+
+/// On both streams (PyTorch's and the counter-based one), the streaming writer writes the same
+/// bytes as the in-memory model, for every config of `models_hf.json` (tied names once).
+#[test]
+fn more_hf_models_stream_as_in_memory_on_both_streams() {
+    use nninit::job::{self, InitJob, Source};
+    use nninit::rng::Stream;
+    let written = |o: &job::Outcome| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        o.save(&path, nninit::io::Overwrite::Refuse, Default::default()).unwrap();
+        std::fs::read(&path).unwrap()
+    };
+    let mut files: Vec<String> = golden("models_hf.json")["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["config"].as_str().unwrap().to_string())
+        .collect();
+    files.dedup();
+    for file in files {
+        let source = Source::Config(format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR")).into());
+        for rng in [Stream::Torch, Stream::Philox] {
+            let unmatched = Default::default();
+            let job = InitJob {
+                source: source.clone(),
+                preset: None,
+                plan: None,
+                seed: 3,
+                dtype: None,
+                rng,
+                shard: None,
+                unmatched,
+            };
+            let in_memory = written(&job::run_in_memory(&job).unwrap());
+            let outcome = job::run(&job).unwrap();
+            assert!(!outcome.model.is_materialized());
+            assert!(written(&outcome) == in_memory, "{file} {rng:?}: streamed file differs from the in-memory one");
+        }
+    }
 }
 
 #[test]
@@ -79,15 +145,21 @@ fn module_tree_uses_hf_class_names() {
 
 #[test]
 fn unknown_model_type_is_a_clear_error() {
-    let cfg = serde_json::json!({"model_type": "t5", "vocab_size": 10});
+    let cfg = serde_json::json!({"model_type": "mamba", "vocab_size": 10});
     let err = hf::from_config(&cfg, DType::F32).unwrap_err();
     assert!(matches!(err, Error::Unknown { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("t5") && msg.contains("bert") && msg.contains("gpt2") && msg.contains("llama"), "{msg}");
+    assert!(msg.contains("mamba") && msg.contains("bert") && msg.contains("gpt2") && msg.contains("llama"), "{msg}");
+    for known in hf::MODEL_TYPES.map(|(t, _)| t) {
+        assert!(msg.contains(known), "{msg} should list {known}");
+    }
 
-    let cfg = serde_json::json!({"architectures": ["T5ForConditionalGeneration"]});
+    let cfg = serde_json::json!({"architectures": ["MambaForCausalLM"]});
     let msg = hf::from_config(&cfg, DType::F32).unwrap_err().to_string();
-    assert!(msg.contains("T5ForConditionalGeneration") && msg.contains("BertModel"), "{msg}");
+    assert!(msg.contains("MambaForCausalLM") && msg.contains("BertModel"), "{msg}");
+    for known in hf::CLASSES {
+        assert!(msg.contains(known), "{msg} should list {known}");
+    }
 
     let msg = hf::from_config(&serde_json::json!({}), DType::F32).unwrap_err();
     assert!(msg.to_string().contains("model_type"), "{msg}");
