@@ -15,7 +15,9 @@ Outputs (all deterministic; running twice gives byte-identical files):
     crates/nninit/tests/golden/models.json           torchvision / transformers whole models
     crates/nninit/tests/golden/rng.json              raw MT19937 outputs, rng-state digests, randperm
     crates/nninit/tests/golden/nested.json           torch.nn constructor calls nested in one another
-    crates/nninit/tests/data/{bert,gpt2,llama}-tiny.config.json   small HF configs (written here)
+    crates/nninit/tests/golden/models_hf.json        more transformers families and heads
+    crates/nninit/tests/golden/models_torchvision.json  more torchvision models (digests, module trees)
+    crates/nninit/tests/data/*-tiny.config.json     small HF configs (written here)
 
 `crates/nninit/tests/data/all-minilm-l6-v2.config.json` is an input (committed, copied from the
 sentence-transformers/all-MiniLM-L6-v2 config; see README.md). Nothing here touches the network.
