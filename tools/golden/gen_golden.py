@@ -822,7 +822,8 @@ def gen_models_hf():
             rng = rng_state_sha256()
             ctor = "transformers.%s(transformers.%s.from_json_file('%s'))" % (model_cls, cfg_cls, cfg_file)
             cases.append({"id": "%s_s%d" % (tag, s), "seed": s, "ctor": ctor, "config": cfg_file,
-                          "tensors": module_tensors(m, with_bits=False), "rng_state_sha256": rng})
+                          "tree": module_tree_digest(m), "tensors": module_tensors(m, with_bits=False),
+                          "rng_state_sha256": rng})
             del m
     return {"torch": TORCH_VERSION, "capability": CAPABILITY, "transformers": _version("transformers"),
             "cases": cases}
@@ -970,13 +971,19 @@ NESTED_DTYPE_CTORS = [
 ]
 
 
+# Subclasses that only change `forward`, written as the `torch.nn` class they extend (nninit
+# builds them as that layer, so plans and `_init_weights` treat them as it).
+_BASE_CLASS = {"NonDynamicallyQuantizableLinear": "Linear", "GemmaTextScaledWordEmbedding": "Embedding"}
+
+
 def module_classes(m):
     """`[path, class]` for every module in `named_modules()` order (PyTorch's
-    `NonDynamicallyQuantizableLinear` written `Linear`)."""
+    `NonDynamicallyQuantizableLinear` written `Linear`, Gemma's `GemmaTextScaledWordEmbedding`
+    written `Embedding`)."""
     out = []
     for path, mod in m.named_modules():
         cls = type(mod).__name__
-        out.append([path, "Linear" if cls == "NonDynamicallyQuantizableLinear" else cls])
+        out.append([path, _BASE_CLASS.get(cls, cls)])
     return out
 
 

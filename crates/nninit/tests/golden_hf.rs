@@ -11,6 +11,16 @@ use nninit::tensor::DType;
 use nninit::Error;
 use nninit::Generator;
 
+/// `(len, sha256)` of `"\n".join(f"{path} {type(m).__name__}" for path, m in named_modules())`.
+fn module_tree(model: &nninit::nn::Model) -> (usize, String) {
+    let lines: Vec<String> = model
+        .named_modules()
+        .iter()
+        .map(|(path, id)| format!("{path} {}", model.module(*id).layer.type_name()))
+        .collect();
+    (lines.len(), sha256_hex(lines.join("\n").as_bytes()))
+}
+
 fn config(file: &str) -> serde_json::Value {
     let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -60,6 +70,13 @@ fn check_golden(name: &str) -> (Vec<String>, Vec<String>) {
             }
         };
         checked.push(id.to_string());
+        if let Some(want) = case["tree"].as_array() {
+            let got = module_tree(&model);
+            let want = (want[0].as_u64().unwrap() as usize, want[1].as_str().unwrap().to_string());
+            if got != want {
+                failures.push(format!("{id}: named_modules() tree {got:?} vs transformers {want:?}"));
+            }
+        }
         failures.extend(state_dict_differences(&model, &case["tensors"], id));
         let seed = case["seed"].as_u64().unwrap();
         failures.extend(streamed_differences(
@@ -199,6 +216,60 @@ fn missing_or_bad_fields_are_named() {
 }
 
 #[test]
+fn new_config_fields_are_checked() {
+    let err = |cfg: &serde_json::Value| hf::from_config(cfg, DType::F32).unwrap_err().to_string();
+    let mut cfg = config("roberta-cls-tiny.config.json");
+    cfg["num_labels"] = serde_json::json!(5);
+    let msg = err(&cfg);
+    assert!(msg.contains("num_labels = 5") && msg.contains("id2label"), "{msg}");
+
+    let mut cfg = config("roberta-tiny.config.json");
+    cfg["pad_token_id"] = serde_json::json!(70);
+    let msg = err(&cfg);
+    assert!(msg.contains("pad_token_id 70") && msg.contains("66"), "{msg}");
+
+    let mut cfg = config("t5-tiny.config.json");
+    cfg["feed_forward_proj"] = serde_json::json!("fancy-gelu");
+    let msg = err(&cfg);
+    assert!(msg.contains("fancy-gelu") && msg.contains("gated-"), "{msg}");
+
+    let mut cfg = config("vit-tiny.config.json");
+    cfg["patch_size"] = serde_json::json!(0);
+    assert!(err(&cfg).contains("`patch_size`"), "{}", err(&cfg));
+    cfg["patch_size"] = serde_json::json!("8");
+    assert!(err(&cfg).contains("`patch_size`") && err(&cfg).contains("\"8\""), "{}", err(&cfg));
+
+    let mut cfg = config("phi3-tiny.config.json");
+    cfg.as_object_mut().unwrap().remove("pad_token_id");
+    // Phi3Config's default pad_token_id (32000) is outside this vocabulary, as in transformers.
+    assert!(err(&cfg).contains("pad_token_id 32000"), "{}", err(&cfg));
+}
+
+#[test]
+fn family_defaults_follow_their_configs() {
+    let shape = |cfg: &serde_json::Value, name: &str| {
+        let m = hf::from_config(cfg, DType::F32).unwrap();
+        let sd = m.state_dict();
+        let (_, id) = sd.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}"));
+        m.tensor(*id).shape().to_vec()
+    };
+    // Without `head_dim`, Qwen3 uses 128 and Gemma 256 (not hidden_size / num_attention_heads).
+    let mut cfg = config("qwen3-tiny.config.json");
+    cfg.as_object_mut().unwrap().remove("head_dim");
+    assert_eq!(shape(&cfg, "model.layers.0.self_attn.q_proj.weight"), [4 * 128, 32]);
+    assert_eq!(shape(&cfg, "model.layers.0.self_attn.q_norm.weight"), [128]);
+    let mut cfg = config("gemma-tiny.config.json");
+    cfg.as_object_mut().unwrap().remove("head_dim");
+    assert_eq!(shape(&cfg, "model.layers.0.self_attn.k_proj.weight"), [256, 32]);
+    // Mistral's absent num_key_value_heads is 8; null means num_attention_heads.
+    let mut cfg = config("mistral-tiny.config.json");
+    cfg.as_object_mut().unwrap().remove("num_key_value_heads");
+    assert_eq!(shape(&cfg, "model.layers.0.self_attn.k_proj.weight"), [8 * 16, 32]);
+    cfg["num_key_value_heads"] = serde_json::Value::Null;
+    assert_eq!(shape(&cfg, "model.layers.0.self_attn.k_proj.weight"), [4 * 16, 32]);
+}
+
+#[test]
 fn architectures_choose_the_class() {
     let root_type = |cfg: &serde_json::Value| {
         let m = hf::from_config(cfg, DType::F32).unwrap();
@@ -212,6 +283,14 @@ fn architectures_choose_the_class() {
     let mut cfg = config("bert-tiny.config.json");
     cfg["architectures"] = serde_json::json!(["BertForMaskedLM"]);
     assert_eq!(root_type(&cfg), "BertModel");
+    cfg["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
+    assert_eq!(root_type(&cfg), "BertForSequenceClassification");
+    // A class of another family is not taken from `architectures`.
+    let mut cfg = config("qwen2-tiny.config.json");
+    cfg["architectures"] = serde_json::json!(["LlamaForSequenceClassification"]);
+    assert_eq!(root_type(&cfg), "Qwen2ForCausalLM");
+    cfg["architectures"] = serde_json::json!(["Qwen2Model"]);
+    assert_eq!(root_type(&cfg), "Qwen2Model");
     // Without model_type, the architecture decides.
     let mut cfg = config("llama-tiny.config.json");
     cfg.as_object_mut().unwrap().remove("model_type");
