@@ -58,6 +58,16 @@ fn convnext_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 /// does: each Conv2d and Linear draws its default init when constructed, then the
 /// re-initialization loop over `modules()` draws `trunc_normal_(std=0.02)`.
 ///
+/// Building records the inits; nothing is drawn until the model is materialized or saved:
+///
+/// ```
+/// let m = nninit::arch::torchvision::convnext_tiny(nninit::DType::F32)?;
+/// let numel = |id| m.tensor(id).shape().iter().product::<usize>();
+/// assert_eq!(m.named_parameters().into_iter().map(|(_, id)| numel(id)).sum::<usize>(), 28589128);
+/// assert_eq!(m.state_dict().len(), 182);
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
 pub fn convnext_tiny(dtype: DType) -> Result<Model> {

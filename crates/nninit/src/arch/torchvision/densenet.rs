@@ -36,6 +36,16 @@ fn densenet_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 /// 12, 24, 16), num_init_features=64)`, 1000 classes, 8.0M parameters, initialized exactly as
 /// torchvision does.
 ///
+/// Building records the inits; nothing is drawn until the model is materialized or saved:
+///
+/// ```
+/// let m = nninit::arch::torchvision::densenet121(nninit::DType::F32)?;
+/// let numel = |id| m.tensor(id).shape().iter().product::<usize>();
+/// assert_eq!(m.named_parameters().into_iter().map(|(_, id)| numel(id)).sum::<usize>(), 7978856);
+/// assert_eq!(m.state_dict().len(), 727);
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
 pub fn densenet121(dtype: DType) -> Result<Model> {

@@ -44,6 +44,16 @@ fn efficientnet_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 /// torchvision 0.29 `efficientnet_b0()` (no weights): width and depth multipliers 1.0, 1000
 /// classes, dropout 0.2, 5.3M parameters, initialized exactly as torchvision does.
 ///
+/// Building records the inits; nothing is drawn until the model is materialized or saved:
+///
+/// ```
+/// let m = nninit::arch::torchvision::efficientnet_b0(nninit::DType::F32)?;
+/// let numel = |id| m.tensor(id).shape().iter().product::<usize>();
+/// assert_eq!(m.named_parameters().into_iter().map(|(_, id)| numel(id)).sum::<usize>(), 5288548);
+/// assert_eq!(m.state_dict().len(), 360);
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
 pub fn efficientnet_b0(dtype: DType) -> Result<Model> {

@@ -49,6 +49,16 @@ fn mobilenet_v3_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
 /// torchvision 0.29 `mobilenet_v3_large()` (no weights): width multiplier 1.0, 1000 classes,
 /// dropout 0.2, 5.5M parameters, initialized exactly as torchvision does.
 ///
+/// Building records the inits; nothing is drawn until the model is materialized or saved:
+///
+/// ```
+/// let m = nninit::arch::torchvision::mobilenet_v3_large(nninit::DType::F32)?;
+/// let numel = |id| m.tensor(id).shape().iter().product::<usize>();
+/// assert_eq!(m.named_parameters().into_iter().map(|(_, id)| numel(id)).sum::<usize>(), 5483032);
+/// assert_eq!(m.state_dict().len(), 312);
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
 pub fn mobilenet_v3_large(dtype: DType) -> Result<Model> {

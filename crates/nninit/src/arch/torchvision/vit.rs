@@ -98,7 +98,17 @@ fn vision_transformer(
 
 /// torchvision 0.29 `vit_b_16()` (no weights): `VisionTransformer(image_size=224, patch_size=16,
 /// num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072)`, 1000 classes, 86.6M
-/// parameters, initialized exactly as torchvision does (see [`vision_transformer`]).
+/// parameters, initialized exactly as torchvision does (see `vision_transformer` in this module's source).
+///
+/// Building records the inits; nothing is drawn until the model is materialized or saved:
+///
+/// ```
+/// let m = nninit::arch::torchvision::vit_b_16(nninit::DType::F32)?;
+/// let numel = |id| m.tensor(id).shape().iter().product::<usize>();
+/// assert_eq!(m.named_parameters().into_iter().map(|(_, id)| numel(id)).sum::<usize>(), 86567656);
+/// assert_eq!(m.state_dict().len(), 152);
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// None in practice (the configuration is fixed); layer construction errors are propagated.
