@@ -31,15 +31,17 @@ struct Cli {
 /// Which model, and which plan: shared by `init` and `plan`.
 #[derive(clap::Args)]
 struct ModelArgs {
-    /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, or a torch.nn
+    /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, mobilenet_v3_large,
+    /// efficientnet_b0, densenet121, convnext_tiny, vit_b_16, or a torch.nn
     /// constructor call such as "nn.LSTM(8, 16, num_layers=2)" or "nn.Transformer(d_model=512)".
     #[arg(long, conflicts_with_all = ["config", "like"])]
     arch: Option<String>,
     /// Layer sizes for --arch mlp [default: 784,256,128,10].
     #[arg(long, value_delimiter = ',')]
     dims: Option<Vec<usize>>,
-    /// A Hugging Face config.json (BERT, GPT-2, Llama). With --like: the checkpoint's config
-    /// (its pad_token_id gives the padding rows; its numbers are plan variables).
+    /// A Hugging Face config.json (BERT, RoBERTa, GPT-2, GPT-NeoX, Llama, Qwen2, Qwen3, Mistral,
+    /// Gemma, Phi-3, T5, ViT). With --like: the checkpoint's config (its pad_token_id gives the
+    /// padding rows; its numbers are plan variables).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes); buffers
