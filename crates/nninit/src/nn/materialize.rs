@@ -345,6 +345,7 @@ pub(crate) fn replay_torch(
                 } else {
                     names.contains_key(&t) && last_whole[t.0] == Some(i)
                 };
+                crate::cancel::check()?;
                 let mut step = || -> Result<()> {
                     match (&e.fill, &e.rows) {
                         (Fill::Init(init), None) if keep && held[t.0] => {
@@ -546,6 +547,7 @@ fn philox_chunks(
     let numel: usize = shape.iter().product();
     let size = parallel_chunk(rayon::current_num_threads(), dtype);
     sink.wanted(id, numel, size).into_par_iter().try_for_each(|(start, len)| {
+        crate::cancel::check()?;
         let reused = pool.lock().ok().and_then(|mut p| p.pop()).filter(|b| b.numel() == len);
         let mut c = match reused {
             Some(b) => b,
@@ -595,6 +597,7 @@ fn fill_chunks_of(
         }
         draw => {
             for (start, len) in chunks(n, size) {
+                crate::cancel::check()?;
                 let mut c = buffer(len)?;
                 let view = c.view_mut()?;
                 crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
