@@ -79,11 +79,12 @@ pub enum Error {
 
     /// Work refused before it starts because its expected amount exceeds a fixed bound: PyTorch's
     /// `trunc_normal_` sampler (kept bit-exact on the torch stream) far in a tail, where it would
-    /// need billions of proposals. `message` names the call, the interval, the acceptance rate,
-    /// the expected work and what to use instead, e.g. "trunc_normal_(mean=0, std=1, a=6,
-    /// b=10000) on the torch stream: PyTorch's sampler accepts 1.6e-05 of its proposals on this
-    /// interval, an expected 6.0e+09 proposals for 10000 values (the bound is 1.1e+09); use
-    /// --rng philox (an exact tail sampler) or a narrower interval".
+    /// need billions of proposals. `message` names the call, the acceptance rate, the expected
+    /// work and what to use instead, e.g. "trunc_normal_(mean=0, std=1, a=6, b=10000) on the
+    /// torch stream: PyTorch's sampler accepts 1.62e-5 of its proposals on this interval, an
+    /// expected 6.0e9 proposals in 6.0e5 rounds for 10000 values (beyond nninit's bound of 1.1e9
+    /// proposals, 32768 per round included); use --rng philox (an exact tail sampler) or a
+    /// narrower interval".
     #[error("{message}")]
     TooMuchWork {
         /// The description.

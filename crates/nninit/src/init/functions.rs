@@ -462,7 +462,12 @@ pub(crate) fn fill_trunc_normal(
     let n = tensor.numel();
     let (al, be) = ((a - mean) / std, (b - mean) / std);
     let p = norm_cdf(be) - norm_cdf(al);
-    let acceptance = if p > 0.3 { p } else { tail::uniform_acceptance(al, be) };
+    let strict = g.strict_truncation() && a < b;
+    let acceptance = if p > 0.3 {
+        p
+    } else {
+        dispatch_mut!(&mut tensor.data, |s| uniform_proposal_rate(s, mean, std, a, b, strict))
+    };
     if !g.has_tail_sampler() {
         check_expected_work(n, acceptance, (mean, std, a, b))?;
     } else if n > 0 && p <= 0.3 && a < b && acceptance < tail::TAIL_ACCEPTANCE {
@@ -479,12 +484,22 @@ pub(crate) fn fill_trunc_normal(
     })
 }
 
-/// Expected proposals PyTorch's `trunc_normal_` may draw before nninit refuses it: 2^30
-/// (about ten seconds of drawing), unless they are at most [`MAX_ROUNDS`] per value.
+/// The acceptance rate of [`trunc_by_uniform_proposals`] on `[a, b]` for elements like `_s`'s.
+fn uniform_proposal_rate<E: Element>(_s: &mut [E], mean: f64, std: f64, a: f64, b: f64, strict: bool) -> f64 {
+    let real = tail::uniform_acceptance((a - mean) / std, (b - mean) / std);
+    tail::rounded_acceptance::<E>(mean, std, a, b, strict).unwrap_or(real)
+}
+
+/// The work PyTorch's `trunc_normal_` may be expected to do before nninit refuses it, in
+/// proposals: 2^30 (a few seconds), unless it needs at most [`MAX_ROUNDS`] rounds.
 pub(crate) const MAX_PROPOSALS: f64 = (1u64 << 30) as f64;
 
-/// Expected rounds (proposals per value) that are never refused, whatever the tensor's size:
-/// every interval whose acceptance rate is above about 0.25 stays below it.
+/// The fixed cost of one rejection round, in proposals (drawing two tensors of any size costs
+/// about as much as 32,768 proposals on a 2-core machine).
+pub(crate) const ROUND_COST: f64 = 32_768.0;
+
+/// Expected rounds that are never refused, whatever the tensor's size: every interval whose
+/// acceptance rate is above about 0.25 stays below it.
 pub(crate) const MAX_ROUNDS: f64 = 100.0;
 
 /// The expected number of rounds of a rejection sampler that redraws all `n` values each round
@@ -503,18 +518,19 @@ pub(crate) fn expected_rounds(n: usize, rate: f64) -> f64 {
 }
 
 /// Refuses PyTorch's algorithm (which every round draws all `n` values again) when its expected
-/// work, `n ·` [`expected_rounds`], exceeds [`MAX_PROPOSALS`] and [`MAX_ROUNDS`] per value.
+/// work, [`expected_rounds`] `· (n +` [`ROUND_COST`]`)` proposals, exceeds [`MAX_PROPOSALS`] and
+/// the rounds exceed [`MAX_ROUNDS`].
 fn check_expected_work(n: usize, rate: f64, (mean, std, a, b): (f64, f64, f64, f64)) -> Result<()> {
     let rounds = expected_rounds(n, rate);
     let proposals = rounds * n as f64;
-    if rounds <= MAX_ROUNDS || proposals <= MAX_PROPOSALS {
+    if rounds <= MAX_ROUNDS || rounds * (n as f64 + ROUND_COST) <= MAX_PROPOSALS {
         return Ok(());
     }
     Err(Error::TooMuchWork {
         message: format!(
             "trunc_normal_(mean={}, std={}, a={}, b={}) on the torch stream: PyTorch's sampler accepts {rate:.2e} \
-             of its proposals on this interval, an expected {proposals:.1e} proposals for {n} values (the bound is \
-             {MAX_PROPOSALS:.1e}); use --rng philox (an exact tail sampler) or a narrower interval",
+             of its proposals on this interval, an expected {proposals:.1e} proposals in {rounds:.1e} rounds for {n} values (beyond \
+             nninit's bound of {MAX_PROPOSALS:.1e} proposals, {ROUND_COST} per round included); use --rng philox (an exact tail sampler) or a narrower interval",
             fmt_g(mean),
             fmt_g(std),
             fmt_g(a),

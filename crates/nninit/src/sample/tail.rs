@@ -99,6 +99,34 @@ fn one_sided_mass(al: f64, be: f64) -> f64 {
     mills_ratio(al) - tail
 }
 
+/// The acceptance rate of the uniform-proposal sampler when `[a, b]` holds at most 64 values of
+/// `E` (a narrow interval in f16/bf16): the proposals are rounded to `E` before the acceptance
+/// test, so each value `v` is proposed with the length of its rounding cell within `[a, b]` and
+/// accepted with `e^{−(z_v² − z_mode²)/2}`; with `strict`, `(E) a` is rejected as well. `None`
+/// when the interval holds more values (the rounding then hardly changes the rate).
+pub fn rounded_acceptance<E: Element>(mean: f64, std: f64, a: f64, b: f64, strict: bool) -> Option<f64> {
+    let round = |x: f64| E::from_f64(x).to_f64();
+    let (lo, hi) = (round(a), round(b));
+    if !(a < b) || !lo.is_finite() || !hi.is_finite() {
+        return None;
+    }
+    let z_mode = (a.max(mean.min(b)) - mean) / std;
+    let (mut v, mut start, mut sum) = (lo, a, 0.0);
+    for _ in 0..64 {
+        // The cell of `v` within [a, b]: up to the first f64 that rounds above it.
+        let end = if v < hi { bisect(v, hi, |x| round(x) > v).min(b) } else { b };
+        let z = (v - mean) / std;
+        if !(strict && v == lo) {
+            sum += (end - start) * (-0.5 * (z - z_mode) * (z + z_mode)).exp();
+        }
+        if v >= hi {
+            return Some((sum / (b - a)).clamp(0.0, 1.0));
+        }
+        (v, start) = (round(end), end);
+    }
+    None
+}
+
 /// Robert's proposal for one standardized interval.
 #[derive(Clone, Copy, Debug)]
 enum Proposal {
@@ -283,6 +311,17 @@ mod tests {
         assert!((r - 0.9599).abs() < 1e-4, "{r}");
         // Mirrored.
         assert_eq!(uniform_acceptance(2.0, 3.0), uniform_acceptance(-3.0, -2.0));
+    }
+
+    #[test]
+    fn rates_of_rounded_proposals() {
+        use half::bf16;
+        // [40, 40.25] in bf16 holds 40 and 40.25: half the proposals round to each.
+        let r = rounded_acceptance::<bf16>(0.0, 1.0, 40.0, 40.25, false).unwrap();
+        assert!((r - 0.5 * (1.0 + (-0.5 * 0.25 * 80.25f64).exp())).abs() < 1e-12, "{r}");
+        let strict = rounded_acceptance::<bf16>(0.0, 1.0, 40.0, 40.25, true).unwrap();
+        assert!((strict - 0.5 * (-0.5 * 0.25 * 80.25f64).exp()).abs() < 1e-12, "{strict}");
+        assert_eq!(rounded_acceptance::<f32>(0.0, 1.0, 40.0, 40.25, true), None);
     }
 
     #[test]
