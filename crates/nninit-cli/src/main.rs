@@ -362,7 +362,8 @@ fn warn(warnings: &[String]) {
     }
 }
 
-/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core.
+/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core; never more
+/// than one per core.
 fn set_threads(threads: Option<usize>) -> Result<()> {
     let from_env = std::env::var("NNINIT_NUM_THREADS").ok();
     let (n, source) = match (threads, from_env) {
@@ -376,7 +377,10 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     if !(1..=1024).contains(&n) {
         return Err(Error::value(format!("{source} must be between 1 and 1024, got {n}")));
     }
-    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
+    // More workers than cores only add switching and smaller chunks (the philox stream sizes its
+    // chunks by the pool): the pool is capped at the core count. Results do not depend on it.
+    let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
+    rayon::ThreadPoolBuilder::new().num_threads(n.min(cores)).build_global().map_err(|e| Error::value(e.to_string()))
 }
 
 /// The signal that interrupted the command (for its exit status, 128 + signal).
