@@ -316,11 +316,12 @@ mod tests {
     #[test]
     fn rates_of_rounded_proposals() {
         use half::bf16;
-        // [40, 40.25] in bf16 holds 40 and 40.25: half the proposals round to each.
+        // [40, 40.25] in bf16 holds 40 and 40.25: half the proposals round to each (up to the
+        // f32 half-ulp by which the conversion through f32 moves the cells' edge).
         let r = rounded_acceptance::<bf16>(0.0, 1.0, 40.0, 40.25, false).unwrap();
-        assert!((r - 0.5 * (1.0 + (-0.5 * 0.25 * 80.25f64).exp())).abs() < 1e-12, "{r}");
+        assert!((r - 0.5 * (1.0 + (-0.5 * 0.25 * 80.25f64).exp())).abs() < 2e-5, "{r}");
         let strict = rounded_acceptance::<bf16>(0.0, 1.0, 40.0, 40.25, true).unwrap();
-        assert!((strict - 0.5 * (-0.5 * 0.25 * 80.25f64).exp()).abs() < 1e-12, "{strict}");
+        assert!((strict / (0.5 * (-0.5 * 0.25 * 80.25f64).exp()) - 1.0).abs() < 1e-4, "{strict}");
         assert_eq!(rounded_acceptance::<f32>(0.0, 1.0, 40.0, 40.25, true), None);
     }
 
@@ -333,8 +334,10 @@ mod tests {
         assert!((l as f32) > 6.0 && ((l - 1e-15) as f32) == 6.0 && (h as f32) < 7.0);
         // bf16 neighbours (1 and 1 + 2^-7) have nothing between them: not strict.
         assert_eq!(strict_bounds::<bf16>(1.0, 1.0078125), (1.0, 1.0078125, false));
-        // One bf16 value between: its rounding cell.
+        // One bf16 value between: its rounding cell (edges within an f32 ulp: the conversion
+        // rounds through f32).
         let (l, h, strict) = strict_bounds::<bf16>(1.0, 1.015625);
-        assert!(strict && (l - (1.0 + 2f64.powi(-8))).abs() < 1e-15 && (h - (1.0 + 3.0 * 2f64.powi(-8))).abs() < 1e-15);
+        assert!(strict && (l - (1.0 + 2f64.powi(-8))).abs() < 1e-6 && (h - (1.0 + 3.0 * 2f64.powi(-8))).abs() < 1e-6);
+        assert!(bf16::from_f64(l) == bf16::from_f64(1.0078125) && bf16::from_f64(h) == bf16::from_f64(1.0078125));
     }
 }
