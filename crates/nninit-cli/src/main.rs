@@ -181,6 +181,10 @@ fn main() -> ExitCode {
     remove_partial_output_on_signals();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Cancelled) => {
+            nninit::io::remove_temporary_files();
+            ExitCode::from(128 + SIGNAL.load(std::sync::atomic::Ordering::Relaxed) as u8)
+        }
         Err(e) => {
             eprintln!("nninit: error: {e}");
             ExitCode::FAILURE
@@ -363,7 +367,8 @@ fn warn(warnings: &[String]) {
     }
 }
 
-/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core.
+/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core; never more
+/// than one per core.
 fn set_threads(threads: Option<usize>) -> Result<()> {
     let from_env = std::env::var("NNINIT_NUM_THREADS").ok();
     let (n, source) = match (threads, from_env) {
@@ -377,17 +382,33 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     if !(1..=1024).contains(&n) {
         return Err(Error::value(format!("{source} must be between 1 and 1024, got {n}")));
     }
-    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
+    // More workers than cores only add switching and smaller chunks (the philox stream sizes its
+    // chunks by the pool): the pool is capped at the core count. Results do not depend on it.
+    let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
+    rayon::ThreadPoolBuilder::new().num_threads(n.min(cores)).build_global().map_err(|e| Error::value(e.to_string()))
 }
 
-/// On SIGINT, SIGTERM or SIGHUP, deletes the temporary file of a checkpoint being written and
-/// exits (128 + signal); SIGXFSZ (a file-size limit) becomes a write error like any other.
+/// The signal that interrupted the command (for its exit status, 128 + signal).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// How long an interrupted command may take to stop by itself (its loops check
+/// `nninit::cancel`) before the process exits anyway.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// On SIGINT, SIGTERM or SIGHUP, asks the running work to stop (`nninit::cancel::request`),
+/// deletes the temporary file of a checkpoint being written and exits (128 + signal) — at once
+/// when the work stops, after [`STOP_GRACE`] otherwise; SIGXFSZ (a file-size limit) becomes a
+/// write error like any other.
 fn remove_partial_output_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
     let _ = signal_hook::flag::register(SIGXFSZ, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                SIGNAL.store(signal, std::sync::atomic::Ordering::Relaxed);
+                nninit::cancel::request();
+                nninit::io::remove_temporary_files();
+                std::thread::sleep(STOP_GRACE);
                 nninit::io::remove_temporary_files();
                 std::process::exit(128 + signal);
             }

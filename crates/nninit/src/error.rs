@@ -94,6 +94,25 @@ pub enum Error {
         /// Bytes available to this user.
         available: u64,
     },
+
+    /// Work refused before it starts because its expected amount exceeds a fixed bound: PyTorch's
+    /// `trunc_normal_` sampler (kept bit-exact on the torch stream) far in a tail, where it would
+    /// need billions of proposals. `message` names the call, the acceptance rate, the expected
+    /// work and what to use instead, e.g. "trunc_normal_(mean=0, std=1, a=6, b=10000) on the
+    /// torch stream: PyTorch's sampler accepts 1.62e-5 of its proposals on this interval, an
+    /// expected 6.0e9 proposals in 6.0e5 rounds for 10000 values (beyond nninit's bound of 1.1e9
+    /// proposals, 32768 per round included); use --rng philox (an exact tail sampler) or a
+    /// narrower interval".
+    #[error("{message}")]
+    TooMuchWork {
+        /// The description.
+        message: String,
+    },
+
+    /// The work was stopped by [`crate::cancel::request`] (the command line's Ctrl-C).
+    #[error("interrupted")]
+    Cancelled,
+
     /// An I/O error with the file it concerns.
     #[error("{path}: {source}")]
     Io {

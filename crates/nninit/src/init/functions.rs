@@ -12,7 +12,7 @@ use super::fan::{FanMode, Nonlinearity};
 use super::scheme::Init;
 use crate::dispatch_mut;
 use crate::error::{Error, Result};
-use crate::sample::Engine;
+use crate::sample::{tail, Engine};
 use crate::tensor::{DType, Element, TensorMut};
 
 /// Formats a number like C++'s default `ostream << double` (`%g`), as PyTorch's messages do.
@@ -459,15 +459,84 @@ pub(crate) fn fill_trunc_normal(
     g: &mut impl Engine,
 ) -> Result<()> {
     check_trunc_normal(std, a, b)?;
-    let p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std);
+    let n = tensor.numel();
+    let (al, be) = ((a - mean) / std, (b - mean) / std);
+    let p = norm_cdf(be) - norm_cdf(al);
+    let strict = g.strict_truncation() && a < b;
+    let acceptance = if p > 0.3 {
+        p
+    } else {
+        dispatch_mut!(&mut tensor.data, |s| uniform_proposal_rate(s, mean, std, a, b, strict))
+    };
+    if !g.has_tail_sampler() {
+        check_expected_work(n, acceptance, (mean, std, a, b))?;
+    } else if n > 0 && p <= 0.3 && a < b && acceptance < tail::TAIL_ACCEPTANCE {
+        if let Some(done) = dispatch_mut!(&mut tensor.data, |s| g.trunc_normal_tail(s, mean, std, a, b)) {
+            return done;
+        }
+    }
     dispatch_mut!(&mut tensor.data, |s| {
         if p > 0.3 {
             trunc_by_rejection(s, mean, std, a, b, g)
         } else {
             trunc_by_uniform_proposals(s, mean, std, a, b, g)
         }
-    });
-    Ok(())
+    })
+}
+
+/// The acceptance rate of [`trunc_by_uniform_proposals`] on `[a, b]` for elements like `_s`'s.
+fn uniform_proposal_rate<E: Element>(_s: &mut [E], mean: f64, std: f64, a: f64, b: f64, strict: bool) -> f64 {
+    let real = tail::uniform_acceptance((a - mean) / std, (b - mean) / std);
+    tail::rounded_acceptance::<E>(mean, std, a, b, strict).unwrap_or(real)
+}
+
+/// The work PyTorch's `trunc_normal_` may be expected to do before nninit refuses it, in
+/// proposals: 2^30 (a few seconds), unless it needs at most [`MAX_ROUNDS`] rounds.
+pub(crate) const MAX_PROPOSALS: f64 = (1u64 << 30) as f64;
+
+/// The fixed cost of one rejection round, in proposals (drawing two tensors of any size costs
+/// about as much as 32,768 proposals on a 2-core machine).
+pub(crate) const ROUND_COST: f64 = 32_768.0;
+
+/// Expected rounds that are never refused, whatever the tensor's size: every interval whose
+/// acceptance rate is above about 0.25 stays below it.
+pub(crate) const MAX_ROUNDS: f64 = 100.0;
+
+/// The expected number of rounds of a rejection sampler that redraws all `n` values each round
+/// until each has been accepted once, with acceptance rate `rate`: the expected maximum of `n`
+/// geometric variables, `H_n / −ln(1 − rate) + 1/2` (at least 1).
+pub(crate) fn expected_rounds(n: usize, rate: f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    if !(rate > 0.0) {
+        return f64::INFINITY;
+    }
+    let n = n as f64;
+    let harmonic = n.ln() + 0.577_215_664_901_532_9 + 0.5 / n;
+    (harmonic / -(-rate.min(1.0)).ln_1p() + 0.5).max(1.0)
+}
+
+/// Refuses PyTorch's algorithm (which every round draws all `n` values again) when its expected
+/// work, [`expected_rounds`] `· (n +` [`ROUND_COST`]`)` proposals, exceeds [`MAX_PROPOSALS`] and
+/// the rounds exceed [`MAX_ROUNDS`].
+fn check_expected_work(n: usize, rate: f64, (mean, std, a, b): (f64, f64, f64, f64)) -> Result<()> {
+    let rounds = expected_rounds(n, rate);
+    let proposals = rounds * n as f64;
+    if rounds <= MAX_ROUNDS || rounds * (n as f64 + ROUND_COST) <= MAX_PROPOSALS {
+        return Ok(());
+    }
+    Err(Error::TooMuchWork {
+        message: format!(
+            "trunc_normal_(mean={}, std={}, a={}, b={}) on the torch stream: PyTorch's sampler accepts {rate:.2e} \
+             of its proposals on this interval, an expected {proposals:.1e} proposals in {rounds:.1e} rounds for {n} values (beyond \
+             nninit's bound of {MAX_PROPOSALS:.1e} proposals, {ROUND_COST} per round included); use --rng philox (an exact tail sampler) or a narrower interval",
+            fmt_g(mean),
+            fmt_g(std),
+            fmt_g(a),
+            fmt_g(b)
+        ),
+    })
 }
 
 /// [`trunc_normal_`]'s argument checks.
@@ -486,7 +555,14 @@ pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
     Ok(())
 }
 
-fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
+fn trunc_by_rejection<E: Element>(
+    s: &mut [E],
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut impl Engine,
+) -> Result<()> {
     // Compared widened to f64 (exact for every element type): vectorizes, unlike f16/bf16 `<`.
     let (lo, hi) = (E::from_f64(a).to_f64(), E::from_f64(b).to_f64());
     g.normal(s, mean, std);
@@ -502,6 +578,7 @@ fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f
     };
     let mut fresh = Vec::new();
     while any_outside(s) {
+        crate::cancel::check()?;
         fresh.resize(s.len(), E::from_f64(0.0));
         g.normal(&mut fresh, mean, std);
         for (x, &f) in s.iter_mut().zip(&fresh) {
@@ -510,6 +587,7 @@ fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f
             }
         }
     }
+    Ok(())
 }
 
 /// Elementwise arithmetic in PyTorch's opmath (f32 for f32/f16/bf16, f64 for f64), rounding to
@@ -522,7 +600,14 @@ pub(crate) fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(
     }
 }
 
-fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
+fn trunc_by_uniform_proposals<E: Element>(
+    s: &mut [E],
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut impl Engine,
+) -> Result<()> {
     let n = s.len();
     let mode = a.max(mean.min(b));
     let z = (mode - mean) / std;
@@ -544,6 +629,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
     let mut pending: Vec<bool> = s.iter().zip(&accept_u).map(|(&c, &u)| reject(c, u)).collect();
     let mut candidates = vec![E::from_f64(0.0); n];
     while pending.iter().any(|&p| p) {
+        crate::cancel::check()?;
         g.uniform(&mut candidates, a, b);
         g.uniform(&mut accept_u, 0.0, 1.0);
         for i in 0..n {
@@ -553,6 +639,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
             }
         }
     }
+    Ok(())
 }
 
 /// `orthogonal_(tensor, gain=1)`: a (semi-)orthogonal matrix (Saxe et al. 2013).

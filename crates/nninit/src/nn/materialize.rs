@@ -83,6 +83,7 @@ impl Model {
     /// An init's error that only shows when drawing (`orthogonal_` on f16), with the tensor's
     /// name and shape; a tensor too large to allocate.
     pub fn materialize(&mut self, stream: Stream, seed: u64) -> Result<()> {
+        self.check_fits_in_memory()?;
         match stream {
             Stream::Torch => self.materialize_with(&mut Generator::manual_seed(seed)),
             Stream::Philox => {
@@ -100,9 +101,29 @@ impl Model {
     /// # Errors
     /// As [`Model::materialize`].
     pub fn materialize_with(&mut self, g: &mut Generator) -> Result<()> {
+        self.check_fits_in_memory()?;
         let sink = MemorySink::new(self);
         replay_torch(self, g, &self.first_names(), &sink)?;
         sink.store(self)
+    }
+
+    /// Refuses to hold the model's values in memory when they need more bytes than the machine
+    /// has available (`MemAvailable` + `SwapFree` of `/proc/meminfo`, where there is one), before
+    /// anything is allocated.
+    fn check_fits_in_memory(&self) -> Result<()> {
+        let bytes = self.first_names().keys().fold(0u128, |sum, &id| {
+            let t = self.tensor(id);
+            let size = t.dtype().map_or(8, |d| d.size()) as u128;
+            sum + t.shape().iter().fold(size, |n, &d| n.saturating_mul(d as u128))
+        });
+        let Some(available) = available_memory() else { return Ok(()) };
+        if bytes > available as u128 {
+            return Err(Error::value(format!(
+                "the model's values need {bytes} bytes, more than the {available} bytes of memory available: \
+                 write it to a file with `save` (`nninit init`), which streams it chunk by chunk"
+            )));
+        }
+        Ok(())
     }
 
     /// Each `state_dict` tensor under its first name (a tied tensor once).
@@ -345,6 +366,7 @@ pub(crate) fn replay_torch(
                 } else {
                     names.contains_key(&t) && last_whole[t.0] == Some(i)
                 };
+                crate::cancel::check()?;
                 let mut step = || -> Result<()> {
                     match (&e.fill, &e.rows) {
                         (Fill::Init(init), None) if keep && held[t.0] => {
@@ -546,6 +568,7 @@ fn philox_chunks(
     let numel: usize = shape.iter().product();
     let size = parallel_chunk(rayon::current_num_threads(), dtype);
     sink.wanted(id, numel, size).into_par_iter().try_for_each(|(start, len)| {
+        crate::cancel::check()?;
         let reused = pool.lock().ok().and_then(|mut p| p.pop()).filter(|b| b.numel() == len);
         let mut c = match reused {
             Some(b) => b,
@@ -595,6 +618,7 @@ fn fill_chunks_of(
         }
         draw => {
             for (start, len) in chunks(n, size) {
+                crate::cancel::check()?;
                 let mut c = buffer(len)?;
                 let view = c.view_mut()?;
                 crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
@@ -686,4 +710,16 @@ mod tests {
         assert_eq!(chunks(10, 16), vec![(0, 10)]);
         assert_eq!(chunks(0, 16), vec![]);
     }
+}
+
+/// Bytes of memory available to a new allocation: `MemAvailable` + `SwapFree` from
+/// `/proc/meminfo` (Linux); `None` elsewhere.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = info.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
 }
