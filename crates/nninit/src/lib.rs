@@ -25,6 +25,7 @@
 
 pub mod arch;
 pub mod error;
+pub mod folder;
 pub mod init;
 pub mod io;
 pub mod job;
