@@ -74,7 +74,9 @@ enum Command {
         /// function of seed, tensor name and index).
         #[arg(long, default_value = "torch")]
         rng: Stream,
-        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8).
+        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8), or `auto` (from
+        /// torchrun's RANK/WORLD_SIZE, Slurm's SLURM_PROCID/SLURM_NTASKS or Open MPI's
+        /// OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE).
         #[arg(long)]
         shard: Option<String>,
         /// The dimension --shard splits (tensors with fewer dimensions are kept whole).
@@ -216,7 +218,12 @@ fn run(command: Command) -> Result<()> {
             ignore_mismatched_sizes,
         } => {
             set_threads(threads)?;
-            let shard = shard.map(|s| Shard::parse(&s, shard_dim)).transpose()?;
+            let shard = shard
+                .map(|s| match s.as_str() {
+                    "auto" => Shard::from_env(|k| std::env::var(k).ok(), shard_dim),
+                    _ => Shard::parse(&s, shard_dim),
+                })
+                .transpose()?;
             let max_shard_size = nninit::folder::parse_size(&max_shard_size)?;
             if let Some(p) = from.as_ref().filter(|p| !p.exists()) {
                 return Err(Error::value(format!("--from {}: no such file", p.display())));

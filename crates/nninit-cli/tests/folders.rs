@@ -273,3 +273,42 @@ fn bad_folders_and_bases_fail_with_one_line() {
     std::fs::remove_dir_all(p.join("out")).unwrap();
     fails_cleanly(p, &["init", "--config", &llama, "--save-pretrained", "out", "--max-shard-size", "5GiB"], "max-shard-size");
 }
+
+/// `--shard auto` takes rank and world from torchrun, Slurm or Open MPI; missing or
+/// inconsistent variables are one clear line.
+#[test]
+fn shard_auto_reads_the_launchers_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let run = |env: &[(&str, &str)], out: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nninit"));
+        c.args(["init", "--shard", "auto", "-o", out]).current_dir(p);
+        for k in ["RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"] {
+            c.env_remove(k);
+        }
+        c.envs(env.iter().copied()).output().unwrap()
+    };
+    ok(&nninit(p, &["init", "--shard", "1/4", "-o", "explicit.safetensors"]));
+    for env in [&[("RANK", "1"), ("WORLD_SIZE", "4")][..], &[("SLURM_PROCID", "1"), ("SLURM_NTASKS", "4")], &[
+        ("OMPI_COMM_WORLD_RANK", "1"),
+        ("OMPI_COMM_WORLD_SIZE", "4"),
+        ("RANK", "1"),
+        ("WORLD_SIZE", "4"),
+    ]] {
+        ok(&run(env, "auto.safetensors"));
+        assert_eq!(std::fs::read(p.join("auto.safetensors")).unwrap(), std::fs::read(p.join("explicit.safetensors")).unwrap());
+        std::fs::remove_file(p.join("auto.safetensors")).unwrap();
+    }
+    for (env, want) in [
+        (&[][..], "no launcher's rank is set"),
+        (&[("RANK", "1")][..], "RANK is set but WORLD_SIZE is not"),
+        (&[("RANK", "1"), ("WORLD_SIZE", "4"), ("SLURM_PROCID", "2"), ("SLURM_NTASKS", "4")][..], "but RANK gives 1/4"),
+        (&[("RANK", "4"), ("WORLD_SIZE", "4")][..], "rank 4 of world 4"),
+        (&[("RANK", "x"), ("WORLD_SIZE", "4")][..], "RANK=x is not a number"),
+    ] {
+        let o = run(env, "out");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want) && err.trim_end().lines().count() == 1, "{env:?}: {err}");
+        assert!(!p.join("out").exists());
+    }
+}
