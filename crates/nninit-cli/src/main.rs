@@ -78,7 +78,9 @@ enum Command {
         /// function of seed, tensor name and index).
         #[arg(long, default_value = "torch")]
         rng: Stream,
-        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8).
+        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8), or `auto` (from
+        /// torchrun's RANK/WORLD_SIZE, Slurm's SLURM_PROCID/SLURM_NTASKS or Open MPI's
+        /// OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE).
         #[arg(long)]
         shard: Option<String>,
         /// The dimension --shard splits (tensors with fewer dimensions are kept whole).
@@ -93,6 +95,21 @@ enum Command {
         /// Overwrite the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// Write a Hugging Face model folder instead of one file (what save_pretrained writes:
+        /// config.json with the dtype written, model.safetensors or shards and their index);
+        /// needs --config.
+        #[arg(long, requires = "config", conflicts_with_all = ["output", "shard"])]
+        save_pretrained: Option<PathBuf>,
+        /// Largest shard of --save-pretrained, as transformers: 50GB, 500MB, 20KB or bytes.
+        #[arg(long, default_value = nninit::folder::DEFAULT_MAX_SHARD_SIZE, requires = "save_pretrained")]
+        max_shard_size: String,
+        /// Copy the tensors an existing checkpoint (a safetensors file or a model folder) already
+        /// has, byte for byte; initialize only the others (as from_pretrained).
+        #[arg(long, requires = "config")]
+        from: Option<PathBuf>,
+        /// With --from, initialize tensors whose shape differs instead of failing.
+        #[arg(long, requires = "from")]
+        ignore_mismatched_sizes: bool,
     },
     /// Dry run: build the model and apply the plan without drawing anything, and print per
     /// parameter the rules that matched, the init it ends with, its fans and the distribution of
@@ -194,13 +211,69 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Init { model, seed, rng, shard, shard_dim, threads, output, force } => {
+        Command::Init {
+            model,
+            seed,
+            rng,
+            shard,
+            shard_dim,
+            threads,
+            output,
+            force,
+            save_pretrained,
+            max_shard_size,
+            from,
+            ignore_mismatched_sizes,
+        } => {
             set_threads(threads)?;
-            let shard = shard.map(|s| Shard::parse(&s, shard_dim)).transpose()?;
+            let shard = shard
+                .map(|s| match s.as_str() {
+                    "auto" => Shard::from_env(|k| std::env::var(k).ok(), shard_dim),
+                    _ => Shard::parse(&s, shard_dim),
+                })
+                .transpose()?;
+            let max_shard_size = nninit::folder::parse_size(&max_shard_size)?;
+            if let Some(p) = from.as_ref().filter(|p| !p.exists()) {
+                return Err(Error::value(format!("--from {}: no such file", p.display())));
+            }
+            let config_path = model.config.clone();
             // The recipe first (no values yet), so bad input is reported before an existing
             // output is.
-            let outcome = job::run(&model.job(seed, rng, shard)?)?;
+            let job = model.job(seed, rng, shard)?;
+            let outcome = match from {
+                Some(path) => {
+                    let base = job::Base { path, ignore_mismatched_sizes };
+                    let (outcome, loaded) = job::run_from(&job, &base)?;
+                    if !loaded.mismatched.is_empty() {
+                        eprintln!(
+                            "warning: {} tensor(s) of another shape initialized: {}",
+                            loaded.mismatched.len(),
+                            loaded.mismatched.join(", ")
+                        );
+                    }
+                    say(&format!(
+                        "copied {} tensor(s) from {}; {} initialized\n",
+                        loaded.copied.len(),
+                        base.path.display(),
+                        loaded.initialized.len() + loaded.mismatched.len()
+                    ));
+                    outcome
+                }
+                None => job::run(&job)?,
+            };
             warn(&outcome.warnings);
+            if let (Some(dir), Some(config)) = (save_pretrained, config_path) {
+                let config = job::read_config(&config)?;
+                let bar = Progress::new();
+                let overwrite = Overwrite::from_flag(force);
+                let rows = outcome.save_pretrained(&dir, &config, max_shard_size, overwrite, &|done, total| {
+                    bar.update(done, total)
+                })?;
+                bar.finish();
+                say(&table::init_report(&rows));
+                say(&format!("wrote {} (preset {}, seed {seed})\n", dir.display(), outcome.preset));
+                return Ok(());
+            }
             nninit::io::check_destination(&output, Overwrite::from_flag(force))?;
             let bar = Progress::new();
             let overwrite = Overwrite::from_flag(force);

@@ -26,6 +26,7 @@
 pub mod arch;
 pub mod cancel;
 pub mod error;
+pub mod folder;
 pub mod init;
 pub mod io;
 pub mod job;

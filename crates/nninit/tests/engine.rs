@@ -405,3 +405,59 @@ fn copies_equal_their_source_on_both_streams() {
         assert_ne!(x.tensor(sd[3].1), x.tensor(sd[1].1), "{rng:?}");
     }
 }
+
+/// Every rank of a normal-initialized model (only its slice generated on PyTorch's stream, the
+/// rest skipped), along dim 0 and dim 1 and for a world that does not divide the sizes, put
+/// back together equals the unsharded checkpoint, on both streams.
+#[test]
+fn shards_of_hf_models_put_together_equal_the_unsharded_checkpoint() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for config in ["llama-tiny", "gpt2-tiny"] {
+        let source = Source::Config(data.join(format!("{config}.config.json")));
+        let run = |rng, shard| {
+            let job = InitJob {
+                source: source.clone(),
+                preset: None,
+                plan: None,
+                seed: 9,
+                dtype: None,
+                rng,
+                shard,
+                unmatched: Default::default(),
+            };
+            job::run(&job).unwrap()
+        };
+        let shapes: Vec<(String, Vec<usize>)> = {
+            let o = run(Stream::Torch, None);
+            o.model.state_dict().iter().map(|(n, id)| (n.clone(), o.model.tensor(*id).shape().to_vec())).collect()
+        };
+        for rng in [Stream::Torch, Stream::Philox] {
+            let full = written(&run(rng, None));
+            for dim in [0, 1] {
+                let world = 3;
+                let parts: Vec<_> =
+                    (0..world).map(|rank| written(&run(rng, Some(Shard { rank, world, dim })))).collect();
+                for (name, bytes) in &full {
+                    let shape = &shapes.iter().find(|(n, _)| n == name).unwrap().1;
+                    // Rows of the dimensions before `dim`, each the ranks' pieces in rank order.
+                    let piece = |part: &Vec<(String, Vec<u8>)>| part.iter().find(|(n, _)| n == name).unwrap().1.clone();
+                    if shape.len() <= dim {
+                        // Kept whole by every rank.
+                        assert!(parts.iter().all(|p| &piece(p) == bytes), "{config} {rng:?} dim {dim} {name}");
+                        continue;
+                    }
+                    let outer: usize = shape.iter().take(dim).product();
+                    let mut joined = Vec::new();
+                    for o in 0..outer {
+                        for part in &parts {
+                            let piece = piece(part);
+                            let len = piece.len() / outer;
+                            joined.extend_from_slice(&piece[o * len..(o + 1) * len]);
+                        }
+                    }
+                    assert!(&joined == bytes, "{config} {rng:?} dim {dim} {name}");
+                }
+            }
+        }
+    }
+}

@@ -46,6 +46,8 @@ pub enum Origin {
     LayerDefault,
     /// An init asked for after construction (a model's own re-initialization, a plan rule).
     Rule,
+    /// Copied from an existing checkpoint ([`Model::copy_from_checkpoint`]).
+    Copied,
 }
 
 /// How a tensor was last initialized.
@@ -503,6 +505,63 @@ impl Model {
         self.provenance[id.0] =
             Some(Provenance { init: None, origin: Origin::Rule, zeroed_rows: Vec::new(), parts: Vec::new() });
         Ok(())
+    }
+
+    /// Gives tensor `id` the values `values` (of its shape and dtype) in place of every init
+    /// recorded for it, as `from_pretrained` does with a loaded weight: those inits draw nothing
+    /// any more (on PyTorch's stream the other tensors' values are those of a generator that
+    /// never drew them), and the tensor is reported as copied.
+    ///
+    /// # Errors
+    /// A shape or dtype other than the tensor's; a tensor another one is copied from (its
+    /// values at the copy would change).
+    pub fn copy_from_checkpoint(&mut self, id: TensorId, values: Tensor) -> Result<()> {
+        let t = &self.tensors[id.0];
+        if t.shape() != values.shape() || t.safetensors_dtype() != values.safetensors_dtype() {
+            return Err(Error::value(format!(
+                "cannot load a {:?} {:?} tensor into a {:?} {:?} one",
+                values.safetensors_dtype(),
+                values.shape(),
+                t.safetensors_dtype(),
+                t.shape()
+            )));
+        }
+        if self.events.iter().any(|e| e.fill == Fill::CopyOf(id)) {
+            return Err(Error::value("a tensor other tensors are copied from cannot be loaded"));
+        }
+        self.events.retain(|e| e.tensor != id);
+        self.tensors[id.0] = values;
+        self.push_event(Event { tensor: id, rows: None, fill: Fill::Keep });
+        self.provenance[id.0] =
+            Some(Provenance { init: None, origin: Origin::Copied, zeroed_rows: Vec::new(), parts: Vec::new() });
+        Ok(())
+    }
+
+    /// Drops every recorded init a later whole init of the same tensor overwrites (a layer's
+    /// construction default under the model's own initialization), so that only final values
+    /// draw: `from_pretrained` builds the model without drawing and initializes the missing
+    /// weights once. Tensors other tensors are copied from keep all their inits.
+    pub fn drop_superseded_inits(&mut self) {
+        let sources: std::collections::HashSet<TensorId> = self
+            .events
+            .iter()
+            .filter_map(|e| match e.fill {
+                Fill::CopyOf(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let mut last_whole = std::collections::HashMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if e.rows.is_none() {
+                last_whole.insert(e.tensor, i);
+            }
+        }
+        let mut i = 0;
+        self.events.retain(|e| {
+            let keep = sources.contains(&e.tensor) || last_whole.get(&e.tensor).is_none_or(|&w| i >= w);
+            i += 1;
+            keep
+        });
     }
 
     /// Records that tensor `id` takes the values tensor `source` holds at this point
