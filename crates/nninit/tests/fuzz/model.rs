@@ -1,0 +1,25 @@
+//! What every property checks of a model a parser built: each tensor's size is addressable (a
+//! size that overflows must have been refused), and small models materialize without a panic.
+
+use nninit::nn::Model;
+use nninit::rng::Stream;
+
+/// Models of at most this many elements are materialized (larger ones stay recipes).
+pub const MATERIALIZE_LIMIT: usize = 20_000;
+
+/// Checks `model`'s shapes, then materializes it on one of the two streams if it is small.
+pub fn check_model(model: &mut Model, seed: u64) {
+    let mut total: usize = 0;
+    for (name, id) in model.state_dict() {
+        let shape = model.tensor(id).shape().to_vec();
+        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let bytes = numel.and_then(|n| n.checked_mul(8)).filter(|&b| b <= isize::MAX as usize);
+        assert!(bytes.is_some(), "tensor `{name}` of shape {shape:?} was accepted but cannot be addressed");
+        total = total.saturating_add(numel.unwrap_or(usize::MAX));
+    }
+    if total <= MATERIALIZE_LIMIT && model.len() <= 2_000 {
+        let stream = if seed % 4 == 0 { Stream::Philox } else { Stream::Torch };
+        // Errors (an init refusing a dtype, say) are fine; panics are not.
+        let _ = model.materialize(stream, seed);
+    }
+}

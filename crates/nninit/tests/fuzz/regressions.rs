@@ -1,0 +1,30 @@
+//! Inputs the fuzzer found failing, minimized, each with what it must now give.
+
+use nninit::io::load_bytes;
+use nninit::tensor::{Data, Tensor};
+
+/// A safetensors file of one tensor with this header and `data_len` bytes of data.
+fn checkpoint(header: &str, data_len: usize) -> Vec<u8> {
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend(std::iter::repeat_n(0u8, data_len));
+    bytes
+}
+
+/// Sub-byte dtypes are packed and padded to a whole byte: a 0-d `F4` tensor is 1 byte, `[3]` is
+/// 2. The header check accepted these files, then decoding them failed ("shape [] needs 1
+/// elements, data has 2").
+#[test]
+fn sub_byte_dtypes_with_an_odd_element_count_load() {
+    for (shape, bytes) in [("[]", 1), ("[3]", 2), ("[2, 3]", 3)] {
+        let header = format!(r#"{{"w":{{"dtype":"F4","shape":{shape},"data_offsets":[0,{bytes}]}}}}"#);
+        let (tensors, _) = load_bytes(&checkpoint(&header, bytes)).unwrap_or_else(|e| panic!("{header}: {e}"));
+        assert_eq!(tensors[0].1.bytes().len(), bytes, "{header}");
+    }
+    let header = r#"{"w":{"dtype":"F6_E2M3","shape":[5],"data_offsets":[0,4]}}"#;
+    assert_eq!(load_bytes(&checkpoint(header, 4)).unwrap().0[0].1.numel(), 5);
+    let err = Tensor::new(&[3], Data::Other { dtype: safetensors::Dtype::F4, bytes: vec![0; 1] }).unwrap_err();
+    assert_eq!(err.to_string(), "shape [3] of F4 needs 2 bytes, data has 1");
+    let err = Tensor::new(&[1 << 40, 1 << 40], Data::Other { dtype: safetensors::Dtype::U8, bytes: vec![] });
+    assert_eq!(err.unwrap_err().to_string(), "shape [1099511627776, 1099511627776] is too large");
+}
