@@ -444,7 +444,9 @@ fn norm_cdf(x: f64) -> f64 {
 ///
 /// # Errors
 /// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0` (which PyTorch
-/// accepts: a deliberate difference); `a > b`.
+/// accepts: a deliberate difference); `a > b`; `[a, b]` so far in the tail (`mean=5e18` with the
+/// default bounds) that, rounded to the element type, no proposal can be accepted and PyTorch's
+/// loop would never end: "lies too far in the tail".
 pub fn trunc_normal_(tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
     Init::TruncNormal { mean, std, a, b }.apply(tensor, g)
 }
@@ -462,13 +464,18 @@ pub(crate) fn fill_trunc_normal(
     let p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std);
     dispatch_mut!(&mut tensor.data, |s| {
         if p > 0.3 {
-            trunc_by_rejection(s, mean, std, a, b, g)
+            trunc_by_rejection(s, mean, std, a, b, g);
+            Ok(())
         } else {
             trunc_by_uniform_proposals(s, mean, std, a, b, g)
         }
-    });
-    Ok(())
+    })
 }
+
+/// The log-acceptance below which the best uniform proposal of [`trunc_normal_`] is refused: it
+/// is 0 in exact arithmetic, and far below it only when rounding the far tail to the element
+/// type leaves `[a, b]` with no value that can be accepted (the draws would never end).
+const MIN_LOG_ACCEPT: f64 = -20.0;
 
 /// [`trunc_normal_`]'s argument checks.
 pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
@@ -522,7 +529,14 @@ pub(crate) fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(
     }
 }
 
-fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
+fn trunc_by_uniform_proposals<E: Element>(
+    s: &mut [E],
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut impl Engine,
+) -> Result<()> {
     let n = s.len();
     let mode = a.max(mean.min(b));
     let z = (mode - mean) / std;
@@ -534,6 +548,18 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
         let c = op(c, |x| x * -0.5, |x| x * -0.5);
         op(c, |x| x - log_peak as f32, |x| x - log_peak)
     };
+    let best = [mode, a, b].map(|c| logpdf(E::from_f64(c)).to_f64()).into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if n > 0 && !(best >= MIN_LOG_ACCEPT) {
+        return Err(Error::value(format!(
+            "trunc_normal_: [a, b] = [{}, {}] lies too far in the tail of N(mean={}, std={}) to sample in {}: \
+             no value of the interval is accepted (log-acceptance {best:e} at best)",
+            fmt_g(a),
+            fmt_g(b),
+            fmt_g(mean),
+            fmt_g(std),
+            E::DTYPE
+        )));
+    }
     let ln = |u: E| op(u, f32::ln, f64::ln);
     let mut accept_u = vec![E::from_f64(0.0); n];
     g.uniform(s, a, b);
@@ -553,6 +579,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
             }
         }
     }
+    Ok(())
 }
 
 /// `orthogonal_(tensor, gain=1)`: a (semi-)orthogonal matrix (Saxe et al. 2013).

@@ -157,10 +157,18 @@ where
     let cases = config.cases;
     let mut runner = TestRunner::new(config);
     let start = Instant::now();
+    let slowest = Mutex::new((Duration::ZERO, String::new()));
     let result = runner.run(&strategy, |input| {
         target.begin(show(&input));
+        let case = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| property(&input)));
+        let took = case.elapsed();
         target.end();
+        if let Ok(mut s) = slowest.lock() {
+            if took > s.0 {
+                *s = (took, show(&input));
+            }
+        }
         outcome.map_err(|e| {
             let msg = e
                 .downcast_ref::<String>()
@@ -175,7 +183,13 @@ where
     if let Err(e) = result {
         panic!("fuzz {}: {e}", target.name);
     }
-    eprintln!("fuzz {}: {cases} inputs in {secs:.1} s ({:.0} inputs/s)", target.name, cases as f64 / secs);
+    let (took, input) = slowest.into_inner().unwrap_or_default();
+    eprintln!(
+        "fuzz {}: {cases} inputs in {secs:.1} s ({:.0} inputs/s); slowest {:.1} ms: {input}",
+        target.name,
+        cases as f64 / secs,
+        took.as_secs_f64() * 1e3
+    );
 }
 
 /// Numbers as a user might write them, and as an attacker would: small integers most often,
@@ -261,15 +275,4 @@ fn edit<T: Clone>(v: &mut Vec<T>, m: &Mutation, token: &[T], flip: T) {
         5 if at < n => v[at] = flip,
         _ => {}
     }
-}
-
-/// A string shortened for messages (its start and end kept).
-pub fn shorten(s: &str) -> String {
-    const KEEP: usize = 2000;
-    if s.chars().count() <= 2 * KEEP {
-        return s.to_string();
-    }
-    let head: String = s.chars().take(KEEP).collect();
-    let tail: String = s.chars().rev().take(KEEP).collect::<Vec<_>>().into_iter().rev().collect();
-    format!("{head} ... {tail}")
 }

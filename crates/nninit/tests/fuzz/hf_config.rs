@@ -31,7 +31,7 @@ const TOKENS: &[&str] = &[
 fn hostile() -> impl Strategy<Value = Value> {
     prop_oneof![
         4 => (0u64..9).prop_map(Value::from),
-        2 => prop::sample::select(&[1u64 << 40, (1 << 40) + 1, 1 << 53, 1 << 63, u64::MAX, 100_001, 65_536][..]).prop_map(Value::from),
+        2 => prop::sample::select(&[1u64 << 40, (1 << 40) + 1, 1 << 53, 1 << 63, u64::MAX, 100_001][..]).prop_map(Value::from),
         1 => prop::sample::select(&[-1i64, -2, i64::MIN][..]).prop_map(Value::from),
         1 => prop::sample::select(&[0.5f64, -0.0, 1e300, 2.0][..]).prop_map(Value::from),
         1 => prop::sample::select(&["", "gelu", "relu", "prelu", "xielu", "bert", "gpt2", "llama", "t5", "BertModel", "GPT2Model", "LlamaModel", "8", "silu"][..]).prop_map(Value::from),

@@ -1,6 +1,8 @@
 //! Inputs the fuzzer found failing, minimized, each with what it must now give.
 
+use nninit::init::Init;
 use nninit::io::load_bytes;
+use nninit::{DType, Generator};
 use nninit::tensor::{Data, Tensor};
 
 /// A safetensors file of one tensor with this header and `data_len` bytes of data.
@@ -27,4 +29,26 @@ fn sub_byte_dtypes_with_an_odd_element_count_load() {
     assert_eq!(err.to_string(), "shape [3] of F4 needs 2 bytes, data has 1");
     let err = Tensor::new(&[1 << 40, 1 << 40], Data::Other { dtype: safetensors::Dtype::U8, bytes: vec![] });
     assert_eq!(err.unwrap_err().to_string(), "shape [1099511627776, 1099511627776] is too large");
+}
+
+/// `trunc_normal_(mean=5e18)` (bounds -2, 2) in f16: PyTorch's opmath rounds `x - mean` to f16,
+/// which overflows, so every proposal has log-acceptance -inf and the loop ran until a uniform
+/// drew exactly 0 (seconds for 12 elements; longer tensors, practically forever). Now refused
+/// before drawing; the other dtypes can tell the interval's values apart and draw as before.
+#[test]
+fn trunc_normal_far_outside_its_bounds_is_refused_where_nothing_can_be_accepted() {
+    let init: Init = "trunc_normal_(5014817648354058318)".parse().unwrap();
+    let draw = |dtype| init.apply(Tensor::zeros(&[4, 3], dtype).view_mut()?, &mut Generator::manual_seed(0));
+    let err = draw(DType::F16).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "trunc_normal_: [a, b] = [-2, 2] lies too far in the tail of N(mean=5.01482e+18, std=1) to sample in \
+         f16: no value of the interval is accepted (log-acceptance -inf at best)"
+    );
+    for dtype in [DType::F32, DType::F64, DType::BF16] {
+        assert!(draw(dtype).is_ok(), "{dtype}");
+    }
+    let mut t = Tensor::zeros(&[4, 3], DType::F64);
+    nninit::init::trunc_normal_(t.view_mut().unwrap(), 0.0, 1.0, 30.0, 31.0, &mut Generator::manual_seed(0)).unwrap();
+    assert!(t.to_f64_vec().iter().all(|x| (30.0..=31.0).contains(x)));
 }
