@@ -16,9 +16,11 @@ pub const MATERIALIZE_EVERY: u64 = 16;
 pub fn check_model(model: &mut Model, seed: u64) {
     let mut total: usize = 0;
     for (name, id) in model.state_dict() {
-        let shape = model.tensor(id).shape().to_vec();
+        let tensor = model.tensor(id);
+        let shape = tensor.shape().to_vec();
+        let size = tensor.dtype().map_or(8, |d| d.size());
         let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let bytes = numel.and_then(|n| n.checked_mul(8)).filter(|&b| b <= isize::MAX as usize);
+        let bytes = numel.and_then(|n| n.checked_mul(size)).filter(|&b| b <= isize::MAX as usize);
         assert!(bytes.is_some(), "tensor `{name}` of shape {shape:?} was accepted but cannot be addressed");
         total = total.saturating_add(numel.unwrap_or(usize::MAX));
     }
