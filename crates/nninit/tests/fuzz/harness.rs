@@ -158,7 +158,12 @@ where
     let mut runner = TestRunner::new(config);
     let start = Instant::now();
     let slowest = Mutex::new((Duration::ZERO, String::new()));
+    let done = std::sync::atomic::AtomicU64::new(0);
     let result = runner.run(&strategy, |input| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n % PROGRESS == 0 {
+            eprintln!("fuzz {}: {n} inputs in {:.0} s", target.name, start.elapsed().as_secs_f64());
+        }
         target.begin(show(&input));
         let case = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| property(&input)));
@@ -191,6 +196,9 @@ where
         took.as_secs_f64() * 1e3
     );
 }
+
+/// A long run reports progress every this many inputs.
+const PROGRESS: u64 = 100_000;
 
 /// Numbers as a user might write them, and as an attacker would: small integers most often,
 /// then the edges of every numeric type, NaN, infinities, exponents, and malformed numbers.

@@ -52,3 +52,15 @@ fn trunc_normal_far_outside_its_bounds_is_refused_where_nothing_can_be_accepted(
     nninit::init::trunc_normal_(t.view_mut().unwrap(), 0.0, 1.0, 30.0, 31.0, &mut Generator::manual_seed(0)).unwrap();
     assert!(t.to_f64_vec().iter().all(|x| (30.0..=31.0).contains(x)));
 }
+
+/// `nn.RNN(5, 7, 46850)` as a `norm=` argument: the layer's default init looked up each of its
+/// 187,400 parameters by a linear search of the module's slots (quadratic: minutes, a hang to
+/// the user). Now one lookup table per module.
+#[test]
+fn a_recurrent_layer_of_many_layers_is_built_in_linear_time() {
+    let src = "nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 2, 8), 2, nn.RNN(5, 7, 46850))";
+    let model = nninit::arch::from_torch_ctor(src, DType::F32).unwrap();
+    let names: Vec<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names.len(), 2 * 12 + 4 * 46850);
+    assert_eq!(names.last().unwrap(), "norm.bias_hh_l46849");
+}
