@@ -475,7 +475,7 @@ pub(crate) fn fill_trunc_normal(
 /// The log-acceptance below which the best uniform proposal of [`trunc_normal_`] is refused: it
 /// is 0 in exact arithmetic, and far below it only when rounding the far tail to the element
 /// type leaves `[a, b]` with no value that can be accepted (the draws would never end).
-const MIN_LOG_ACCEPT: f64 = -20.0;
+const MIN_LOG_ACCEPT: f64 = -10.0;
 
 /// [`trunc_normal_`]'s argument checks.
 pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
