@@ -444,7 +444,9 @@ fn norm_cdf(x: f64) -> f64 {
 ///
 /// # Errors
 /// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0` (which PyTorch
-/// accepts: a deliberate difference); `a > b`.
+/// accepts: a deliberate difference); `a > b`; `[a, b]` so far in the tail (`mean=5e18` with the
+/// default bounds) that, rounded to the element type, no proposal can be accepted and PyTorch's
+/// loop would never end: "lies too far in the tail".
 pub fn trunc_normal_(tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
     Init::TruncNormal { mean, std, a, b }.apply(tensor, g)
 }
@@ -477,7 +479,8 @@ pub(crate) fn fill_trunc_normal(
     }
     dispatch_mut!(&mut tensor.data, |s| {
         if p > 0.3 {
-            trunc_by_rejection(s, mean, std, a, b, g)
+            trunc_by_rejection(s, mean, std, a, b, g);
+            Ok(())
         } else {
             trunc_by_uniform_proposals(s, mean, std, a, b, g)
         }
@@ -538,6 +541,11 @@ fn check_expected_work(n: usize, rate: f64, (mean, std, a, b): (f64, f64, f64, f
         ),
     })
 }
+
+/// The log-acceptance below which the best uniform proposal of [`trunc_normal_`] is refused: it
+/// is 0 in exact arithmetic, and far below it only when rounding the far tail to the element
+/// type leaves `[a, b]` with no value that can be accepted (the draws would never end).
+const MIN_LOG_ACCEPT: f64 = -10.0;
 
 /// [`trunc_normal_`]'s argument checks.
 pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
@@ -619,6 +627,18 @@ fn trunc_by_uniform_proposals<E: Element>(
         let c = op(c, |x| x * -0.5, |x| x * -0.5);
         op(c, |x| x - log_peak as f32, |x| x - log_peak)
     };
+    let best = [mode, a, b].map(|c| logpdf(E::from_f64(c)).to_f64()).into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if n > 0 && !(best >= MIN_LOG_ACCEPT) {
+        return Err(Error::value(format!(
+            "trunc_normal_: [a, b] = [{}, {}] lies too far in the tail of N(mean={}, std={}) to sample in {}: \
+             no value of the interval is accepted (log-acceptance {best:e} at best)",
+            fmt_g(a),
+            fmt_g(b),
+            fmt_g(mean),
+            fmt_g(std),
+            E::DTYPE
+        )));
+    }
     let ln = |u: E| op(u, f32::ln, f64::ln);
     let mut accept_u = vec![E::from_f64(0.0); n];
     g.uniform(s, a, b);

@@ -1,7 +1,7 @@
 //! The module tree: an arena of modules with PyTorch's traversal (`children`, `modules`,
 //! `named_parameters`, `state_dict`, `apply`), all iterative.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::layer::{Layer, Role, Slot};
 use crate::error::{Error, Result};
@@ -745,15 +745,21 @@ impl Model {
     /// Re-runs the layer's default init ([`Layer::reset_inits`]) on module `id`.
     pub fn reset_parameters(&mut self, id: ModuleId) -> Result<()> {
         let layer = self.modules[id.0].layer.clone();
+        // The module's own slots by name: an RNN of many layers has hundreds of thousands, and a
+        // search per init would be quadratic.
+        let own: HashMap<String, TensorId> =
+            self.modules[id.0].slots.iter().map(|s| (s.name.clone(), s.tensor)).collect();
         for (name, init) in layer.reset_inits() {
-            let (owner, slot) = match name.split_once('.') {
+            let tensor = match name.split_once('.') {
                 Some((child, slot)) => {
                     let c = self.modules[id.0].children.iter().find(|(n, _)| n == child).map(|(_, c)| *c);
-                    (c.ok_or_else(|| Error::value(format!("missing child `{child}`")))?, slot)
+                    self.slot(c.ok_or_else(|| Error::value(format!("missing child `{child}`")))?, slot)?.tensor
                 }
-                None => (id, name.as_str()),
+                None => match own.get(&name) {
+                    Some(&t) => t,
+                    None => self.slot(id, &name)?.tensor,
+                },
             };
-            let tensor = self.slot(owner, slot)?.tensor;
             self.init_tensor(tensor, &init, Origin::LayerDefault)?;
         }
         if let Some(row) = layer.padding_row() {
