@@ -46,14 +46,18 @@ fn same_bits_for_any_thread_count() {
                 );
             }
         }
-        // orthogonal_ (a QR, not elementwise) too.
-        let ortho = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[300, 37], DType::F32, 1));
-        assert_eq!(ortho(2), ortho(1), "orthogonal_ x2");
-        // Large enough for the QR to run its blocked, parallel code.
-        let big = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[700, 600], DType::F32, 1));
-        let want = big(1);
-        for threads in [2, 3, 8] {
-            assert!(big(threads) == want, "orthogonal_ 700x600 x{threads}");
+        // orthogonal_ (a QR, not elementwise) too, in f32 and f64 (it refuses 16-bit types).
+        if matches!(dtype, DType::F32 | DType::F64) {
+            let ortho = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[300, 37], dtype, 1));
+            assert_eq!(ortho(2), ortho(1), "orthogonal_ {dtype} x2");
+            // Large enough for the QR to run its blocked, parallel code (wide: transposed).
+            for shape in [[700, 600], [520, 900]] {
+                let big = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &shape, dtype, 1));
+                let want = big(1);
+                for threads in [2, 3, 8] {
+                    assert!(big(threads) == want, "orthogonal_ {shape:?} {dtype} x{threads}");
+                }
+            }
         }
         // The PyTorch stream too.
         let torch = |threads| {

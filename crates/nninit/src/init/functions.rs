@@ -746,18 +746,15 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
     // faer's parallel QR splits the work by its thread count, which changes the rounding: a fixed
     // count of 2 gives the same result on any pool (1 thread runs the 2 tasks in turn), tested
-    // for 1–8 threads. Below a million elements the split costs more than it saves. faer reads
-    // this from a global.
-    let par = if m * k >= 1 << 20 { faer::Par::rayon(2) } else { faer::Par::Seq };
-    faer::set_global_parallelism(par);
-    let qr = mat.qr();
-    let q = qr.compute_thin_Q();
-    let r = qr.thin_R();
+    // for 1–8 threads. Below 512² elements the split costs more than it saves.
+    let par = if m * k >= 1 << 18 { faer::Par::rayon(2) } else { faer::Par::Seq };
+    let (basis, factor, diag) = householder_qr(mat, par);
+    let q = thin_q(basis.as_ref(), factor.as_ref(), par);
     let zero = T::default();
     let mut out = vec![0.0; rows * cols];
     for j in 0..k {
         // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
-        let d = r[(j, j)];
+        let d = diag[j];
         let sign = if d > zero {
             1.0
         } else if d < zero {
@@ -775,6 +772,63 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
         }
     }
     out
+}
+
+/// `A = QR` by `faer`'s blocked Householder QR (LAPACK `geqrf`): the Householder vectors (unit
+/// lower trapezoidal, `m × k`), the block reflectors' triangular factors and `diag(R)`.
+fn householder_qr<T: faer::traits::RealField + Copy>(
+    mut a: faer::Mat<T>,
+    par: faer::Par,
+) -> (faer::Mat<T>, faer::Mat<T>, Vec<T>) {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::qr::no_pivoting::factor;
+    let (m, k) = a.shape();
+    let block = factor::recommended_blocksize::<T>(m, k);
+    let mut t = faer::Mat::<T>::zeros(block, k);
+    let scratch = factor::qr_in_place_scratch::<T>(m, k, block, par, Default::default());
+    factor::qr_in_place(a.as_mut(), t.as_mut(), par, MemStack::new(&mut MemBuffer::new(scratch)), Default::default());
+    let diag = (0..k).map(|j| a[(j, j)]).collect();
+    // The basis: R's part replaced by the unit upper triangle the reflectors imply.
+    for j in 0..k {
+        for i in 0..j {
+            a[(i, j)] = T::zero_impl();
+        }
+        a[(j, j)] = T::one_impl();
+    }
+    (a, t, diag)
+}
+
+/// The thin `Q` (`m × k`) of a blocked Householder QR (LAPACK `orgqr`): the block reflectors
+/// applied to the identity's first `k` columns, last block first. The block starting at column
+/// `j` leaves columns before `j` unchanged (they are zero in its rows), so it is applied to
+/// `Q[j.., j..]` only: `4/3 k³` flops for a square matrix instead of `2 k³`.
+fn thin_q<T: faer::traits::RealField + Copy>(basis: faer::MatRef<'_, T>, factor: faer::MatRef<'_, T>, par: faer::Par) -> faer::Mat<T> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::householder;
+    let (m, k) = basis.shape();
+    let block = factor.nrows();
+    let mut q = faer::Mat::<T>::identity(m, k);
+    let scratch = householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(m, block, k);
+    let mut mem = MemBuffer::new(scratch);
+    let stack = MemStack::new(&mut mem);
+    // Blocks as faer's `apply_block_householder_sequence_on_the_left_in_place_with_conj`
+    // walks them: the last (partial) block first.
+    let mut j = k;
+    let mut size = if k % block == 0 { block } else { k % block };
+    while j > 0 {
+        let start = j - size;
+        householder::apply_block_householder_on_the_left_in_place_with_conj(
+            basis.get(start.., start..j),
+            factor.get(.., start..j).subrows(0, size),
+            faer::Conj::No,
+            q.as_mut().get_mut(start.., start..),
+            par,
+            stack,
+        );
+        j = start;
+        size = block;
+    }
+    q
 }
 
 /// `sparse_(tensor, sparsity, std=0.01)`: N(0, std²) with, in each column, `ceil(sparsity · rows)`

@@ -546,10 +546,17 @@ fn constant_overlays(
 /// threads gets a share, so memory does not grow with the thread count.
 const IN_FLIGHT: usize = 192 << 20;
 
+/// Bytes of a chunk generated in parallel at most: small enough that the values are still in
+/// the CPU's caches when the report's statistics read them and the kernel copies them into the
+/// file (16 MiB chunks went through memory three times).
+const CACHED_CHUNK: usize = 1 << 20;
+
 /// Elements per chunk for `threads` workers generating `dtype` (a chunk, its converted copy and
-/// the buffer being refilled per thread): [`CHUNK`] at most, 64 Ki at least.
+/// the buffer being refilled per thread): [`CACHED_CHUNK`] bytes at most, 64 Ki elements at
+/// least.
 fn parallel_chunk(threads: usize, dtype: DType) -> usize {
-    (IN_FLIGHT / (3 * threads.max(1) * dtype.size().max(4))).clamp(1 << 16, CHUNK) & !63
+    let size = dtype.size().max(4);
+    (IN_FLIGHT / (3 * threads.max(1) * size)).clamp(1 << 16, (CACHED_CHUNK / size).max(1 << 16)) & !63
 }
 
 /// Generates an elementwise init on the counter-based stream keyed by `name`, the chunks the
