@@ -460,7 +460,7 @@ pub(crate) fn fill_trunc_normal(
     b: f64,
     g: &mut impl Engine,
 ) -> Result<()> {
-    check_trunc_normal(std, a, b)?;
+    check_trunc_normal(mean, std, a, b)?;
     let n = tensor.numel();
     let (al, be) = ((a - mean) / std, (b - mean) / std);
     let p = norm_cdf(be) - norm_cdf(al);
@@ -548,11 +548,20 @@ fn check_expected_work(n: usize, rate: f64, (mean, std, a, b): (f64, f64, f64, f
 const MIN_LOG_ACCEPT: f64 = -10.0;
 
 /// [`trunc_normal_`]'s argument checks.
-pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
+pub(crate) fn check_trunc_normal(mean: f64, std: f64, a: f64, b: f64) -> Result<()> {
     if std == 0.0 {
         return Err(Error::value("float division by zero (trunc_normal_ with std=0)"));
     }
     check_std(std)?;
+    if !std.is_finite() || !mean.is_finite() || a.is_nan() || b.is_nan() {
+        return Err(Error::value(format!(
+            "trunc_normal_ needs a finite mean and std and bounds that are numbers, but found mean={}, std={}, a={}, b={}",
+            fmt_g(mean),
+            fmt_g(std),
+            fmt_g(a),
+            fmt_g(b)
+        )));
+    }
     if a > b {
         return Err(Error::value(format!(
             "uniform_ expects to return a [from, to) range, but found from={} > to={}",
