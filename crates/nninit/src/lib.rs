@@ -24,6 +24,7 @@
 #![allow(clippy::type_complexity)]
 
 pub mod arch;
+pub mod check;
 pub mod error;
 pub mod init;
 pub mod io;

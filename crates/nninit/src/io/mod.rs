@@ -7,3 +7,4 @@ pub use self::safetensors::{
     check_destination, load_bytes, read_layout, remove_temporary_files, write, write_with_progress, Checkpoint, Entry,
     Layout, Overwrite, TensorInfo, TensorSource, Writer,
 };
+pub(crate) use self::safetensors::parse_header as parse_header_of;
