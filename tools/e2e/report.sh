@@ -59,7 +59,7 @@ for page in small big; do
         echo "report.sh: $page.html: $figures figures for $tensors tensors ($sections sections)" >&2
         exit 1
     fi
-    if [ "$load" -gt 5000 ]; then
+    if [ "$load" -gt 15000 ]; then
         echo "report.sh: $page.html took $load ms to render and scroll" >&2
         exit 1
     fi
