@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `nninit report` in a real headless browser (Chromium): each page loads with no console message
 # (no errors), every tensor has its figure, and a 1,000-tensor page renders and scrolls quickly.
-# Installs Chromium with apt-get when it is missing (about a minute on a fresh machine).
+# Installs Chromium with apt-get when it is missing (and prints how long that took).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
