@@ -216,8 +216,13 @@ pub(crate) fn constant(v: f64, s: &Summary, region: &str, name: &'static str) ->
     test(name, region, dev, Some(rv), 0.0, pass, format!("values in [{}, {}], all should be {rv}", s.min, s.max))
 }
 
-/// The law's name for messages.
-pub(crate) fn law_name(law: &Law) -> String {
+/// The law in words, numbers in 6 digits.
+///
+/// ```
+/// use nninit::check::{verdict::law_name, Law};
+/// assert_eq!(law_name(&Law::Uniform { from: -0.125, to: 0.125 }), "U(-0.125, 0.125)");
+/// ```
+pub fn law_name(law: &Law) -> String {
     match *law {
         Law::Uniform { from, to } => format!("U({}, {})", short(from), short(to)),
         Law::Normal { mean, std } => format!("N({}, {}²)", short(mean), short(std)),
