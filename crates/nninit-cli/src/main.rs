@@ -1,5 +1,12 @@
 //! `nninit`: initialize models and tensors as PyTorch does, and inspect checkpoints.
 
+mod check;
+#[cfg(feature = "probe")]
+mod lsuv;
+mod pretty;
+mod report;
+#[cfg(feature = "probe")]
+mod probe;
 mod table;
 
 use std::collections::BTreeMap;
@@ -29,7 +36,7 @@ struct Cli {
 }
 
 /// Which model, and which plan: shared by `init` and `plan`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct ModelArgs {
     /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, mobilenet_v3_large,
     /// efficientnet_b0, densenet121, convnext_tiny, vit_b_16, or a torch.nn
@@ -110,6 +117,10 @@ enum Command {
         /// With --from, initialize tensors whose shape differs instead of failing.
         #[arg(long, requires = "from")]
         ignore_mismatched_sizes: bool,
+        /// Print the full per-tensor table (init, fans, expected std, measured moments), not
+        /// only the summary.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Dry run: build the model and apply the plan without drawing anything, and print per
     /// parameter the rules that matched, the init it ends with, its fans and the distribution of
@@ -175,6 +186,24 @@ enum Command {
         /// The checkpoint.
         file: PathBuf,
     },
+    /// Check that each tensor's values are what its init should give: per tensor, statistical
+    /// tests against the scheme's law (KS, mean, std, kurtosis, range, values at a bound) and
+    /// exact tests of its structure, each passing a correct tensor with probability ≥ 1 − 1e-6;
+    /// names the likely cause of a failure. Exits non-zero when a tensor fails.
+    Check(check::CheckArgs),
+    /// Signal propagation at initialization: per layer the std of the activations (forward) and
+    /// of the gradients (backward) of a deep MLP or CNN on a random batch, for several schemes
+    /// side by side (a table, --json, and plots with --plot FILE.png/.svg).
+    /// One self-contained HTML page (no network): per tensor its histogram against the scheme's
+    /// density, the check's results, the init, fans and shard; a probe plot with --probe-depth.
+    Report(report::ReportArgs),
+    #[cfg(feature = "probe")]
+    Probe(probe::ProbeArgs),
+    /// LSUV (Mishkin & Matas 2015): orthogonal pre-init, then each Linear/Conv2d weight rescaled
+    /// until its output variance on a data batch is 1 within --tol; writes the checkpoint and
+    /// prints a per-layer report.
+    #[cfg(feature = "probe")]
+    Lsuv(lsuv::LsuvArgs),
 }
 
 fn main() -> ExitCode {
@@ -224,8 +253,11 @@ fn run(command: Command) -> Result<()> {
             max_shard_size,
             from,
             ignore_mismatched_sizes,
+            verbose,
         } => {
+            let start = std::time::Instant::now();
             set_threads(threads)?;
+            let plan_file = model.plan.clone();
             let shard = shard
                 .map(|s| match s.as_str() {
                     "auto" => Shard::from_env(|k| std::env::var(k).ok(), shard_dim),
@@ -270,7 +302,9 @@ fn run(command: Command) -> Result<()> {
                     bar.update(done, total)
                 })?;
                 bar.finish();
-                say(&table::init_report(&rows));
+                if verbose {
+                    say(&table::init_report(&rows));
+                }
                 say(&format!("wrote {} (preset {}, seed {seed})\n", dir.display(), outcome.preset));
                 return Ok(());
             }
@@ -280,8 +314,20 @@ fn run(command: Command) -> Result<()> {
             let rows = outcome
                 .save_with_progress(&output, overwrite, BTreeMap::new(), &|done, total| bar.update(done, total))?;
             bar.finish();
-            say(&table::init_report(&rows));
-            say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
+            if verbose {
+                say(&table::init_report(&rows));
+            }
+            let summary = table::InitSummary {
+                rows: &rows,
+                bytes: std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0),
+                rng,
+                seed,
+                shard: shard.map(|s| format!("{}/{} dim {}", s.rank, s.world, s.dim)),
+                preset: &outcome.preset,
+                plan: plan_file.map(|p| p.display().to_string()),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            say(&summary.render(&output));
             Ok(())
         }
         Command::Plan { model, json } => {
@@ -340,6 +386,28 @@ fn run(command: Command) -> Result<()> {
             }
             let n = t.numel() as f64;
             say(&format!("{{\"seconds\": {best:.6}, \"elements_per_second\": {:.0}}}\n", n / best));
+            Ok(())
+        }
+        #[cfg(feature = "probe")]
+        Command::Probe(args) => {
+            let text = probe::run(args)?;
+            say(&text);
+            Ok(())
+        }
+        #[cfg(feature = "probe")]
+        Command::Lsuv(args) => {
+            let text = lsuv::run(args)?;
+            say(&text);
+            Ok(())
+        }
+        Command::Report(args) => {
+            let text = report::run(args)?;
+            say(&text);
+            Ok(())
+        }
+        Command::Check(args) => {
+            let text = check::run(args)?;
+            say(&text);
             Ok(())
         }
         Command::Stats { file } => {

@@ -25,6 +25,7 @@
 
 pub mod arch;
 pub mod cancel;
+pub mod check;
 pub mod error;
 pub mod folder;
 pub mod init;

@@ -10,3 +10,4 @@ pub use self::safetensors::{
     Layout, Overwrite, TensorInfo, TensorSource, Writer,
 };
 pub use self::space::{available_bytes, check_free_space};
+pub(crate) use self::safetensors::parse_header as parse_header_of;
