@@ -684,7 +684,7 @@ fn spans(wanted: &[(usize, usize)], n: usize, draw: &Draw) -> Option<Vec<(usize,
     }
     // `normal_` recomputes the last 16 elements with fresh draws when `n` is not a multiple of
     // 16: a span reaching them runs to the end.
-    let (full_blocks, tail) = (n / 16 * 16, if n % 16 == 0 { n } else { n - 16 });
+    let (full_blocks, tail) = (n / 16 * 16, if n % 16 == 0 { n } else { n.saturating_sub(16) });
     let mut out: Vec<(usize, usize)> = Vec::new();
     for &(start, len) in wanted.iter().filter(|w| w.1 > 0) {
         let (mut lo, mut hi) = (start / 16 * 16, (start + len).div_ceil(16) * 16);
@@ -787,7 +787,9 @@ mod tests {
     #[test]
     fn wanted_ranges_equal_whole_fills() {
         let inits: [Init; 2] = ["uniform_(-2, 3)".parse().unwrap(), "normal_(0.5, 2)".parse().unwrap()];
-        let cases: [(usize, &[(usize, usize)]); 7] = [
+        let cases: [(usize, &[(usize, usize)]); 9] = [
+            (10, &[(3, 3)]),
+            (20, &[(0, 2)]),
             (100, &[(0, 10)]),
             (100, &[(90, 10)]),
             (100, &[(40, 3), (50, 40)]),
