@@ -227,6 +227,12 @@ fn main() -> ExitCode {
     remove_partial_output_on_signals();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        // Interrupted: whatever the work failed with (the cancellation, or its temporary file
+        // removed under it), the status says which signal stopped it.
+        Err(_) if SIGNAL.load(std::sync::atomic::Ordering::Relaxed) != 0 => {
+            nninit::io::remove_temporary_files();
+            ExitCode::from(128 + SIGNAL.load(std::sync::atomic::Ordering::Relaxed) as u8)
+        }
         Err(Error::Cancelled) => {
             nninit::io::remove_temporary_files();
             ExitCode::from(128 + SIGNAL.load(std::sync::atomic::Ordering::Relaxed) as u8)
