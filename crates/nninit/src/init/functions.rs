@@ -479,8 +479,7 @@ pub(crate) fn fill_trunc_normal(
     }
     dispatch_mut!(&mut tensor.data, |s| {
         if p > 0.3 {
-            trunc_by_rejection(s, mean, std, a, b, g);
-            Ok(())
+            trunc_by_rejection(s, mean, std, a, b, g)
         } else {
             trunc_by_uniform_proposals(s, mean, std, a, b, g)
         }
