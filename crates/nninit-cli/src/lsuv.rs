@@ -100,7 +100,10 @@ pub fn run(args: LsuvArgs) -> Result<String> {
         .into_iter()
         .find_map(|id| {
             let m = model.module(id);
-            m.slots.iter().find(|s| s.name == "weight" && m.children.is_empty()).map(|s| model.tensor(s.tensor).shape().to_vec())
+            m.slots
+                .iter()
+                .find(|s| s.name == "weight" && m.children.is_empty())
+                .map(|s| model.tensor(s.tensor).shape().to_vec())
         })
         .ok_or_else(|| Error::value("the model has no weight"))?;
     let data = batch(&args, &first)?;
@@ -163,8 +166,15 @@ pub fn run(args: LsuvArgs) -> Result<String> {
                 ]
             })
             .collect();
-        let mut t = crate::table::render(&["layer", "var(orthogonal)", "var(final)", "scale", "rounds", "converged"], &rows);
-        t.push_str(&format!("wrote {} (LSUV, tol {}, max_iter {}, seed {})\n", args.output.display(), args.tol, args.max_iter, args.seed));
+        let mut t =
+            crate::table::render(&["layer", "var(orthogonal)", "var(final)", "scale", "rounds", "converged"], &rows);
+        t.push_str(&format!(
+            "wrote {} (LSUV, tol {}, max_iter {}, seed {})\n",
+            args.output.display(),
+            args.tol,
+            args.max_iter,
+            args.seed
+        ));
         t
     };
     if failed > 0 {

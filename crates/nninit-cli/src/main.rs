@@ -4,9 +4,9 @@ mod check;
 #[cfg(feature = "probe")]
 mod lsuv;
 mod pretty;
-mod report;
 #[cfg(feature = "probe")]
 mod probe;
+mod report;
 mod table;
 
 use std::collections::BTreeMap;

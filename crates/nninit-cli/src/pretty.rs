@@ -62,7 +62,11 @@ pub fn init(label: &str) -> String {
             && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_'));
         if starts_number {
             let mut j = i + 1;
-            while j < chars.len() && (chars[j].is_ascii_digit() || matches!(chars[j], '.' | 'e' | 'E') || (matches!(chars[j], '-' | '+') && matches!(chars[j - 1], 'e' | 'E'))) {
+            while j < chars.len()
+                && (chars[j].is_ascii_digit()
+                    || matches!(chars[j], '.' | 'e' | 'E')
+                    || (matches!(chars[j], '-' | '+') && matches!(chars[j - 1], 'e' | 'E')))
+            {
                 j += 1;
             }
             let text: String = chars[i..j].iter().collect();
@@ -85,10 +89,19 @@ mod tests {
 
     #[test]
     fn floats_without_noise() {
-        assert_eq!(init("kaiming_uniform_(a=2.23606797749979, mode='fan_in')"), "kaiming_uniform_(a=√5, mode='fan_in')");
+        assert_eq!(
+            init("kaiming_uniform_(a=2.23606797749979, mode='fan_in')"),
+            "kaiming_uniform_(a=√5, mode='fan_in')"
+        );
         assert_eq!(init("xavier_uniform_(gain=1.6666666666666667)"), "xavier_uniform_(gain=5/3)");
-        assert_eq!(init("normal_(mean=0.0, std=0.10825317547305482), row 1 zeroed"), "normal_(mean=0, std=0.108253), row 1 zeroed");
-        assert_eq!(init("uniform_(a=-0.125, b=0.125), then [16:32] constant_(val=1.0)"), "uniform_(a=-0.125, b=0.125), then [16:32] constant_(val=1)");
+        assert_eq!(
+            init("normal_(mean=0.0, std=0.10825317547305482), row 1 zeroed"),
+            "normal_(mean=0, std=0.108253), row 1 zeroed"
+        );
+        assert_eq!(
+            init("uniform_(a=-0.125, b=0.125), then [16:32] constant_(val=1.0)"),
+            "uniform_(a=-0.125, b=0.125), then [16:32] constant_(val=1)"
+        );
         assert_eq!(init("trunc_normal_(std=0.02, a=-2.0)"), "trunc_normal_(std=0.02, a=-2)");
         assert_eq!(number(1e-5), "1e-5");
         assert_eq!(number(-1.4142135623730951), "-√2");

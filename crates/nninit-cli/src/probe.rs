@@ -74,7 +74,8 @@ pub fn run(args: ProbeArgs) -> Result<String> {
         other => return Err(Error::value(format!("--net must be mlp or cnn, got {other}"))),
     };
     let activation: Activation = args.activation.parse().map_err(probe_error)?;
-    let config = ProbeConfig { depth: args.depth, width: args.width, batch: args.batch, activation, arch, seed: args.seed };
+    let config =
+        ProbeConfig { depth: args.depth, width: args.width, batch: args.batch, activation, arch, seed: args.seed };
     let curves: Vec<Curve> = schemes(&args.scheme)?
         .iter()
         .map(|(label, init)| nninit_probe::probe(&config, label, init).map_err(probe_error))

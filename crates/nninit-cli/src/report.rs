@@ -188,7 +188,9 @@ pub fn page(title: &str, checks: &[TensorCheck], probe_svg: Option<&str>) -> Res
     for (i, c) in checks.iter().enumerate() {
         html.push_str(&section(i, c));
     }
-    html.push_str(&format!("<script type=\"application/json\" id=\"data\">{data}</script>\n<script>{SCRIPT}</script></body></html>\n"));
+    html.push_str(&format!(
+        "<script type=\"application/json\" id=\"data\">{data}</script>\n<script>{SCRIPT}</script></body></html>\n"
+    ));
     Ok(html)
 }
 
@@ -201,7 +203,8 @@ pub fn run(args: ReportArgs) -> Result<String> {
     #[cfg(feature = "probe")]
     let probe = match args.probe_depth {
         Some(depth) => {
-            let activation = args.probe_activation.parse().map_err(|e: nninit_probe::Error| Error::value(e.to_string()))?;
+            let activation =
+                args.probe_activation.parse().map_err(|e: nninit_probe::Error| Error::value(e.to_string()))?;
             let config = nninit_probe::ProbeConfig {
                 depth,
                 width: args.probe_width,

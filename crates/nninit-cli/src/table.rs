@@ -197,7 +197,10 @@ impl InitSummary<'_> {
             self.preset,
             self.plan.as_ref().map_or(String::new(), |p| format!(" + {p}"))
         ));
-        s.push_str(&format!("  time        {:.2} s (--verbose: every tensor's init, fans and moments)\n", self.seconds));
+        s.push_str(&format!(
+            "  time        {:.2} s (--verbose: every tensor's init, fans and moments)\n",
+            self.seconds
+        ));
         s
     }
 }

@@ -52,7 +52,10 @@ fn default_init_writes_the_seed_network() {
     for col in ["name", "shape", "dtype", "init", "fan_in", "fan_out", "expected_std", "mean", "std", "min", "max"] {
         assert!(text.lines().next().unwrap().contains(col), "missing column {col}");
     }
-    assert!(text.contains("layer.0.weight  [256, 784]  f32    xavier_normal_(gain=1)  784     256      0.043853"), "{text}");
+    assert!(
+        text.contains("layer.0.weight  [256, 784]  f32    xavier_normal_(gain=1)  784     256      0.043853"),
+        "{text}"
+    );
     let tensors = read(&dir.path().join("model.safetensors"));
     let names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
     assert_eq!(

@@ -17,11 +17,21 @@ fn init_prints_a_summary_and_the_table_with_verbose() {
     let out = nninit(dir.path(), &["init", "--dtype", "bf16"]);
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
-    for line in ["wrote model.safetensors", "tensors     6", "parameters  235,146", "dtype       bf16", "rng         torch, seed 0", "plan        preset seed"] {
+    for line in [
+        "wrote model.safetensors",
+        "tensors     6",
+        "parameters  235,146",
+        "dtype       bf16",
+        "rng         torch, seed 0",
+        "plan        preset seed",
+    ] {
         assert!(t.contains(line), "missing `{line}` in\n{t}");
     }
     assert!(!t.contains("expected_std"), "{t}");
-    let out = nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "8,4", "--preset", "torch", "-o", "t.safetensors", "-v"]);
+    let out = nninit(
+        dir.path(),
+        &["init", "--arch", "mlp", "--dims", "8,4", "--preset", "torch", "-o", "t.safetensors", "-v"],
+    );
     let t = text(&out);
     assert!(t.contains("default: kaiming_uniform_(a=√5, mode='fan_in', nonlinearity='leaky_relu')"), "{t}");
 }
@@ -29,12 +39,18 @@ fn init_prints_a_summary_and_the_table_with_verbose() {
 #[test]
 fn check_passes_a_correct_checkpoint_and_fails_a_mislabelled_one() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "256,256,10", "-o", "m.safetensors"]).status.success());
+    assert!(nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "256,256,10", "-o", "m.safetensors"])
+        .status
+        .success());
     let out = nninit(dir.path(), &["check", "m.safetensors"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("4 tensors: 4 pass, 0 fail, 0 unchecked"), "{}", text(&out));
     // The seed preset draws xavier_normal_: a plan saying xavier_uniform_ finds normal values.
-    std::fs::write(dir.path().join("p.toml"), "[[rule]]\nlayer = \"Linear\"\nrole = \"weight\"\ninit = \"xavier_uniform_()\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[[rule]]\nlayer = \"Linear\"\nrole = \"weight\"\ninit = \"xavier_uniform_()\"\n",
+    )
+    .unwrap();
     let out = nninit(dir.path(), &["check", "m.safetensors", "--plan", "p.toml"]);
     assert!(!out.status.success());
     let t = text(&out);
@@ -53,8 +69,11 @@ fn check_passes_a_correct_checkpoint_and_fails_a_mislabelled_one() {
 #[test]
 fn report_writes_one_self_contained_page() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "32,16,4", "-o", "m.safetensors"]).status.success());
-    let out = nninit(dir.path(), &["report", "m.safetensors", "-o", "r.html", "--probe-depth", "4", "--probe-width", "16"]);
+    assert!(nninit(dir.path(), &["init", "--arch", "mlp", "--dims", "32,16,4", "-o", "m.safetensors"])
+        .status
+        .success());
+    let out =
+        nninit(dir.path(), &["report", "m.safetensors", "-o", "r.html", "--probe-depth", "4", "--probe-width", "16"]);
     assert!(out.status.success(), "{}", text(&out));
     let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert_eq!(html.matches("<section class=\"t ").count(), 4);
@@ -69,12 +88,33 @@ fn report_writes_one_self_contained_page() {
 #[test]
 fn probe_prints_curves_and_plots() {
     let dir = tempfile::tempdir().unwrap();
-    let out = nninit(dir.path(), &["probe", "--depth", "6", "--width", "32", "--batch", "16", "--activation", "tanh", "--plot", "p.svg", "--plot", "p.png"]);
+    let out = nninit(
+        dir.path(),
+        &[
+            "probe",
+            "--depth",
+            "6",
+            "--width",
+            "32",
+            "--batch",
+            "16",
+            "--activation",
+            "tanh",
+            "--plot",
+            "p.svg",
+            "--plot",
+            "p.png",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("standard act") && t.contains("kaiming grad") && t.contains("standard: kaiming_uniform_(a=√5"), "{t}");
+    assert!(
+        t.contains("standard act") && t.contains("kaiming grad") && t.contains("standard: kaiming_uniform_(a=√5"),
+        "{t}"
+    );
     assert!(dir.path().join("p.svg").exists() && dir.path().join("p.png").exists());
-    let out = nninit(dir.path(), &["probe", "--depth", "3", "--width", "8", "--json", "--scheme", "lecun=lecun_normal_()"]);
+    let out =
+        nninit(dir.path(), &["probe", "--depth", "3", "--width", "8", "--json", "--scheme", "lecun=lecun_normal_()"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["curves"][0]["scheme"], "lecun");
     assert_eq!(v["curves"][0]["layers"].as_array().unwrap().len(), 3);
@@ -85,7 +125,10 @@ fn probe_prints_curves_and_plots() {
 #[test]
 fn lsuv_writes_a_checkpoint_that_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let out = nninit(dir.path(), &["lsuv", "--arch", "mlp", "--dims", "64,128,128,10", "--tol", "0.05", "-o", "l.safetensors", "--json"]);
+    let out = nninit(
+        dir.path(),
+        &["lsuv", "--arch", "mlp", "--dims", "64,128,128,10", "--tol", "0.05", "-o", "l.safetensors", "--json"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for l in report.as_array().unwrap() {

@@ -52,24 +52,26 @@ fn layout(folder: &Path) -> serde_json::Value {
 /// mismatched keys and bit-identical to `torch.manual_seed(s); Model(config)`.
 #[test]
 fn save_pretrained_has_the_layout_transformers_writes() {
-    let golden: serde_json::Value =
-        serde_json::from_str(include_str!("golden/hfio.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(include_str!("golden/hfio.json")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for case in golden["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let out = dir.path().join(name);
         let seed = case["seed"].to_string();
-        ok(&nninit(dir.path(), &[
-            "init",
-            "--config",
-            &data(case["config"].as_str().unwrap()),
-            "--seed",
-            &seed,
-            "--save-pretrained",
-            out.to_str().unwrap(),
-            "--max-shard-size",
-            case["max_shard_size"].as_str().unwrap(),
-        ]));
+        ok(&nninit(
+            dir.path(),
+            &[
+                "init",
+                "--config",
+                &data(case["config"].as_str().unwrap()),
+                "--seed",
+                &seed,
+                "--save-pretrained",
+                out.to_str().unwrap(),
+                "--max-shard-size",
+                case["max_shard_size"].as_str().unwrap(),
+            ],
+        ));
         assert_eq!(layout(&out), case["layout"], "{name}");
         assert_eq!(case["values"], "bit-identical", "{name}");
         assert_eq!(case["nninit_layout_equal"], true, "{name}");
@@ -77,7 +79,12 @@ fn save_pretrained_has_the_layout_transformers_writes() {
             assert_eq!(v.as_array().unwrap().len(), 0, "{name}");
         }
         // nninit's own metadata beside `format`.
-        let first = case["layout"]["files"].as_array().unwrap().iter().find(|f| f.as_str().unwrap().ends_with(".safetensors")).unwrap();
+        let first = case["layout"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f.as_str().unwrap().ends_with(".safetensors"))
+            .unwrap();
         let meta = &header(&out.join(first.as_str().unwrap()))["__metadata__"];
         assert_eq!(meta["nninit.seed"], seed.as_str());
         // Nothing but the folder is left in its parent.
@@ -120,9 +127,20 @@ fn from_copies_what_the_base_has_and_initializes_the_rest() {
         .map(|(n, v)| (n.trim_start_matches("model.").to_string(), v.clone()))
         .collect();
     write_file(&p.join("base.safetensors"), &base);
-    let report = ok(&nninit(p, &[
-        "init", "--config", &data("llama-tiny.config.json"), "--seed", "2", "--from", "base.safetensors", "-o", "out.safetensors",
-    ]));
+    let report = ok(&nninit(
+        p,
+        &[
+            "init",
+            "--config",
+            &data("llama-tiny.config.json"),
+            "--seed",
+            "2",
+            "--from",
+            "base.safetensors",
+            "-o",
+            "out.safetensors",
+        ],
+    ));
     assert!(report.contains("copied 20 tensor(s)") && report.contains("1 initialized"), "{report}");
     assert!(report.contains("copied"));
     let out = tensors(&p.join("out.safetensors"));
@@ -131,14 +149,41 @@ fn from_copies_what_the_base_has_and_initializes_the_rest() {
             assert_eq!(&out[name], v, "{name}");
         }
     }
-    ok(&nninit(p, &["tensor", "--shape", "100,32", "--init", "normal_(0, 0.02)", "--seed", "2", "-o", "head.safetensors"]));
+    ok(&nninit(
+        p,
+        &["tensor", "--shape", "100,32", "--init", "normal_(0, 0.02)", "--seed", "2", "-o", "head.safetensors"],
+    ));
     let head = tensors(&p.join("head.safetensors"));
     assert_eq!(out["lm_head.weight"].2, head.values().next().unwrap().2);
     // From a sharded folder: the same result.
-    ok(&nninit(p, &[
-        "init", "--config", &data("llama-tiny.config.json"), "--seed", "1", "--save-pretrained", "folder", "--max-shard-size", "20KB",
-    ]));
-    ok(&nninit(p, &["init", "--config", &data("llama-tiny.config.json"), "--seed", "2", "--from", "folder", "-o", "again.safetensors"]));
+    ok(&nninit(
+        p,
+        &[
+            "init",
+            "--config",
+            &data("llama-tiny.config.json"),
+            "--seed",
+            "1",
+            "--save-pretrained",
+            "folder",
+            "--max-shard-size",
+            "20KB",
+        ],
+    ));
+    ok(&nninit(
+        p,
+        &[
+            "init",
+            "--config",
+            &data("llama-tiny.config.json"),
+            "--seed",
+            "2",
+            "--from",
+            "folder",
+            "-o",
+            "again.safetensors",
+        ],
+    ));
     assert_eq!(tensors(&p.join("again.safetensors")), full);
 }
 
@@ -151,7 +196,8 @@ fn fails_cleanly(dir: &Path, args: &[&str], want: &str) {
     assert!(err.contains(want), "{args:?}: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     assert!(!dir.join("out").exists(), "{args:?} left output");
-    let left: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(left.iter().all(|n| !n.starts_with(".nninit")), "{args:?} left {left:?}");
 }
 
@@ -159,9 +205,18 @@ fn fails_cleanly(dir: &Path, args: &[&str], want: &str) {
 fn folder_with_index(p: &Path, name: &str, edit: impl Fn(&mut serde_json::Value, &Path)) -> PathBuf {
     let src = p.join("good");
     if !src.exists() {
-        ok(&nninit(p, &[
-            "init", "--config", &data("llama-tiny.config.json"), "--save-pretrained", "good", "--max-shard-size", "20KB",
-        ]));
+        ok(&nninit(
+            p,
+            &[
+                "init",
+                "--config",
+                &data("llama-tiny.config.json"),
+                "--save-pretrained",
+                "good",
+                "--max-shard-size",
+                "20KB",
+            ],
+        ));
     }
     let dst = p.join(name);
     std::fs::create_dir(&dst).unwrap();
@@ -186,7 +241,11 @@ fn unsafe_or_broken_folders_are_refused() {
     std::fs::write(&outside, b"not read").unwrap();
     let w = "model.embed_tokens.weight";
     let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value, &Path)>, String)> = vec![
-        ("dotdot", Box::new(|i, _| i["weight_map"][w] = "../outside.safetensors".into()), "../outside.safetensors".into()),
+        (
+            "dotdot",
+            Box::new(|i, _| i["weight_map"][w] = "../outside.safetensors".into()),
+            "../outside.safetensors".into(),
+        ),
         (
             "absolute",
             Box::new(|i, _| i["weight_map"][w] = outside.display().to_string().into()),
@@ -200,7 +259,11 @@ fn unsafe_or_broken_folders_are_refused() {
             }),
             "symbolic link leading out of the folder".into(),
         ),
-        ("missing", Box::new(|i, _| i["weight_map"][w] = "model-00009-of-00009.safetensors".into()), "does not exist".into()),
+        (
+            "missing",
+            Box::new(|i, _| i["weight_map"][w] = "model-00009-of-00009.safetensors".into()),
+            "does not exist".into(),
+        ),
         (
             "twice",
             Box::new(|_, d| {
@@ -213,7 +276,8 @@ fn unsafe_or_broken_folders_are_refused() {
     ];
     for (name, edit, want) in cases {
         let folder = folder_with_index(p, name, edit);
-        let args = ["init", "--config", &data("llama-tiny.config.json"), "--from", folder.to_str().unwrap(), "-o", "out"];
+        let args =
+            ["init", "--config", &data("llama-tiny.config.json"), "--from", folder.to_str().unwrap(), "-o", "out"];
         fails_cleanly(p, &args, &want);
         assert!(fails_name_entry(p, &args, w), "{name}: the entry is not named");
     }
@@ -236,10 +300,18 @@ fn bad_folders_and_bases_fail_with_one_line() {
     config.as_object_mut().unwrap().remove("hidden_size");
     config.as_object_mut().unwrap().remove("head_dim");
     std::fs::write(p.join("partial.json"), config.to_string()).unwrap();
-    fails_cleanly(p, &["init", "--config", "partial.json", "--save-pretrained", "out"], "missing required field `hidden_size`");
+    fails_cleanly(
+        p,
+        &["init", "--config", "partial.json", "--save-pretrained", "out"],
+        "missing required field `hidden_size`",
+    );
     // A base of another model.
     ok(&nninit(p, &["init", "-o", "mlp.safetensors"]));
-    fails_cleanly(p, &["init", "--config", &llama, "--from", "mlp.safetensors", "-o", "out"], "shares no tensor with the model");
+    fails_cleanly(
+        p,
+        &["init", "--config", &llama, "--from", "mlp.safetensors", "-o", "out"],
+        "shares no tensor with the model",
+    );
     // Shapes that differ: listed, or initialized with --ignore-mismatched-sizes.
     ok(&nninit(p, &["init", "--config", &llama, "-o", "full.safetensors"]));
     let mut base = tensors(&p.join("full.safetensors"));
@@ -252,9 +324,10 @@ fn bad_folders_and_bases_fail_with_one_line() {
         &["init", "--config", &llama, "--from", "resized.safetensors", "-o", "out"],
         "lm_head.weight: checkpoint [50, 32], model [100, 32]",
     );
-    let report = ok(&nninit(p, &[
-        "init", "--config", &llama, "--from", "resized.safetensors", "--ignore-mismatched-sizes", "-o", "out2",
-    ]));
+    let report = ok(&nninit(
+        p,
+        &["init", "--config", &llama, "--from", "resized.safetensors", "--ignore-mismatched-sizes", "-o", "out2"],
+    ));
     assert!(report.contains("copied 20 tensor(s)") && report.contains("1 initialized"), "{report}");
     // An existing folder is kept without --force; a folder holding other files is never replaced.
     std::fs::create_dir(p.join("out")).unwrap();
@@ -271,7 +344,11 @@ fn bad_folders_and_bases_fail_with_one_line() {
     assert!(p.join("out/model.safetensors").exists() && !p.join("out/model.safetensors.index.json").exists());
     // A bad size.
     std::fs::remove_dir_all(p.join("out")).unwrap();
-    fails_cleanly(p, &["init", "--config", &llama, "--save-pretrained", "out", "--max-shard-size", "5GiB"], "max-shard-size");
+    fails_cleanly(
+        p,
+        &["init", "--config", &llama, "--save-pretrained", "out", "--max-shard-size", "5GiB"],
+        "max-shard-size",
+    );
 }
 
 /// `--shard auto` takes rank and world from torchrun, Slurm or Open MPI; missing or
@@ -283,20 +360,23 @@ fn shard_auto_reads_the_launchers_environment() {
     let run = |env: &[(&str, &str)], out: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_nninit"));
         c.args(["init", "--shard", "auto", "-o", out]).current_dir(p);
-        for k in ["RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"] {
+        for k in ["RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"]
+        {
             c.env_remove(k);
         }
         c.envs(env.iter().copied()).output().unwrap()
     };
     ok(&nninit(p, &["init", "--shard", "1/4", "-o", "explicit.safetensors"]));
-    for env in [&[("RANK", "1"), ("WORLD_SIZE", "4")][..], &[("SLURM_PROCID", "1"), ("SLURM_NTASKS", "4")], &[
-        ("OMPI_COMM_WORLD_RANK", "1"),
-        ("OMPI_COMM_WORLD_SIZE", "4"),
-        ("RANK", "1"),
-        ("WORLD_SIZE", "4"),
-    ]] {
+    for env in [
+        &[("RANK", "1"), ("WORLD_SIZE", "4")][..],
+        &[("SLURM_PROCID", "1"), ("SLURM_NTASKS", "4")],
+        &[("OMPI_COMM_WORLD_RANK", "1"), ("OMPI_COMM_WORLD_SIZE", "4"), ("RANK", "1"), ("WORLD_SIZE", "4")],
+    ] {
         ok(&run(env, "auto.safetensors"));
-        assert_eq!(std::fs::read(p.join("auto.safetensors")).unwrap(), std::fs::read(p.join("explicit.safetensors")).unwrap());
+        assert_eq!(
+            std::fs::read(p.join("auto.safetensors")).unwrap(),
+            std::fs::read(p.join("explicit.safetensors")).unwrap()
+        );
         std::fs::remove_file(p.join("auto.safetensors")).unwrap();
     }
     for (env, want) in [

@@ -89,7 +89,9 @@ fn pipeline(model: &Model) -> Result<Vec<Op>> {
                 "Sigmoid" => Op::Sigmoid,
                 "Flatten" => Op::Flatten,
                 "Identity" | "Dropout" => Op::Identity,
-                other => return Err(Error::Value(format!("LSUV handles MLPs and plain CNNs; {other} is not supported"))),
+                other => {
+                    return Err(Error::Value(format!("LSUV handles MLPs and plain CNNs; {other} is not supported")))
+                }
             }),
             other => {
                 return Err(Error::Value(format!(
@@ -182,7 +184,8 @@ pub fn lsuv(model: &mut Model, batch: &Tensor, options: &LsuvOptions) -> Result<
                     let y = layer(&x, w)?;
                     Ok(match &b {
                         Some(b) => {
-                            let shape: Vec<usize> = (0..y.rank()).map(|d| if d == 1 { b.dim(0).unwrap_or(1) } else { 1 }).collect();
+                            let shape: Vec<usize> =
+                                (0..y.rank()).map(|d| if d == 1 { b.dim(0).unwrap_or(1) } else { 1 }).collect();
                             y.broadcast_add(&b.reshape(shape)?)?
                         }
                         None => y,

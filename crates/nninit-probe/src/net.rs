@@ -156,9 +156,8 @@ pub fn probe(config: &ProbeConfig, scheme: &str, init: &Init) -> Result<Curve> {
         Arch::Cnn => (vec![config.width, config.width, 3, 3], vec![config.batch, config.width, 8, 8]),
     };
     let mut g = Generator::manual_seed(config.seed);
-    let weights: Vec<Var> = (0..config.depth)
-        .map(|_| Ok(Var::from_tensor(&drawn(&wshape, init, &mut g)?)?))
-        .collect::<Result<_>>()?;
+    let weights: Vec<Var> =
+        (0..config.depth).map(|_| Ok(Var::from_tensor(&drawn(&wshape, init, &mut g)?)?)).collect::<Result<_>>()?;
     let mut data = Generator::manual_seed(config.seed.wrapping_add(1));
     let normal = Init::Normal { mean: 0.0, std: 1.0 };
     let input = drawn(&xshape, &normal, &mut data)?;
@@ -179,9 +178,7 @@ pub fn probe(config: &ProbeConfig, scheme: &str, init: &Init) -> Result<Curve> {
     let grads = loss.backward()?;
     let mut layers = Vec::new();
     for (i, ((y, tap), w)) in outputs.iter().zip(&taps).zip(&weights).enumerate() {
-        let grad = |v: &Var| -> Result<f64> {
-            grads.get(v.as_tensor()).map_or(Ok(0.0), std_of)
-        };
+        let grad = |v: &Var| -> Result<f64> { grads.get(v.as_tensor()).map_or(Ok(0.0), std_of) };
         layers.push(LayerStat {
             layer: i + 1,
             activation_std: std_of(y)?,

@@ -67,7 +67,10 @@ fn selu_lecun_self_normalizes() {
 
 #[test]
 fn plots_are_written() {
-    let c = vec![run(5, 16, Activation::Gelu, Arch::Mlp, "xavier_normal_()"), run(5, 16, Activation::LeakyRelu(0.01), Arch::Mlp, "kaiming_normal_()")];
+    let c = vec![
+        run(5, 16, Activation::Gelu, Arch::Mlp, "xavier_normal_()"),
+        run(5, 16, Activation::LeakyRelu(0.01), Arch::Mlp, "kaiming_normal_()"),
+    ];
     let dir = tempfile::tempdir().unwrap();
     for name in ["p.png", "p.svg"] {
         let path = dir.path().join(name);

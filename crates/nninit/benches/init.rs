@@ -40,7 +40,9 @@ fn matrices(c: &mut Criterion) {
     let mut group = c.benchmark_group("orthogonal_");
     group.sample_size(10);
     let init: Init = "orthogonal_()".parse().unwrap();
-    for (n, dtype) in [(512, DType::F32), (1024, DType::F32), (2048, DType::F32), (4096, DType::F32), (1024, DType::F64)] {
+    for (n, dtype) in
+        [(512, DType::F32), (1024, DType::F32), (2048, DType::F32), (4096, DType::F32), (1024, DType::F64)]
+    {
         let mut t = Tensor::zeros(&[n, n], dtype);
         group.throughput(Throughput::Elements((n * n) as u64));
         group.bench_function(BenchmarkId::new(format!("torch/{dtype}"), n), |b| b.iter(|| run(&init, &mut t, "torch")));

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::io::{Checkpoint, Overwrite, TensorInfo, Writer};
 use crate::nn::Model;
-use crate::stream::{self, Saved, SaveOptions};
+use crate::stream::{self, SaveOptions, Saved};
 use crate::tensor::{DType, Tensor};
 
 /// The weights file of an unsharded folder.
@@ -184,11 +184,8 @@ pub(crate) fn write(
 ) -> Result<Saved> {
     let parent = check_folder_destination(dir, options.overwrite)?;
     let mut prepared = stream::prepare(model, options);
-    let sizes: Vec<u64> = prepared
-        .layout
-        .iter()
-        .map(|l| (l.shape.iter().product::<usize>() * l.dtype.bitsize() / 8) as u64)
-        .collect();
+    let sizes: Vec<u64> =
+        prepared.layout.iter().map(|l| (l.shape.iter().product::<usize>() * l.dtype.bitsize() / 8) as u64).collect();
     let shards = split(&sizes, max_shard_size);
     let tmp = tempfile::Builder::new().prefix(".nninit-").tempdir_in(&parent).map_err(|e| Error::io(&parent, e))?;
     let names: Vec<String> = match shards.len() {
@@ -249,7 +246,8 @@ fn move_into_place(tmp: tempfile::TempDir, dir: &Path, parent: &Path) -> Result<
         let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755));
     }
     if std::fs::symlink_metadata(dir).is_ok() {
-        let old = tempfile::Builder::new().prefix(".nninit-old-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
+        let old =
+            tempfile::Builder::new().prefix(".nninit-old-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
         let aside = old.path().join("previous");
         std::fs::rename(dir, &aside).map_err(|e| Error::io(dir, e))?;
         if let Err(e) = std::fs::rename(tmp.path(), dir) {
@@ -338,7 +336,8 @@ impl Source {
             check_shard_path(path, &path.join(WEIGHTS), name, name)?;
         }
         let file = path.join(WEIGHTS);
-        let mut source = Source { files: vec![(file.clone(), Checkpoint::open(&file)?)], index: BTreeMap::new(), config };
+        let mut source =
+            Source { files: vec![(file.clone(), Checkpoint::open(&file)?)], index: BTreeMap::new(), config };
         source.index_tensors()?;
         Ok(source)
     }
@@ -396,9 +395,10 @@ fn read_index(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::parse("index", path.display().to_string(), e.to_string()))?;
-    let map = value.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-        Error::value(format!("{}: no `weight_map` object", path.display()))
-    })?;
+    let map = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| Error::value(format!("{}: no `weight_map` object", path.display())))?;
     map.iter()
         .map(|(k, v)| match v.as_str() {
             Some(s) => Ok((k.clone(), s.to_string())),
@@ -410,9 +410,7 @@ fn read_index(path: &Path) -> Result<BTreeMap<String, String>> {
 /// Refuses an index entry whose shard is not a plain name of an existing regular file inside
 /// `dir` (a symbolic link is followed only if it stays inside).
 fn check_shard_path(dir: &Path, index: &Path, tensor: &str, shard: &str) -> Result<()> {
-    let refuse = |why: &str| {
-        Err(Error::value(format!("{}: entry `{tensor}` -> `{shard}` {why}", index.display())))
-    };
+    let refuse = |why: &str| Err(Error::value(format!("{}: entry `{tensor}` -> `{shard}` {why}", index.display())));
     let p = Path::new(shard);
     let plain = p.components().count() == 1 && matches!(p.components().next(), Some(std::path::Component::Normal(_)));
     if shard.is_empty() || !plain || shard.contains('\\') {

@@ -299,7 +299,8 @@ fn load_base(model: &mut Model, base: &Base) -> Result<Loaded> {
     let mut candidates = vec![Mapping::Same];
     candidates.extend(first_components(state.iter().map(|(n, _)| n.as_str())).into_iter().map(Mapping::Strip));
     candidates.extend(first_components(names.iter().copied()).into_iter().map(Mapping::Add));
-    let matches = |m: &Mapping| state.iter().filter(|(n, _)| m.apply(n).is_some_and(|c| names.contains(c.as_str()))).count();
+    let matches =
+        |m: &Mapping| state.iter().filter(|(n, _)| m.apply(n).is_some_and(|c| names.contains(c.as_str()))).count();
     let best = candidates.iter().max_by_key(|m| matches(m)).cloned().unwrap_or(Mapping::Same);
     if matches(&best) == 0 {
         let show = |v: Vec<&str>| v.into_iter().take(3).collect::<Vec<_>>().join(", ");

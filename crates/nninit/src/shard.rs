@@ -46,8 +46,11 @@ impl Shard {
     /// No launcher's variables set; one of a pair set without the other; a value that is not a
     /// number; launchers that disagree; `rank >= world` or `world == 0`.
     pub fn from_env(env: impl Fn(&str) -> Option<String>, dim: usize) -> Result<Shard> {
-        const PAIRS: [(&str, &str); 3] =
-            [("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE")];
+        const PAIRS: [(&str, &str); 3] = [
+            ("RANK", "WORLD_SIZE"),
+            ("SLURM_PROCID", "SLURM_NTASKS"),
+            ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+        ];
         let mut found: Option<(usize, usize, &str)> = None;
         for (r, w) in PAIRS {
             let (rank, world) = match (env(r), env(w)) {

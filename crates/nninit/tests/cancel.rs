@@ -22,7 +22,11 @@ fn a_request_stops_a_long_rejection_sampler() {
     let stopped = std::time::Instant::now();
     let requested = requester.join().unwrap();
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?} after {:?}", started.elapsed());
-    assert!(stopped.duration_since(requested).as_secs_f64() < 1.0, "stopped {:?} after the request", stopped - requested);
+    assert!(
+        stopped.duration_since(requested).as_secs_f64() < 1.0,
+        "stopped {:?} after the request",
+        stopped - requested
+    );
     nninit::cancel::reset();
     // Reset, the same call runs again (a small one, to completion).
     let mut small = Tensor::zeros(&[1000], DType::F32);

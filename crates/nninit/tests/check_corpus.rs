@@ -322,11 +322,20 @@ fn every_known_mistake_is_caught_and_named_and_correct_tensors_pass() {
             let good = check_one(&good_path);
             if good.status != Status::Pass {
                 alarms += 1;
-                problems.push(format!("{}: false alarm (seed {seed}): {:#?}", case.name, good.tests.iter().filter(|t| !t.pass).collect::<Vec<_>>()));
+                problems.push(format!(
+                    "{}: false alarm (seed {seed}): {:#?}",
+                    case.name,
+                    good.tests.iter().filter(|t| !t.pass).collect::<Vec<_>>()
+                ));
             }
         }
         if !caught || !named {
-            problems.push(format!("{}: caught {caught}, cause {:?}, tests {:#?}", case.name, bad.cause, bad.tests.iter().filter(|t| !t.pass).collect::<Vec<_>>()));
+            problems.push(format!(
+                "{}: caught {caught}, cause {:?}, tests {:#?}",
+                case.name,
+                bad.cause,
+                bad.tests.iter().filter(|t| !t.pass).collect::<Vec<_>>()
+            ));
         }
         table.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
@@ -347,7 +356,11 @@ fn every_known_mistake_is_caught_and_named_and_correct_tensors_pass() {
         std::fs::write(&file, &table).unwrap();
     }
     assert!(problems.is_empty(), "{}\n{table}", problems.join("\n"));
-    assert_eq!(std::fs::read_to_string(&file).unwrap_or_default(), table, "the committed table is stale (NNINIT_BLESS=1 regenerates it)");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default(),
+        table,
+        "the committed table is stale (NNINIT_BLESS=1 regenerates it)"
+    );
 }
 
 /// Whole checkpoints written by nninit pass: every tensor of an MLP, in f32 and bf16, and each
@@ -401,13 +414,20 @@ fn bad_input_is_an_error_or_unchecked_never_a_panic() {
     assert!(check_path(&dir.path().join("missing"), None).is_err());
     // An init that does not fit: a 1-D tensor with a fan-based init.
     let t = Tensor::from_f32(&[4], vec![0.0; 4]).unwrap();
-    let ints = Tensor::new(&[2], nninit::tensor::Data::Other { dtype: safetensors::Dtype::I64, bytes: vec![0; 16] }).unwrap();
+    let ints =
+        Tensor::new(&[2], nninit::tensor::Data::Other { dtype: safetensors::Dtype::I64, bytes: vec![0; 16] }).unwrap();
     let metadata = BTreeMap::from([(
         "nninit.inits".to_string(),
         r#"{"b": {"init": "xavier_uniform_(gain=1.0)"}, "i": {"init": "zeros_()"}}"#.to_string(),
     )]);
     let p = dir.path().join("misfit.safetensors");
-    write(&p, &[Entry { name: "b".into(), source: &t }, Entry { name: "i".into(), source: &ints }], &metadata, Overwrite::Replace).unwrap();
+    write(
+        &p,
+        &[Entry { name: "b".into(), source: &t }, Entry { name: "i".into(), source: &ints }],
+        &metadata,
+        Overwrite::Replace,
+    )
+    .unwrap();
     let checks = check_path(&p, None).unwrap();
     assert!(checks.iter().all(|c| c.status == Status::Unchecked), "{checks:#?}");
     assert!(checks[0].unchecked.as_deref().unwrap().contains("does not fit"));
@@ -425,12 +445,14 @@ fn model_folders_and_their_index() {
     assert_eq!(check_path(&folder, None).unwrap().len(), 1);
     write_case(&dir.path().join("outside.safetensors"), case, case.good.0, none, 0);
     for entry in ["../outside.safetensors", "/etc/passwd", "missing.safetensors"] {
-        std::fs::write(folder.join("model.safetensors.index.json"), format!(r#"{{"weight_map": {{"w": "{entry}"}}}}"#)).unwrap();
+        std::fs::write(folder.join("model.safetensors.index.json"), format!(r#"{{"weight_map": {{"w": "{entry}"}}}}"#))
+            .unwrap();
         let err = check_path(&folder, None).unwrap_err().to_string();
         assert!(err.contains(entry), "{err}");
     }
     std::os::unix::fs::symlink(dir.path().join("outside.safetensors"), folder.join("link.safetensors")).unwrap();
-    std::fs::write(folder.join("model.safetensors.index.json"), r#"{"weight_map": {"w": "link.safetensors"}}"#).unwrap();
+    std::fs::write(folder.join("model.safetensors.index.json"), r#"{"weight_map": {"w": "link.safetensors"}}"#)
+        .unwrap();
     assert!(check_path(&folder, None).unwrap_err().to_string().contains("leads outside"));
     // Two files holding one tensor.
     std::fs::remove_file(folder.join("link.safetensors")).unwrap();

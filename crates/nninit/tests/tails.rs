@@ -172,26 +172,31 @@ fn p6_torch_stream_refused_at_once() {
 /// (values and the generator's position afterwards; golden data from tools/golden/gen_tails.py).
 #[test]
 fn torch_stream_tails_match_pytorch() {
-    let golden: serde_json::Value =
-        serde_json::from_str(include_str!("golden/tails.json")).expect("golden/tails.json");
+    let golden: serde_json::Value = serde_json::from_str(include_str!("golden/tails.json")).expect("golden/tails.json");
     for case in golden["cases"].as_array().unwrap() {
         let f = |k: &str| case[k].as_f64().unwrap();
-        let shape: Vec<usize> = case["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> =
+            case["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
         let dtype = if case["dtype"] == "f64" { DType::F64 } else { DType::F32 };
         let mut g = Generator::manual_seed(case["seed"].as_u64().unwrap());
         let mut t = Tensor::zeros(&shape, dtype);
         trunc_normal_(t.view_mut().unwrap(), f("mean"), f("std"), f("a"), f("b"), &mut g).unwrap();
         let got: Vec<String> = match dtype {
-            DType::F64 => t.bytes().chunks(8).map(|c| format!("{:016x}", u64::from_le_bytes(c.try_into().unwrap()))).collect(),
+            DType::F64 => {
+                t.bytes().chunks(8).map(|c| format!("{:016x}", u64::from_le_bytes(c.try_into().unwrap()))).collect()
+            }
             _ => t.bytes().chunks(4).map(|c| format!("{:08x}", u32::from_le_bytes(c.try_into().unwrap()))).collect(),
         };
-        let want: Vec<String> = case["bits"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+        let want: Vec<String> =
+            case["bits"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
         assert_eq!(got, want, "{case}");
         // torch.empty(8).uniform_() afterwards.
         let mut after = Tensor::zeros(&[8], DType::F32);
         nninit::init::uniform_(after.view_mut().unwrap(), 0.0, 1.0, &mut g).unwrap();
-        let after: Vec<String> = after.bytes().chunks(4).map(|c| format!("{:08x}", u32::from_le_bytes(c.try_into().unwrap()))).collect();
-        let want: Vec<String> = case["uniform_after"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+        let after: Vec<String> =
+            after.bytes().chunks(4).map(|c| format!("{:08x}", u32::from_le_bytes(c.try_into().unwrap()))).collect();
+        let want: Vec<String> =
+            case["uniform_after"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
         assert_eq!(after, want, "generator position after {case}");
     }
 }

@@ -86,7 +86,16 @@ fn sorted_patterns(dtype: DType) -> &'static [(f64, u16)] {
     let cell = if dtype == DType::BF16 { &BF16 } else { &F16 };
     cell.get_or_init(|| {
         let mut v: Vec<(f64, u16)> = (0..=u16::MAX)
-            .map(|b| (if dtype == DType::BF16 { half::bf16::from_bits(b).to_f64() } else { half::f16::from_bits(b).to_f64() }, b))
+            .map(|b| {
+                (
+                    if dtype == DType::BF16 {
+                        half::bf16::from_bits(b).to_f64()
+                    } else {
+                        half::f16::from_bits(b).to_f64()
+                    },
+                    b,
+                )
+            })
             .filter(|(x, _)| !x.is_nan())
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -354,7 +363,13 @@ fn coarse(lo: f64, width: f64, bins: &[u64], below: u64, above: u64) -> Vec<(f64
 
 /// The summary of per-pattern counts: exact moments and the exact empirical CDF.
 fn bits_summary(dtype: DType, counts: &[u64]) -> Summary {
-    let decode = |b: u16| if dtype == DType::BF16 { half::bf16::from_bits(b).to_f64() } else { half::f16::from_bits(b).to_f64() };
+    let decode = |b: u16| {
+        if dtype == DType::BF16 {
+            half::bf16::from_bits(b).to_f64()
+        } else {
+            half::f16::from_bits(b).to_f64()
+        }
+    };
     let (mut n, mut nan, mut inf) = (0u64, 0u64, 0u64);
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut sum = 0.0;

@@ -29,18 +29,32 @@ fn failed<'a>(tests: &'a [Test], name: &str) -> Option<&'a Test> {
 }
 
 /// The likely cause of the failures in `tests`, if a known mistake fits.
-pub(crate) fn cause(expected: Expected<'_>, m: &Measured, fans: Option<(usize, usize)>, tests: &[Test]) -> Option<String> {
+pub(crate) fn cause(
+    expected: Expected<'_>,
+    m: &Measured,
+    fans: Option<(usize, usize)>,
+    tests: &[Test],
+) -> Option<String> {
     if let Some(t) = failed(tests, "nan_inf") {
-        return Some(format!("non-finite values ({}): an overflow, a division by zero (fan 0) or uninitialized memory", t.detail));
+        return Some(format!(
+            "non-finite values ({}): an overflow, a division by zero (fan 0) or uninitialized memory",
+            t.detail
+        ));
     }
     if let Some(t) = failed(tests, "padding_row") {
-        return Some(format!("the padding row ({}) is not zero: padding_idx rows must be zeroed after the init", t.region));
+        return Some(format!(
+            "the padding row ({}) is not zero: padding_idx rows must be zeroed after the init",
+            t.region
+        ));
     }
     if failed(tests, "identical_rows").is_some() {
         return Some("identical rows: one row copied or broadcast, or the generator re-seeded for each row".into());
     }
     if let Some(t) = failed(tests, "sparse_zeros") {
-        return Some(format!("wrong number of zeros per column ({}): sparse_ zeroes exactly ceil(sparsity · rows) per column", t.detail));
+        return Some(format!(
+            "wrong number of zeros per column ({}): sparse_ zeroes exactly ceil(sparsity · rows) per column",
+            t.detail
+        ));
     }
     if let Some(t) = failed(tests, "orthogonality") {
         return Some(format!(
@@ -54,11 +68,18 @@ pub(crate) fn cause(expected: Expected<'_>, m: &Measured, fans: Option<(usize, u
     let law = match expected {
         Expected::Structure => return None,
         Expected::Constant(v) => {
-            if m.min >= 0.0 && m.max <= 1.0 && (m.mean - 0.5).abs() < 0.05 && (m.std / 12f64.sqrt().recip() - 1.0).abs() < 0.15 {
+            if m.min >= 0.0
+                && m.max <= 1.0
+                && (m.mean - 0.5).abs() < 0.05
+                && (m.std / 12f64.sqrt().recip() - 1.0).abs() < 0.15
+            {
                 return Some(format!("drawn from U(0, 1) where the constant {v} was meant (BatchNorm γ before PyTorch 1.2 was U(0, 1); it is ones_)"));
             }
             if failed(tests, "constant").is_some() {
-                return Some(format!("not the constant {v}: values from {} to {} (random values where a constant was meant)", m.min, m.max));
+                return Some(format!(
+                    "not the constant {v}: values from {} to {} (random values where a constant was meant)",
+                    m.min, m.max
+                ));
             }
             return None;
         }
@@ -79,7 +100,10 @@ pub(crate) fn cause(expected: Expected<'_>, m: &Measured, fans: Option<(usize, u
         (3f64.sqrt(), "std × √3: the uniform bound √3·σ used as the std of a normal (or the √3 applied twice)".into()),
         (1.0 / 3f64.sqrt(), "std ÷ √3: the std used as the uniform bound (the √3 of bound = √3·σ is missing)".into()),
         (2f64.sqrt(), "std × √2: a gain of √2 (ReLU) applied where the scheme has none, or applied twice".into()),
-        (1.0 / 2f64.sqrt(), "std ÷ √2: the gain √2 (ReLU) missing (nonlinearity 'linear' or gain 1 instead of 'relu')".into()),
+        (
+            1.0 / 2f64.sqrt(),
+            "std ÷ √2: the gain √2 (ReLU) missing (nonlinearity 'linear' or gain 1 instead of 'relu')".into(),
+        ),
         (5.0 / 3.0, "std × 5/3: the tanh gain applied where it should not be".into()),
         (3.0 / 5.0, "std ÷ 5/3: the tanh gain 5/3 missing".into()),
         (4.0 / 3.0, "std × 4/3: the SELU gain 3/4 missing".into()),
@@ -94,7 +118,8 @@ pub(crate) fn cause(expected: Expected<'_>, m: &Measured, fans: Option<(usize, u
     let family = family_mistake(law, m, tests);
     // Every known factor that fits, nearest first (a [256, 512] weight's fan ratio is also √2).
     let scale = if failed(tests, "std").is_some() || failed(tests, "ks").is_some() {
-        let mut fits: Vec<&(f64, String)> = candidates.iter().filter(|(c, _)| (ratio.ln() - c.ln()).abs() <= tol).collect();
+        let mut fits: Vec<&(f64, String)> =
+            candidates.iter().filter(|(c, _)| (ratio.ln() - c.ln()).abs() <= tol).collect();
         fits.sort_by(|a, b| (ratio.ln() - a.0.ln()).abs().total_cmp(&(ratio.ln() - b.0.ln()).abs()));
         let mut texts: Vec<&str> = fits.iter().map(|(_, t)| t.as_str()).collect();
         texts.dedup();
@@ -117,10 +142,16 @@ pub(crate) fn cause(expected: Expected<'_>, m: &Measured, fans: Option<(usize, u
         return Some(format!("mean {:.4} where {:.4} was meant: a shifted init", m.mean, law.mean()));
     }
     if failed(tests, "range").is_some() {
-        return Some(format!("values beyond the law's range ([{}, {}]): outliers, or a wider law (an untruncated normal?)", m.min, m.max));
+        return Some(format!(
+            "values beyond the law's range ([{}, {}]): outliers, or a wider law (an untruncated normal?)",
+            m.min, m.max
+        ));
     }
     if failed(tests, "std").is_some() {
-        return Some(format!("std {:.4} where {:.4} was meant (× {:.3}; no known mistake gives this factor)", m.std, sigma, ratio));
+        return Some(format!(
+            "std {:.4} where {:.4} was meant (× {:.3}; no known mistake gives this factor)",
+            m.std, sigma, ratio
+        ));
     }
     None
 }
@@ -130,14 +161,21 @@ fn family_mistake(law: &Law, m: &Measured, tests: &[Test]) -> Option<String> {
     if m.n < 1000 {
         return None;
     }
-    let shape_failed = failed(tests, "ks").is_some() || failed(tests, "kurtosis").is_some() || failed(tests, "range").is_some();
+    let shape_failed =
+        failed(tests, "ks").is_some() || failed(tests, "kurtosis").is_some() || failed(tests, "range").is_some();
     if !shape_failed {
         return None;
     }
     match law {
-        Law::Uniform { .. } if m.kurtosis.abs() < 0.4 => Some("normal values where a uniform law was meant (kurtosis ≈ 0, not −1.2)".into()),
-        Law::Normal { .. } if (m.kurtosis + 1.2).abs() < 0.25 => Some("uniform values where a normal law was meant (kurtosis ≈ −1.2, not 0)".into()),
-        Law::TruncNormal { .. } if (m.kurtosis + 1.2).abs() < 0.15 => Some("uniform values where a truncated normal law was meant".into()),
+        Law::Uniform { .. } if m.kurtosis.abs() < 0.4 => {
+            Some("normal values where a uniform law was meant (kurtosis ≈ 0, not −1.2)".into())
+        }
+        Law::Normal { .. } if (m.kurtosis + 1.2).abs() < 0.25 => {
+            Some("uniform values where a normal law was meant (kurtosis ≈ −1.2, not 0)".into())
+        }
+        Law::TruncNormal { .. } if (m.kurtosis + 1.2).abs() < 0.15 => {
+            Some("uniform values where a truncated normal law was meant".into())
+        }
         _ => None,
     }
 }

@@ -190,11 +190,29 @@ impl Law {
         let Law::TruncNormal { mean, std, a, b } = *self else { return (self.mean(), [0.0; 9]) };
         let (lo, hi) = (((a - mean) / std).max(-12.0), ((b - mean) / std).min(12.0));
         // Far tails: beyond 12 σ from the mode the density is below e^-72 of its peak.
-        let (lo, hi) = if lo >= hi { ((a - mean) / std, ((a - mean) / std + 40.0 / ((a - mean) / std).abs().max(1.0)).min((b - mean) / std)) } else { (lo, hi) };
-        let peak = if lo > 0.0 { lo } else if hi < 0.0 { hi } else { 0.0 };
+        let (lo, hi) = if lo >= hi {
+            ((a - mean) / std, ((a - mean) / std + 40.0 / ((a - mean) / std).abs().max(1.0)).min((b - mean) / std))
+        } else {
+            (lo, hi)
+        };
+        let peak = if lo > 0.0 {
+            lo
+        } else if hi < 0.0 {
+            hi
+        } else {
+            0.0
+        };
         let n = 20_000;
         let h = (hi - lo) / n as f64;
-        let weight = |i: usize| if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
+        let weight = |i: usize| {
+            if i == 0 || i == n {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            }
+        };
         let density = |z: f64| (-0.5 * (z * z - peak * peak)).exp();
         let (mut m0, mut m1) = (0.0, 0.0);
         for i in 0..=n {

@@ -14,8 +14,8 @@
 mod accum;
 mod diagnose;
 pub mod law;
-mod source;
 mod scan;
+mod source;
 pub mod verdict;
 
 use std::collections::BTreeMap;

@@ -39,11 +39,15 @@ pub(crate) struct Region {
 pub(crate) enum Whole {
     None,
     /// `orthogonal_`: rows (or columns) orthonormal times `gain`.
-    Orthogonal { gain: f64 },
+    Orthogonal {
+        gain: f64,
+    },
     /// A deterministic scheme: the values must equal the scheme's, element for element.
     Exact(Init),
     /// `sparse_`: exactly `zeros` zeros in each column.
-    Sparse { zeros: usize },
+    Sparse {
+        zeros: usize,
+    },
 }
 
 /// Everything the scan needs.
@@ -117,7 +121,9 @@ impl Scan<'_> {
         let size = self.dtype.size();
         let mut buf = vec![0u8; len * size];
         let at = self.data_start + (self.info.data_offsets.0 + start * size) as u64;
-        self.file.read_exact_at(&mut buf, at).map_err(|e| crate::Error::Checkpoint(format!("tensor `{}`: {e}", self.info.name)))?;
+        self.file
+            .read_exact_at(&mut buf, at)
+            .map_err(|e| crate::Error::Checkpoint(format!("tensor `{}`: {e}", self.info.name)))?;
         Ok(buf)
     }
 
@@ -163,8 +169,11 @@ impl Scan<'_> {
             .map(|&s| self.chunk(s, step.min(n - s), cols))
             .try_reduce_with(|a, b| Ok(a.merge(b)))
             .transpose()?;
-        let Part { accs, hashes, col_zeros } =
-            total.unwrap_or(Part { accs: vec![None; self.regions.len()], hashes: Vec::new(), col_zeros: vec![0; cols] });
+        let Part { accs, hashes, col_zeros } = total.unwrap_or(Part {
+            accs: vec![None; self.regions.len()],
+            hashes: Vec::new(),
+            col_zeros: vec![0; cols],
+        });
         let mut global = Vec::new();
         if let (Some(rows), Some(Kind::Random(law))) = (&self.rows, self.regions.first().map(|r| &r.kind)) {
             if let Some(t) = identical_rows(law, self.dtype, rows.len, hashes) {
@@ -204,7 +213,8 @@ impl Scan<'_> {
                 };
                 let all: Vec<Test> = tests.iter().chain(&global).cloned().collect();
                 let m = moments(&s);
-                let measured = Measured { n: m.n, mean: m.mean, std: m.std, min: m.min, max: m.max, kurtosis: m.kurtosis };
+                let measured =
+                    Measured { n: m.n, mean: m.mean, std: m.std, min: m.min, max: m.max, kurtosis: m.kurtosis };
                 cause = expected.and_then(|e| diagnose::cause(e, &measured, out.fans, &all));
             }
             out.tests.append(&mut tests);
@@ -271,7 +281,9 @@ fn identical_rows(law: &Law, dtype: DType, len: usize, mut hashes: Vec<u64>) -> 
         expected: Some(0.0),
         threshold: 0.0,
         pass: dup == 0,
-        detail: format!("{dup} repeated rows among {rows} (a correct tensor repeats one with probability < {bound:.1e})"),
+        detail: format!(
+            "{dup} repeated rows among {rows} (a correct tensor repeats one with probability < {bound:.1e})"
+        ),
     })
 }
 
@@ -337,7 +349,9 @@ fn exact(init: &Init, t: &Tensor, full_shape: &[usize], dtype: DType) -> crate::
         threshold: 0.0,
         pass: bad == 0,
         detail: match first {
-            Some(i) => format!("{bad} elements differ from {init}; first at flat index {i}: {} instead of {}", a[i], b[i]),
+            Some(i) => {
+                format!("{bad} elements differ from {init}; first at flat index {i}: {} instead of {}", a[i], b[i])
+            }
             None => format!("every element equals {init}'s"),
         },
     })
@@ -349,7 +363,9 @@ pub(crate) fn kind_of(action: Action, init: &Init, shape: &[usize]) -> (Kind, Wh
         Action::Fill(v) => (Kind::Constant(v, "constant"), Whole::None, false),
         Action::Uniform { from, to } => (Kind::Random(Law::Uniform { from, to }), Whole::None, false),
         Action::Normal { mean, std } => (Kind::Random(Law::Normal { mean, std }), Whole::None, false),
-        Action::TruncNormal { mean, std, a, b } => (Kind::Random(Law::TruncNormal { mean, std, a, b }), Whole::None, false),
+        Action::TruncNormal { mean, std, a, b } => {
+            (Kind::Random(Law::TruncNormal { mean, std, a, b }), Whole::None, false)
+        }
         Action::Sparse { sparsity, std } => {
             let rows = shape.first().copied().unwrap_or(0);
             let zeros = ((sparsity * rows as f64).ceil() as usize).min(rows);

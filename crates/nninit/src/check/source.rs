@@ -67,7 +67,10 @@ fn parse_label(label: &str) -> std::result::Result<Label, String> {
     let mut zeroed_rows = Vec::new();
     if let Some(i) = s.rfind(", row ").filter(|_| s.ends_with(" zeroed")) {
         let rows = &s[i + 6..s.len() - 7];
-        zeroed_rows = rows.split(", ").map(|r| r.trim().parse::<usize>().map_err(|_| format!("row `{r}`"))).collect::<std::result::Result<_, _>>()?;
+        zeroed_rows = rows
+            .split(", ")
+            .map(|r| r.trim().parse::<usize>().map_err(|_| format!("row `{r}`")))
+            .collect::<std::result::Result<_, _>>()?;
         s = &s[..i];
     }
     let s = s.strip_prefix("default: ").unwrap_or(s);
@@ -101,7 +104,9 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
             return Err(Error::value(format!("index entry `{name}` is not a file inside {}", path.display())));
         }
         let full = root.join(p);
-        let real = full.canonicalize().map_err(|_| Error::value(format!("index entry `{name}`: no such file in {}", path.display())))?;
+        let real = full
+            .canonicalize()
+            .map_err(|_| Error::value(format!("index entry `{name}`: no such file in {}", path.display())))?;
         if !real.starts_with(&root) {
             return Err(Error::value(format!("index entry `{name}` leads outside {}", path.display())));
         }
@@ -112,12 +117,14 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
         let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::parse("index", index.display().to_string(), e.to_string()))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-            Error::parse("index", index.display().to_string(), "no `weight_map` object".to_string())
-        })?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| Error::parse("index", index.display().to_string(), "no `weight_map` object".to_string()))?;
         let mut names: Vec<&str> = Vec::new();
         for (tensor, file) in map {
-            let file = file.as_str().ok_or_else(|| Error::value(format!("index entry for `{tensor}` is not a file name")))?;
+            let file =
+                file.as_str().ok_or_else(|| Error::value(format!("index entry for `{tensor}` is not a file name")))?;
             names.push(file);
         }
         names.sort_unstable();

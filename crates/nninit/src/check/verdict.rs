@@ -59,7 +59,15 @@ pub struct Test {
     pub detail: String,
 }
 
-fn test(name: &'static str, region: &str, value: f64, expected: Option<f64>, threshold: f64, pass: bool, detail: String) -> Test {
+fn test(
+    name: &'static str,
+    region: &str,
+    value: f64,
+    expected: Option<f64>,
+    threshold: f64,
+    pass: bool,
+    detail: String,
+) -> Test {
     Test { name, region: region.to_string(), value, expected, threshold, pass, detail }
 }
 
@@ -84,7 +92,8 @@ pub(crate) fn random(law: &Law, s: &Summary, region: &str) -> Vec<Test> {
     let (mu, sigma) = (law.mean(), law.std());
     let p = precision_bits(s.dtype);
     let rel = 2f64.powi(-p);
-    let r = rel * (mu * mu + sigma * sigma).sqrt() * 1.01 + f64::from(half::f16::MIN_POSITIVE_SUBNORMAL) * (s.dtype == crate::DType::F16) as u8 as f64;
+    let r = rel * (mu * mu + sigma * sigma).sqrt() * 1.01
+        + f64::from(half::f16::MIN_POSITIVE_SUBNORMAL) * (s.dtype == crate::DType::F16) as u8 as f64;
     let t = t_sub_gaussian();
     // PyTorch's samplers draw a uniform with as many random bits as the dtype's precision
     // (`uniform_real_distribution<T>`: 8 bits for bf16, 11 for f16): a law reached from such a
@@ -115,7 +124,15 @@ pub(crate) fn random(law: &Law, s: &Summary, region: &str) -> Vec<Test> {
     if s.n >= 30 && sigma > 0.0 {
         let m4 = law.central_moment(4);
         let thr = 1.1 * t * ((m4 - sigma.powi(4)).max(0.0) / n).sqrt() / (2.0 * sigma) + sigma / n + r + std_lat;
-        out.push(test("std", region, std, Some(sigma), thr, (std - sigma).abs() <= thr, "CLT with the law's μ4".into()));
+        out.push(test(
+            "std",
+            region,
+            std,
+            Some(sigma),
+            thr,
+            (std - sigma).abs() <= thr,
+            "CLT with the law's μ4".into(),
+        ));
     }
     // kurtosis
     if s.n >= 1000 && sigma > 0.0 && s.var > 0.0 {
@@ -125,7 +142,15 @@ pub(crate) fn random(law: &Law, s: &Summary, region: &str) -> Vec<Test> {
         let kappa = law.excess_kurtosis();
         let g = s.m4 / (s.var * s.var) - 3.0;
         let thr = 1.25 * t * (v.max(0.0) / n).sqrt() + 8.0 * rel * (kappa + 3.0) + kurt_lat;
-        out.push(test("kurtosis", region, g, Some(kappa), thr, (g - kappa).abs() <= thr, "delta method with μ2..μ8".into()));
+        out.push(test(
+            "kurtosis",
+            region,
+            g,
+            Some(kappa),
+            thr,
+            (g - kappa).abs() <= thr,
+            "delta method with μ2..μ8".into(),
+        ));
     }
     // range
     match law.bounds() {
@@ -133,7 +158,15 @@ pub(crate) fn random(law: &Law, s: &Summary, region: &str) -> Vec<Test> {
             let (ra, rb) = (round_to(s.dtype, a), round_to(s.dtype, b));
             let pass = s.min >= ra && s.max <= rb;
             let over = (ra - s.min).max(s.max - rb).max(0.0);
-            out.push(test("range", region, over, Some(0.0), 0.0, pass, format!("[{}, {}] within [{ra}, {rb}]", s.min, s.max)));
+            out.push(test(
+                "range",
+                region,
+                over,
+                Some(0.0),
+                0.0,
+                pass,
+                format!("[{}, {}] within [{ra}, {rb}]", s.min, s.max),
+            ));
             out.push(at_bound(law, s, region, ra, rb, lat));
         }
         None => {
@@ -194,7 +227,15 @@ fn at_bound(law: &Law, s: &Summary, region: &str, ra: f64, rb: f64, lat: f64) ->
 pub(crate) fn ks_distance(law: &Law, s: &Summary) -> f64 {
     let n = s.n as f64;
     let mut d: f64 = 0.0;
-    let dist = |fn_: f64, lo: f64, hi: f64| if fn_ < lo { lo - fn_ } else if fn_ > hi { fn_ - hi } else { 0.0 };
+    let dist = |fn_: f64, lo: f64, hi: f64| {
+        if fn_ < lo {
+            lo - fn_
+        } else if fn_ > hi {
+            fn_ - hi
+        } else {
+            0.0
+        }
+    };
     for p in &s.points {
         let r = round_to(s.dtype, p.x);
         let (prev, next) = neighbours(s.dtype, r);
@@ -226,7 +267,9 @@ pub fn law_name(law: &Law) -> String {
     match *law {
         Law::Uniform { from, to } => format!("U({}, {})", short(from), short(to)),
         Law::Normal { mean, std } => format!("N({}, {}²)", short(mean), short(std)),
-        Law::TruncNormal { mean, std, a, b } => format!("N({}, {}²) on [{}, {}]", short(mean), short(std), short(a), short(b)),
+        Law::TruncNormal { mean, std, a, b } => {
+            format!("N({}, {}²) on [{}, {}]", short(mean), short(std), short(a), short(b))
+        }
     }
 }
 

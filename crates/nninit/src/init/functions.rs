@@ -571,14 +571,7 @@ pub(crate) fn check_trunc_normal(mean: f64, std: f64, a: f64, b: f64) -> Result<
     Ok(())
 }
 
-fn trunc_by_rejection<E: Element>(
-    s: &mut [E],
-    mean: f64,
-    std: f64,
-    a: f64,
-    b: f64,
-    g: &mut impl Engine,
-) -> Result<()> {
+fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
     // Compared widened to f64 (exact for every element type): vectorizes, unlike f16/bf16 `<`.
     let (lo, hi) = (E::from_f64(a).to_f64(), E::from_f64(b).to_f64());
     g.normal(s, mean, std);
@@ -810,7 +803,11 @@ fn householder_qr<T: faer::traits::RealField + Copy>(
 /// applied to the identity's first `k` columns, last block first. The block starting at column
 /// `j` leaves columns before `j` unchanged (they are zero in its rows), so it is applied to
 /// `Q[j.., j..]` only: `4/3 k³` flops for a square matrix instead of `2 k³`.
-fn thin_q<T: faer::traits::RealField + Copy>(basis: faer::MatRef<'_, T>, factor: faer::MatRef<'_, T>, par: faer::Par) -> faer::Mat<T> {
+fn thin_q<T: faer::traits::RealField + Copy>(
+    basis: faer::MatRef<'_, T>,
+    factor: faer::MatRef<'_, T>,
+    par: faer::Par,
+) -> faer::Mat<T> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::householder;
     let (m, k) = basis.shape();

@@ -42,7 +42,10 @@ struct RawInfo {
 /// Parses and checks a header: every tensor's byte length matches dtype × shape, ranges lie
 /// within the data, do not overlap, leave no hole, and the data ends with the last tensor.
 /// Returns the tensors in file order, the `__metadata__` map and the data section's offset.
-pub(crate) fn parse_header(bytes: &[u8], total_len: usize) -> Result<(Vec<TensorInfo>, HashMap<String, String>, usize)> {
+pub(crate) fn parse_header(
+    bytes: &[u8],
+    total_len: usize,
+) -> Result<(Vec<TensorInfo>, HashMap<String, String>, usize)> {
     let bad = |m: String| Error::Checkpoint(m);
     let n = bytes.get(..8).ok_or_else(|| bad(format!("file of {total_len} bytes is too short for a header")))?;
     let n = u64::from_le_bytes(n.try_into().map_err(|_| bad("header length".into()))?) as usize;

@@ -179,9 +179,11 @@ mod tests {
     #[test]
     fn jump_equals_walk() {
         let ks = [1u64, 2, 623, 624, 625, 1247, 1248, 1249, 10_000, 123_457, 1_000_000, 3_000_001];
-        for (pre, &k) in [0usize, 1, 5, 623, 624, 700, 1300].iter().zip(ks.iter().cycle()).chain(
-            ks.iter().map(|k| (&0usize, k)).chain(ks.iter().map(|k| (&311usize, k))),
-        ) {
+        for (pre, &k) in [0usize, 1, 5, 623, 624, 700, 1300]
+            .iter()
+            .zip(ks.iter().cycle())
+            .chain(ks.iter().map(|k| (&0usize, k)).chain(ks.iter().map(|k| (&311usize, k))))
+        {
             let (mut a, mut b) = (Mt19937::new(7), Mt19937::new(7));
             for _ in 0..*pre {
                 a.next_u32();

@@ -153,7 +153,8 @@ mod tests {
             b.fill_u32(&mut vec![0; k]);
             assert_eq!(a.get_rng_state(), b.get_rng_state(), "{k}");
             for _ in 0..3 {
-                let (x, y) = (crate::sample::normal::scalar_normal(&mut a), crate::sample::normal::scalar_normal(&mut b));
+                let (x, y) =
+                    (crate::sample::normal::scalar_normal(&mut a), crate::sample::normal::scalar_normal(&mut b));
                 assert_eq!(x.to_bits(), y.to_bits(), "{k}");
             }
             assert_eq!(a.random(), b.random());

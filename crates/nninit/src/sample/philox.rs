@@ -312,7 +312,10 @@ mod tests {
                 let mut got = vec![E::from_f32(0.0); n];
                 uniform(&p, &mut got, from, to);
                 let want = one_by_one::<E>(&p, n, from, to);
-                assert!(bytemuck::cast_slice::<E, u16>(&got) == bytemuck::cast_slice::<E, u16>(&want), "{from} {to} {n}");
+                assert!(
+                    bytemuck::cast_slice::<E, u16>(&got) == bytemuck::cast_slice::<E, u16>(&want),
+                    "{from} {to} {n}"
+                );
             }
         }
     }

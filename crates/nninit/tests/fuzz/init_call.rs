@@ -17,37 +17,160 @@ use crate::harness::{fuzz, mutate_text, mutations, number_text, Mutation, Target
 static TARGET: Target = Target::new("init-call");
 
 pub const SCHEMES: &[&str] = &[
-    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_", "xavier_uniform_",
-    "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_", "lecun_uniform_",
-    "lecun_normal_", "variance_scaling_", "glorot_uniform_", "glorot_normal_", "he_uniform_", "he_normal_",
-    "jax_lecun_uniform_", "jax_lecun_normal_", "delta_orthogonal_", "identity_", "zero_init_", "scaled_normal_",
-    "small_init_", "wang_init_", "olmo_mitchell_", "deepnorm_", "fixup_", "t_fixup_", "mup_normal_",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+    "lecun_uniform_",
+    "lecun_normal_",
+    "variance_scaling_",
+    "glorot_uniform_",
+    "glorot_normal_",
+    "he_uniform_",
+    "he_normal_",
+    "jax_lecun_uniform_",
+    "jax_lecun_normal_",
+    "delta_orthogonal_",
+    "identity_",
+    "zero_init_",
+    "scaled_normal_",
+    "small_init_",
+    "wang_init_",
+    "olmo_mitchell_",
+    "deepnorm_",
+    "fixup_",
+    "t_fixup_",
+    "mup_normal_",
 ];
 
 const PARAMS: &[&str] = &[
-    "a", "b", "mean", "std", "val", "groups", "gain", "mode", "nonlinearity", "sparsity", "scale", "distribution",
-    "in_axis", "out_axis", "batch_axis", "n_layers", "dim", "d", "layer_id", "std_factor", "encoder_layers",
-    "decoder_layers", "stack", "n_branches", "m", "base_fan_in", "readout", "generator", "tensor", "sd",
+    "a",
+    "b",
+    "mean",
+    "std",
+    "val",
+    "groups",
+    "gain",
+    "mode",
+    "nonlinearity",
+    "sparsity",
+    "scale",
+    "distribution",
+    "in_axis",
+    "out_axis",
+    "batch_axis",
+    "n_layers",
+    "dim",
+    "d",
+    "layer_id",
+    "std_factor",
+    "encoder_layers",
+    "decoder_layers",
+    "stack",
+    "n_branches",
+    "m",
+    "base_fan_in",
+    "readout",
+    "generator",
+    "tensor",
+    "sd",
 ];
 
 const STRINGS: &[&str] = &[
-    "'fan_in'", "'fan_out'", "'fan_avg'", "'relu'", "'leaky_relu'", "'tanh'", "'linear'", "'sigmoid'", "'selu'",
-    "'conv2d'", "'encoder'", "'decoder'", "'normal'", "'uniform'", "'truncated_normal'", "''", "'x'", "\"relu\"",
-    "fan_in", "True", "False", "None",
+    "'fan_in'",
+    "'fan_out'",
+    "'fan_avg'",
+    "'relu'",
+    "'leaky_relu'",
+    "'tanh'",
+    "'linear'",
+    "'sigmoid'",
+    "'selu'",
+    "'conv2d'",
+    "'encoder'",
+    "'decoder'",
+    "'normal'",
+    "'uniform'",
+    "'truncated_normal'",
+    "''",
+    "'x'",
+    "\"relu\"",
+    "fan_in",
+    "True",
+    "False",
+    "None",
 ];
 
 /// Expressions a rule argument may hold: constant arithmetic, variables, and the ways both go
 /// wrong (division by zero, overflow, domain errors, unknown names and functions).
 const EXPRESSIONS: &[&str] = &[
-    "0.02 / sqrt(2 * n_layer)", "1 / sqrt(fan_in)", "2 / (n_layer * math.sqrt(d_model))", "1 / 0", "2 ** 1024",
-    "-2 ** 0.5", "(-8) ** (1 / 3)", "n_layer", "fan_in // 0", "7 % 0", "log(0)", "sqrt(-1)", "exp(1000)",
-    "max()", "min(1)", "pow(2)", "gamma(2)", "inf - inf", "-inf", "inf", "d_model / base_width",
-    "layer_index + 1", "numel ** 2", "1e308 * 10", "floor(-0.5)", "abs(-inf)", "e ** pi", "((((1))))",
+    "0.02 / sqrt(2 * n_layer)",
+    "1 / sqrt(fan_in)",
+    "2 / (n_layer * math.sqrt(d_model))",
+    "1 / 0",
+    "2 ** 1024",
+    "-2 ** 0.5",
+    "(-8) ** (1 / 3)",
+    "n_layer",
+    "fan_in // 0",
+    "7 % 0",
+    "log(0)",
+    "sqrt(-1)",
+    "exp(1000)",
+    "max()",
+    "min(1)",
+    "pow(2)",
+    "gamma(2)",
+    "inf - inf",
+    "-inf",
+    "inf",
+    "d_model / base_width",
+    "layer_index + 1",
+    "numel ** 2",
+    "1e308 * 10",
+    "floor(-0.5)",
+    "abs(-inf)",
+    "e ** pi",
+    "((((1))))",
 ];
 
 const TOKENS: &[&str] = &[
-    "(", ")", ",", "=", "'", "\"", "-", "*", "/", "**", "//", "%", "sqrt(", "math.", "inf", "None", " ", "1e309",
-    "[", "]", "_", ".", "0", "nan", "\u{e9}", "torch.nn.init.",
+    "(",
+    ")",
+    ",",
+    "=",
+    "'",
+    "\"",
+    "-",
+    "*",
+    "/",
+    "**",
+    "//",
+    "%",
+    "sqrt(",
+    "math.",
+    "inf",
+    "None",
+    " ",
+    "1e309",
+    "[",
+    "]",
+    "_",
+    ".",
+    "0",
+    "nan",
+    "\u{e9}",
+    "torch.nn.init.",
 ];
 
 fn name() -> impl Strategy<Value = String> {
@@ -77,11 +200,12 @@ fn value(with_expressions: bool) -> impl Strategy<Value = String> {
 }
 
 fn argument(with_expressions: bool) -> impl Strategy<Value = String> {
-    (prop::option::weighted(0.5, prop::sample::select(PARAMS)), value(with_expressions)).prop_map(|(key, v)| match key
-    {
-        Some(k) => format!("{k}={v}"),
-        None => v,
-    })
+    (prop::option::weighted(0.5, prop::sample::select(PARAMS)), value(with_expressions)).prop_map(
+        |(key, v)| match key {
+            Some(k) => format!("{k}={v}"),
+            None => v,
+        },
+    )
 }
 
 #[derive(Clone, Debug)]
@@ -102,11 +226,10 @@ impl CallSpec {
 
 /// A call as written in `--init` or a plan (`with_expressions`: arguments may be expressions).
 pub fn call_text(with_expressions: bool) -> impl Strategy<Value = String> {
-    (name(), prop::collection::vec(argument(with_expressions), 0..7), 0u8..10).prop_map(|(name, args, form)| {
-        match form {
-            0 => name,
-            _ => format!("{name}({})", args.join(", ")),
-        }
+    (name(), prop::collection::vec(argument(with_expressions), 0..7), 0u8..10).prop_map(|(name, args, form)| match form
+    {
+        0 => name,
+        _ => format!("{name}({})", args.join(", ")),
     })
 }
 
@@ -143,7 +266,14 @@ fn call_spec(with_expressions: bool) -> impl Strategy<Value = CallSpec> {
         any::<u64>(),
         prop::collection::vec((names.prop_map(String::from), var_value()), 0..6),
     )
-        .prop_map(|(text, mutations, shape, dtype, seed, vars)| CallSpec { text, mutations, shape, dtype, seed, vars })
+        .prop_map(|(text, mutations, shape, dtype, seed, vars)| CallSpec {
+            text,
+            mutations,
+            shape,
+            dtype,
+            seed,
+            vars,
+        })
 }
 
 fn show(spec: &CallSpec) -> String {

@@ -23,19 +23,50 @@ const VAR_NAMES: &[&str] = &["n_layer", "d_model", "base_width", "width_mult", "
 const VAR_EXPRESSIONS: &[&str] =
     &["d_model / base_width", "n_layer * 2", "x", "x + 1", "1 / 0", "sqrt(-1)", "(", "y", "2 ** 2000"];
 const GLOBS: &[&str] = &[
-    "Linear", "Conv*d", "*", "**", "LSTM", "Embedding", "LayerNorm", "[", "{a,b", "[!a]", "\\", "", "*.weight",
-    "layer.0.*", "**/bias", "0.weight", "{Linear,LSTM}", "Lin?ar", "[z-a]",
+    "Linear",
+    "Conv*d",
+    "*",
+    "**",
+    "LSTM",
+    "Embedding",
+    "LayerNorm",
+    "[",
+    "{a,b",
+    "[!a]",
+    "\\",
+    "",
+    "*.weight",
+    "layer.0.*",
+    "**/bias",
+    "0.weight",
+    "{Linear,LSTM}",
+    "Lin?ar",
+    "[z-a]",
 ];
-const ROLES: &[&str] =
-    &["weight", "bias", "recurrent", "embedding", "norm_weight", "norm_bias", "bogus", "Weight", ""];
+const ROLES: &[&str] = &["weight", "bias", "recurrent", "embedding", "norm_weight", "norm_bias", "bogus", "Weight", ""];
 const INDEXES: &[&str] = &[
-    "0", "3", "[0, 11]", "[]", "\"0..4\"", "\"8..\"", "\"..2\"", "\"5..2\"", "\"..\"", "\"a..b\"", "\"1\"", "-1",
-    "1e20", "18446744073709551616", "\"0..18446744073709551616\"", "[1, -1]", "true",
+    "0",
+    "3",
+    "[0, 11]",
+    "[]",
+    "\"0..4\"",
+    "\"8..\"",
+    "\"..2\"",
+    "\"5..2\"",
+    "\"..\"",
+    "\"a..b\"",
+    "\"1\"",
+    "-1",
+    "1e20",
+    "18446744073709551616",
+    "\"0..18446744073709551616\"",
+    "[1, -1]",
+    "true",
 ];
 const GATES: &[&str] = &["forget", "input", "cell", "output", "reset", "update", "new", "bogus", ""];
 const TOKENS: &[&str] = &[
-    "[", "]", "[[rule]]", "[vars]", "\n", "=", "\"", "'", "#", "{", "}", ",", "init = ", "layer = ", "\\",
-    "\\u0000", "nan", "inf", "1e400", "\"\"\"",
+    "[", "]", "[[rule]]", "[vars]", "\n", "=", "\"", "'", "#", "{", "}", ",", "init = ", "layer = ", "\\", "\\u0000",
+    "nan", "inf", "1e400", "\"\"\"",
 ];
 
 /// A TOML basic string holding `s`.

@@ -2,8 +2,8 @@
 
 use nninit::init::Init;
 use nninit::io::load_bytes;
-use nninit::{DType, Generator};
 use nninit::tensor::{Data, Tensor};
+use nninit::{DType, Generator};
 
 /// A safetensors file of one tensor with this header and `data_len` bytes of data.
 fn checkpoint(header: &str, data_len: usize) -> Vec<u8> {

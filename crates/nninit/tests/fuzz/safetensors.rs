@@ -77,7 +77,14 @@ fn tensor() -> impl Strategy<Value = TensorSpec> {
         (0u64..200, 0u64..200),
         any::<u8>(),
     )
-        .prop_map(|(name, dtype, shape, offsets, random, fill)| TensorSpec { name, dtype, shape, offsets, random, fill })
+        .prop_map(|(name, dtype, shape, offsets, random, fill)| TensorSpec {
+            name,
+            dtype,
+            shape,
+            offsets,
+            random,
+            fill,
+        })
 }
 
 fn metadata() -> impl Strategy<Value = Option<Value>> {
@@ -162,8 +169,26 @@ fn build(spec: &FileSpec) -> Vec<u8> {
     bytes.extend_from_slice(&text);
     bytes.extend_from_slice(&data);
     const TOKENS: &[&[u8]] = &[
-        b"{", b"}", b"\"", b",", b":", b"[", b"]", b"0", b"-1", b"18446744073709551616", b"1e400", b"null",
-        b"\"F32\"", b"\"dtype\"", b"\"shape\"", b"\"data_offsets\"", b"\xff", b"\x00", b"\\u0000", b"\\ud800",
+        b"{",
+        b"}",
+        b"\"",
+        b",",
+        b":",
+        b"[",
+        b"]",
+        b"0",
+        b"-1",
+        b"18446744073709551616",
+        b"1e400",
+        b"null",
+        b"\"F32\"",
+        b"\"dtype\"",
+        b"\"shape\"",
+        b"\"data_offsets\"",
+        b"\xff",
+        b"\x00",
+        b"\\u0000",
+        b"\\ud800",
         b"        ",
     ];
     mutate_bytes(&bytes, &spec.mutations, TOKENS)
