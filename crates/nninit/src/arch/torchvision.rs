@@ -428,9 +428,9 @@ fn inverted_residual(m: &mut Model, inp: usize, oup: usize, expand_ratio: usize)
     m.custom("InvertedResidual", &[("conv", conv)])
 }
 
-/// MobileNetV2's re-initialization: Conv2d → `kaiming_normal_(mode='fan_out')` (leaky_relu with
+/// MobileNetV2's and MobileNetV3's re-initialization (the same in torchvision): Conv2d → `kaiming_normal_(mode='fan_out')` (leaky_relu with
 /// a = 0), bias zeros; BatchNorm2d/GroupNorm → ones, zeros; Linear → `normal_(0, 0.01)`, zeros.
-fn mobilenet_v2_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
+fn mobilenet_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
     if is_conv2d(layer) {
         vec![("weight", kaiming_normal_fan_out(Nonlinearity::LeakyRelu)), ("bias", Init::Zeros)]
     } else if is_batch_or_group_norm(layer) {
@@ -471,6 +471,6 @@ pub fn mobilenet_v2(dtype: DType) -> Result<Model> {
     let classifier = m.sequential(&classifier);
     let root = m.custom("MobileNetV2", &[("features", features), ("classifier", classifier)])?;
     let mut model = m.with_root(root)?;
-    reinit(&mut model, mobilenet_v2_rule)?;
+    reinit(&mut model, mobilenet_rule)?;
     Ok(model)
 }

@@ -47,7 +47,7 @@ pub enum Law {
 
 /// Φ, the standard normal CDF.
 pub(crate) fn phi_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / SQRT_2)
+    crate::sample::tail::upper_tail(-z)
 }
 
 /// The standard normal density.

@@ -33,6 +33,12 @@ const TAG_TAIL: u32 = 0x8000_0000;
 /// Elements per parallel task (and per cancellation check).
 const CHUNK: usize = 1 << 12;
 
+/// `Q(x) = 1 − Φ(x) = ½·erfc(x/√2)`, the standard normal upper tail (accurate where `Φ(x)`
+/// rounds to 1); `Φ(z) = Q(−z)`.
+pub(crate) fn upper_tail(x: f64) -> f64 {
+    0.5 * libm::erfc(x / std::f64::consts::SQRT_2)
+}
+
 /// Mills' ratio `R(x) = (1 − Φ(x)) / φ(x)` for `x ≥ 0`: from `erfc` below 5, else its
 /// continued fraction `1/(x + 1/(x + 2/(x + 3/(x + ...))))` (Lentz's method), so it stays
 /// accurate where `1 − Φ(x)` underflows. `R(∞) = 0`.
@@ -41,7 +47,7 @@ pub(crate) fn mills_ratio(x: f64) -> f64 {
         return 0.0;
     }
     if x < 5.0 {
-        let q = 0.5 * libm::erfc(x / std::f64::consts::SQRT_2);
+        let q = upper_tail(x);
         return q * (2.0 * std::f64::consts::PI).sqrt() * (0.5 * x * x).exp();
     }
     // R = 1 / (x + 1/(x + 2/(x + ...))): evaluate the fraction b0 + a1/(b1 + a2/(b2 + ...))
@@ -86,8 +92,7 @@ pub fn uniform_acceptance(al: f64, be: f64) -> f64 {
     } else if be <= 0.0 {
         one_sided_mass(-be, -al)
     } else {
-        let q = |x: f64| 0.5 * libm::erfc(x / std::f64::consts::SQRT_2);
-        (1.0 - q(be) - q(-al)) * (2.0 * std::f64::consts::PI).sqrt()
+        (1.0 - upper_tail(be) - upper_tail(-al)) * (2.0 * std::f64::consts::PI).sqrt()
     };
     (mass / width).clamp(0.0, 1.0)
 }

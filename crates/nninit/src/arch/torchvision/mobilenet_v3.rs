@@ -32,20 +32,6 @@ fn inverted_residual(m: &mut Model, c: &Bneck) -> Result<ModuleId> {
     m.custom("InvertedResidual", &[("block", block)])
 }
 
-/// MobileNetV3's re-initialization: Conv2d → `kaiming_normal_(mode='fan_out')` (a = 0), bias
-/// 0; BatchNorm2d/GroupNorm → 1, 0; Linear → `normal_(0, 0.01)`, bias 0.
-fn mobilenet_v3_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
-    if is_conv2d(layer) {
-        vec![("weight", kaiming_normal_fan_out(Nonlinearity::LeakyRelu)), ("bias", Init::Zeros)]
-    } else if is_batch_or_group_norm(layer) {
-        vec![("weight", Init::Ones), ("bias", Init::Zeros)]
-    } else if matches!(layer, Layer::Linear { .. }) {
-        vec![("weight", Init::Normal { mean: 0.0, std: 0.01 }), ("bias", Init::Zeros)]
-    } else {
-        Vec::new()
-    }
-}
-
 /// torchvision 0.29 `mobilenet_v3_large()` (no weights): width multiplier 1.0, 1000 classes,
 /// dropout 0.2, 5.5M parameters, initialized exactly as torchvision does.
 ///
@@ -99,6 +85,6 @@ pub fn mobilenet_v3_large(dtype: DType) -> Result<Model> {
     let classifier = m.sequential(&classifier);
     let root = m.custom("MobileNetV3", &[("features", features), ("avgpool", avgpool), ("classifier", classifier)])?;
     let mut model = m.with_root(root)?;
-    reinit(&mut model, mobilenet_v3_rule)?;
+    reinit(&mut model, mobilenet_rule)?;
     Ok(model)
 }
