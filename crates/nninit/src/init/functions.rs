@@ -470,9 +470,16 @@ pub(crate) fn fill_trunc_normal(
     } else {
         dispatch_mut!(&mut tensor.data, |s| uniform_proposal_rate(s, mean, std, a, b, strict))
     };
+    // The strict rejection rounds keep far fewer draws than `p` when a bound overflows the
+    // element type (draws rounding to ±inf are rejected): the tail sampler then takes them too.
+    let rate = if p > 0.3 && strict {
+        dispatch_mut!(&mut tensor.data, |s| kept_normal_rate(s, mean, std, a, b))
+    } else {
+        acceptance
+    };
     if !g.has_tail_sampler() {
         check_expected_work(n, acceptance, (mean, std, a, b))?;
-    } else if n > 0 && p <= 0.3 && a < b && acceptance < tail::TAIL_ACCEPTANCE {
+    } else if n > 0 && a < b && rate < tail::TAIL_ACCEPTANCE {
         if let Some(done) = dispatch_mut!(&mut tensor.data, |s| g.trunc_normal_tail(s, mean, std, a, b)) {
             return done;
         }
@@ -484,6 +491,11 @@ pub(crate) fn fill_trunc_normal(
             trunc_by_uniform_proposals(s, mean, std, a, b, g)
         }
     })
+}
+
+/// [`tail::kept_normal_rate`] for elements like `_s`'s.
+fn kept_normal_rate<E: Element>(_s: &mut [E], mean: f64, std: f64, a: f64, b: f64) -> f64 {
+    tail::kept_normal_rate::<E>(mean, std, a, b)
 }
 
 /// The acceptance rate of [`trunc_by_uniform_proposals`] on `[a, b]` for elements like `_s`'s.

@@ -388,8 +388,9 @@ pub struct Layout {
 /// unfinished (an error), the temporary file is removed, so no half-written checkpoint is ever
 /// left behind, and an existing file at the destination stays as it was until the rename.
 ///
-/// The file's whole size is checked against the free space and reserved (`fallocate`) when it
-/// is created, so a full disk fails at once. A process killed before it can clean up (SIGKILL)
+/// The file's whole size is checked against the free space and, on disk, reserved (`fallocate`)
+/// when it is created, so a full disk fails at once (tmpfs is only checked: a write that finds it
+/// full later fails with [`Error::NoSpace`], and the temporary file is removed). A process killed before it can clean up (SIGKILL)
 /// leaves its temporary file, `.nninit-XXXXXX.tmp`, in the destination's directory: it is locked
 /// while its writer lives, and the next `Writer` created in that directory removes it.
 pub struct Writer {
@@ -452,7 +453,7 @@ impl Writer {
             lock: std::sync::Mutex::new(()),
             _listed: listed,
         };
-        super::space::reserve(w.file.as_file(), &w.target, &dir, start)?;
+        super::space::size_for_writing(w.file.as_file(), &w.target, &dir, start)?;
         let mut first = (head.len() as u64).to_le_bytes().to_vec();
         first.extend_from_slice(&head);
         w.pwrite(0, &first)?;

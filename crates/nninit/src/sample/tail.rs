@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::Philox;
 use crate::tensor::Element;
 
@@ -154,6 +154,16 @@ struct Robert {
 }
 
 impl Robert {
+    /// Whether every attempt computes (false when the interval lies so far out that its
+    /// standardized bounds square to infinity: the exponential's rate is then infinite).
+    fn is_finite(&self) -> bool {
+        let proposal = match self.proposal {
+            Proposal::Exponential { lambda, q, c } => lambda.is_finite() && q.is_finite() && c.is_finite(),
+            Proposal::Uniform | Proposal::Normal => true,
+        };
+        proposal && !self.al.is_nan() && !self.be.is_nan() && self.al <= self.be
+    }
+
     fn new(al: f64, be: f64) -> Self {
         let (al, be, mirrored) = if be <= 0.0 { (-be, -al, true) } else { (al, be, false) };
         let proposal = if al >= 0.0 {
@@ -240,8 +250,9 @@ fn from_key(k: i64) -> f64 {
 /// The least `x` in `(lo, hi]` with `pred(x)`, for `pred` monotone and `pred(hi)`.
 fn bisect(lo: f64, hi: f64, pred: impl Fn(f64) -> bool) -> f64 {
     let (mut l, mut h) = (to_key(lo), to_key(hi));
-    while h - l > 1 {
-        let m = l + (h - l) / 2;
+    // Keys of −inf and a positive bound are more than `i64::MAX` apart: their distance is a u64.
+    while h.abs_diff(l) > 1 {
+        let m = l + (h.abs_diff(l) / 2) as i64;
         if pred(from_key(m)) {
             h = m;
         } else {
@@ -251,17 +262,46 @@ fn bisect(lo: f64, hi: f64, pred: impl Fn(f64) -> bool) -> f64 {
     from_key(h)
 }
 
+/// Attempts for one element after which [`fill`] gives up: about 2^-13000 likely for an
+/// acceptance rate of 1/2, so only reached where rounding to the element type rejects
+/// (practically) every accepted value.
+const MAX_ATTEMPTS: u32 = 1 << 24;
+
+/// The rate at which the counter-based stream's rejection rounds keep draws of N(mean, std²)
+/// rounded to `E`: the mass of `[A, B]` of [`strict_bounds`] (values strictly between `(E) a`
+/// and `(E) b` where `E` has values there). Far below the mass of `[a, b]` when a bound
+/// overflows `E`: with `a = -9e18` in f16 every draw below the mean rounds to −inf, which the
+/// strict form rejects.
+pub(crate) fn kept_normal_rate<E: Element>(mean: f64, std: f64, a: f64, b: f64) -> f64 {
+    let (lo, hi, _) = strict_bounds::<E>(a, b);
+    (upper_tail((lo - mean) / std) - upper_tail((hi - mean) / std)).clamp(0.0, 1.0)
+}
+
+/// The error of an interval no value of which can be drawn in `E`.
+fn too_far<E: Element>(mean: f64, std: f64, a: f64, b: f64, why: &str) -> Error {
+    Error::value(format!(
+        "trunc_normal_: [a, b] = [{a:e}, {b:e}] lies too far in the tail of N(mean={mean:e}, std={std:e}) to sample in {}: {why}",
+        E::DTYPE
+    ))
+}
+
 /// Fills `out` (elements from the stream's offset on) with N(mean, std²) truncated to `[a, b]`
 /// (`a < b`, `std > 0`), every value after rounding to `E` within `[a, b]` and, where the
 /// element type has values strictly between `(E) a` and `(E) b`, not equal to either (as the
 /// stream's rejection rounds). One draw of the stream.
 ///
 /// # Errors
-/// [`crate::Error::Cancelled`] when [`crate::cancel::request`] was called meanwhile.
+/// [`crate::Error::Cancelled`] when [`crate::cancel::request`] was called meanwhile; an
+/// interval so far out that its standardized bounds overflow f64 (`mean = -1e262, std = 1e95`
+/// with the default bounds), or on which [`MAX_ATTEMPTS`] attempts gave no value that rounds
+/// into it: "lies too far in the tail".
 pub(crate) fn fill<E: Element>(p: &Philox, out: &mut [E], mean: f64, std: f64, a: f64, b: f64) -> Result<()> {
     let (lo_b, hi_b, strict) = strict_bounds::<E>(a, b);
     let (lo, hi) = (E::from_f64(a).to_f64(), E::from_f64(b).to_f64());
     let sampler = Robert::new((lo_b - mean) / std, (hi_b - mean) / std);
+    if !sampler.is_finite() {
+        return Err(too_far::<E>(mean, std, a, b, "its standardized bounds overflow f64"));
+    }
     let keep = |x: f64| if strict { lo < x && x < hi } else { lo <= x && x <= hi };
     out.par_chunks_mut(CHUNK).enumerate().try_for_each(|(c, chunk)| {
         crate::cancel::check()?;
@@ -274,6 +314,9 @@ pub(crate) fn fill<E: Element>(p: &Philox, out: &mut [E], mean: f64, std: f64, a
                 k = k.wrapping_add(1);
                 if k.is_multiple_of(1 << 16) {
                     crate::cancel::check()?;
+                }
+                if k >= MAX_ATTEMPTS {
+                    return Err(too_far::<E>(mean, std, a, b, "no attempt gave a value that rounds into it"));
                 }
                 if let Some(z) = sampler.attempt(unit_f64(w[0], w[1]), unit_f64(w[2], w[3])) {
                     let v = E::from_f64(z.mul_add(std, mean));
@@ -316,6 +359,20 @@ mod tests {
         assert!((r - 0.9599).abs() < 1e-4, "{r}");
         // Mirrored.
         assert_eq!(uniform_acceptance(2.0, 3.0), uniform_acceptance(-3.0, -2.0));
+    }
+
+    /// `a = -9e18` overflows f16: draws below the mean round to −inf, which the strict rounds
+    /// reject, so almost nothing is kept (values of `(-65520, 2)` only).
+    #[test]
+    fn kept_rate_when_a_bound_overflows_the_element_type() {
+        use half::f16;
+        let (a, b) = (-9223372036854775808.0, 2.0);
+        let (lo, hi, strict) = strict_bounds::<f16>(a, b);
+        assert!(strict && lo > -65520.0 && lo < -65504.0 && hi < 2.0 && hi > 1.999, "{lo} {hi}");
+        let r = kept_normal_rate::<f16>(3.0, 1099511627777.0, a, b);
+        assert!(r > 2e-8 && r < 3e-8, "{r}");
+        let r = kept_normal_rate::<f32>(3.0, 1099511627777.0, a, b);
+        assert!((r - 0.5).abs() < 1e-6, "{r}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use nninit::init::Init;
 use nninit::io::load_bytes;
+use nninit::rng::Philox;
 use nninit::tensor::{Data, Tensor};
 use nninit::{DType, Generator};
 
@@ -63,4 +64,36 @@ fn a_recurrent_layer_of_many_layers_is_built_in_linear_time() {
     let names: Vec<String> = model.state_dict().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names.len(), 2 * 12 + 4 * 46850);
     assert_eq!(names.last().unwrap(), "norm.bias_hh_l46849");
+}
+
+/// `trunc_normal_(3, 1099511627777, -9223372036854775808)` (b = 2) in f16 on the Philox stream:
+/// every draw overflows f16, those below the mean to −inf, which is also `(f16) a`, and the
+/// stream's strict rejection rounds reject values equal to a bound, so no draw was ever kept (a
+/// hang). Now intervals whose kept rate after rounding is that low go to the tail sampler, which
+/// draws values strictly inside `((f16) a, (f16) b)`; the other dtypes keep their rounds.
+#[test]
+fn trunc_normal_with_a_bound_beyond_f16_draws_on_the_philox_stream() {
+    let init: Init = "trunc_normal_(3, 1099511627777, -9223372036854775808)".parse().unwrap();
+    for dtype in [DType::F16, DType::BF16, DType::F32, DType::F64] {
+        let mut t = Tensor::zeros(&[4, 3], dtype);
+        init.apply(t.view_mut().unwrap(), &mut Philox::new(0, "w")).unwrap_or_else(|e| panic!("{dtype}: {e}"));
+        let v = t.to_f64_vec();
+        assert!(v.iter().all(|x| x.is_finite() && (-9.3e18..=2.0).contains(x)), "{dtype}: {v:?}");
+    }
+}
+
+/// `trunc_normal_(-1.2952524329298998e262, 1e95)`: `[-2, 2]` lies 1.3e167 standard deviations
+/// above the mean; the Philox stream's tail sampler squared that to an infinite rate and looped
+/// on NaN proposals. Every value would round onto `a`, which the strict stream rejects: now
+/// refused at once, as the PyTorch stream refuses it.
+#[test]
+fn trunc_normal_beyond_f64_in_standard_deviations_is_refused() {
+    let init: Init = "trunc_normal_(-1.2952524329298998e262, 1e95)".parse().unwrap();
+    for dtype in [DType::F16, DType::BF16, DType::F32, DType::F64] {
+        let mut t = Tensor::zeros(&[2, 2, 1, 3, 3], dtype);
+        let philox = init.apply(t.view_mut().unwrap(), &mut Philox::new(0, "w")).unwrap_err().to_string();
+        assert!(philox.contains("lies too far in the tail"), "{dtype}: {philox}");
+        let torch = init.apply(t.view_mut().unwrap(), &mut Generator::manual_seed(0)).unwrap_err().to_string();
+        assert!(torch.contains("lies too far in the tail"), "{dtype}: {torch}");
+    }
 }
