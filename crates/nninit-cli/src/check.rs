@@ -11,7 +11,8 @@ use nninit::{Error, Result};
 #[derive(clap::Args)]
 pub struct CheckArgs {
     /// A safetensors checkpoint, or a model folder (shards, with or without
-    /// model.safetensors.index.json).
+    /// model.safetensors.index.json). A folder that records no inits is checked against its own
+    /// config.json.
     pub file: PathBuf,
     /// Check against this plan applied to the checkpoint's layout (as `init --like`), not the
     /// inits the checkpoint records: for checkpoints made elsewhere.
@@ -31,6 +32,39 @@ pub struct CheckArgs {
     pub verbose: bool,
 }
 
+/// What the checkpoint is checked against.
+enum Against {
+    /// The inits the checkpoint records.
+    Recorded,
+    /// A model built from a config and/or a plan applied to the checkpoint's layout.
+    Given(Source),
+}
+
+/// Picks what `args.file` is checked against: `--config` (the model that config builds, as
+/// `init --config`), else `--plan`/`--preset` on the model the folder's config.json builds or,
+/// without one, on the checkpoint's own layout (as `init --like`), else the recorded inits; a
+/// model folder recording no inits (a checkpoint made elsewhere) is checked against the model its
+/// config.json builds.
+fn against(args: &CheckArgs) -> Result<Against> {
+    let folder_config = args.file.is_dir().then(|| args.file.join(nninit::folder::CONFIG)).filter(|p| p.is_file());
+    if let Some(c) = &args.config {
+        return Ok(Against::Given(Source::Config(c.clone())));
+    }
+    if args.plan.is_some() || args.preset.is_some() {
+        return Ok(Against::Given(match folder_config {
+            Some(config) => Source::Config(config),
+            None => Source::Like(args.file.clone()),
+        }));
+    }
+    match folder_config {
+        Some(config) if !check::records_inits(&args.file)? => {
+            eprintln!("note: {} records no inits: checking against {}", args.file.display(), config.display());
+            Ok(Against::Given(Source::Config(config)))
+        }
+        _ => Ok(Against::Recorded),
+    }
+}
+
 /// The checks of the file the arguments name, against its recorded inits or the given plan.
 pub fn checks(args: &CheckArgs) -> Result<Vec<TensorCheck>> {
     for (flag, p) in [("--plan", &args.plan), ("--config", &args.config)] {
@@ -38,29 +72,41 @@ pub fn checks(args: &CheckArgs) -> Result<Vec<TensorCheck>> {
             return Err(Error::value(format!("{flag} {}: no such file", p.display())));
         }
     }
-    let given = if args.plan.is_some() || args.config.is_some() || args.preset.is_some() {
-        let source = match &args.config {
-            Some(c) => Source::Config(c.clone()),
-            None => Source::Like(args.file.clone()),
-        };
-        let plan = args.plan.as_ref().map(|p| Plan::from_file(p)).transpose()?;
-        let job = InitJob {
-            source,
-            preset: args.preset.clone(),
-            plan,
-            seed: 0,
-            dtype: None,
-            rng: nninit::rng::Stream::Torch,
-            shard: None,
-            unmatched: Unmatched::Warn,
-        };
-        let outcome = job::run(&job)?;
-        crate::warn(&outcome.warnings);
-        Some(check::expectations(&outcome.model))
-    } else {
-        None
+    if !args.file.exists() {
+        return Err(Error::value(format!("{}: no such file or folder", args.file.display())));
+    }
+    let source = match against(args)? {
+        Against::Recorded => return check::check_path(&args.file, None),
+        Against::Given(source) => source,
     };
-    check::check_path(&args.file, given.as_ref())
+    let plan = args.plan.as_ref().map(|p| Plan::from_file(p)).transpose()?;
+    let job = InitJob {
+        source,
+        preset: args.preset.clone(),
+        plan,
+        seed: 0,
+        dtype: None,
+        rng: nninit::rng::Stream::Torch,
+        shard: None,
+        unmatched: Unmatched::Warn,
+    };
+    let outcome = job::run(&job)?;
+    crate::warn(&outcome.warnings);
+    let given = check::expectations(&outcome.model);
+    let checks = check::check_path(&args.file, Some(&given))?;
+    // The model's tensors the checkpoint lacks: said, not checked.
+    let held: std::collections::HashSet<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    let missing: Vec<&str> = given.keys().map(String::as_str).filter(|n| !held.contains(n)).collect();
+    if !missing.is_empty() {
+        let shown = missing.iter().take(5).copied().collect::<Vec<_>>().join(", ");
+        let more = if missing.len() > 5 { format!(", … ({} in all)", missing.len()) } else { String::new() };
+        eprintln!(
+            "warning: {} tensor(s) of the given model are not in {}: {shown}{more}",
+            missing.len(),
+            args.file.display()
+        );
+    }
+    Ok(checks)
 }
 
 /// Runs the check and prints it; an error when a tensor fails.

@@ -369,6 +369,14 @@ impl Source {
         self.index.iter().map(|(n, (f, i))| (n.as_str(), &self.files[*f].1.tensors()[*i]))
     }
 
+    /// Every tensor's header entry in the files' order (shards by file name, each in its header's
+    /// order): the layout `--like` reads.
+    pub fn infos(&self) -> Vec<TensorInfo> {
+        let mut files: Vec<&(PathBuf, Checkpoint)> = self.files.iter().collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.into_iter().flat_map(|(_, c)| c.tensors().iter().cloned()).collect()
+    }
+
     /// The header entry of tensor `name`.
     pub fn info(&self, name: &str) -> Option<&TensorInfo> {
         self.index.get(name).map(|(f, i)| &self.files[*f].1.tensors()[*i])

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::{self, like::LikeOptions};
 use crate::error::{Error, Result};
-use crate::io::{self, Overwrite};
+use crate::io::Overwrite;
 use crate::nn::Model;
 use crate::plan::{config_vars, preset, Plan, PlanReport, PresetOptions, Unmatched};
 use crate::report::{self, Row};
@@ -169,7 +169,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
     let mut options = PresetOptions::default();
     let mut carried = BTreeMap::new();
     let mut vars = BTreeMap::new();
-    let mut like_source: Option<io::Checkpoint> = None;
+    let mut like_source: Option<crate::folder::Source> = None;
     let (mut model, dtypes) = match &job.source {
         Source::Arch { name, dims } => {
             if name == "mlp" {
@@ -193,7 +193,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
         }
     };
     // Ties of a `--like` layout (tensors written once) stay recorded in the new checkpoint.
-    if let Some(tied) = like_source.as_ref().and_then(|c| c.metadata().get("nninit.tied")) {
+    if let Some(tied) = like_source.as_ref().and_then(|c| c.metadata()?.get("nninit.tied")) {
         carried.insert("nninit.tied".to_string(), tied.clone());
     }
     let preset_name = job.preset.clone().unwrap_or_else(|| job.source.default_preset().to_string());
@@ -370,16 +370,18 @@ fn open_like(
     dtype: Option<DType>,
     options: &mut PresetOptions,
     vars: &mut BTreeMap<String, f64>,
-) -> Result<(io::Checkpoint, (Model, BTreeMap<String, DType>))> {
+) -> Result<(crate::folder::Source, (Model, BTreeMap<String, DType>))> {
     let config = config.map(|c| load_config(c, options, vars)).transpose()?;
     let pad_token_id = config
         .as_ref()
         .and_then(|c| c.get("pad_token_id"))
         .and_then(|v| v.as_u64())
         .and_then(|p| usize::try_from(p).ok());
-    let ckpt = io::Checkpoint::open(path)?;
-    let layout = arch::like::like(ckpt.tensors(), &LikeOptions { dtype, pad_token_id }, |info| ckpt.tensor(info))?;
-    Ok((ckpt, layout))
+    // A file, or a model folder (every shard, in the files' order).
+    let source = crate::folder::Source::open(path)?;
+    let infos = source.infos();
+    let layout = arch::like::like(&infos, &LikeOptions { dtype, pad_token_id }, |info| source.tensor(&info.name))?;
+    Ok((source, layout))
 }
 
 /// Fails when the shard dimension is beyond every tensor's rank: nothing would be sharded.
@@ -396,15 +398,15 @@ fn check_shard_dim(model: &Model, shard: Shard) -> Result<()> {
 
 /// Loads the checkpoint's values of the tensors a `keep_()` rule keeps (only those: the rest is
 /// generated).
-fn load_kept(model: &mut Model, ckpt: &io::Checkpoint) -> Result<()> {
+fn load_kept(model: &mut Model, source: &crate::folder::Source) -> Result<()> {
     let kept: Vec<(String, crate::nn::TensorId)> = model
         .state_dict()
         .into_iter()
         .filter(|(_, id)| model.provenance(*id).is_some_and(|p| p.init.is_none()) && model.tensor(*id).is_meta())
         .collect();
     for (name, id) in kept {
-        if let Some(info) = ckpt.tensors().iter().find(|t| t.name == name) {
-            *model.tensor_mut(id) = ckpt.tensor(info)?;
+        if source.info(&name).is_some() {
+            *model.tensor_mut(id) = source.tensor(&name)?;
         }
     }
     Ok(())
@@ -473,7 +475,7 @@ impl Outcome {
     /// `format = pt`, the ties, the preset and whatever `metadata` adds.
     ///
     /// # Errors
-    /// As [`io::Writer`]; an init's error with the tensor's name and shape.
+    /// As [`crate::io::Writer`]; an init's error with the tensor's name and shape.
     pub fn save(&self, path: &Path, overwrite: Overwrite, metadata: BTreeMap<String, String>) -> Result<Vec<Row>> {
         self.save_with_progress(path, overwrite, metadata, &|_, _| {})
     }

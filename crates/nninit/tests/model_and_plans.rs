@@ -99,8 +99,13 @@ fn v3_fan_error_names_the_parameter() {
     let mut model = arch::mlp(&[784, 64, 10], DType::F32).unwrap();
     let plan = Plan::from_toml("[[rule]]\nlayer = \"Linear\"\ninit = \"xavier_uniform_()\"\n").unwrap();
     let events = model.events().len();
+    let weight = model.named_parameters()[0].1;
+    let before = model.provenance(weight).cloned();
     let err = plan.apply(&mut model).unwrap_err().to_string();
     assert_eq!(model.events().len(), events, "a failed plan leaves the model as it was");
+    // layer.0.weight was recorded before layer.0.bias failed: its provenance is restored too.
+    assert_eq!(model.provenance(weight).cloned(), before);
+    assert!(before.unwrap().init.unwrap().name().starts_with("kaiming_uniform_"));
     assert_eq!(
         err,
         "layer.0.bias (shape [64]): Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"

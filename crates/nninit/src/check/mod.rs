@@ -21,7 +21,7 @@ pub mod verdict;
 use std::collections::BTreeMap;
 
 pub use law::Law;
-pub use source::{check_path, expectations, Recorded};
+pub use source::{check_path, expectations, records_inits, Recorded};
 pub use verdict::{Test, ALPHA};
 
 /// Elements read at a time (rounded to whole rows).

@@ -88,7 +88,8 @@ fn parse_label(label: &str) -> std::result::Result<Label, String> {
 }
 
 /// The files of a checkpoint: the file itself, or a folder's shards (from its
-/// `model.safetensors.index.json`, else every `*.safetensors` in it). Index entries must name
+/// `model.safetensors.index.json`, else every `*.safetensors` in it: `model.safetensors`, or the
+/// files `nninit init --shard r/w` wrote, one per rank). Index entries must name
 /// files inside the folder (no `..`, no absolute path, no symlink leading out) that exist.
 fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.exists() {
@@ -145,6 +146,34 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
         return Err(Error::value(format!("{}: no .safetensors files", path.display())));
     }
     Ok(files)
+}
+
+/// Whether any file of `path` (a safetensors file or a model folder, as [`check_path`] reads it)
+/// records its tensors' inits (`nninit.inits` or `nninit.init` metadata, as nninit writes them).
+/// Reads the headers only.
+///
+/// ```
+/// use nninit::io::Overwrite;
+/// let model = nninit::arch::mlp(&[8, 4], nninit::DType::F32)?;
+/// let path = std::env::temp_dir().join("nninit-doc-records.safetensors");
+/// model.save(&path, nninit::rng::Stream::Torch, 0, Overwrite::Replace)?;
+/// assert!(nninit::check::records_inits(&path)?);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), nninit::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`check_path`]: a missing path, a folder whose index names a missing file or one outside
+/// it, a malformed header.
+pub fn records_inits(path: &Path) -> Result<bool> {
+    for f in files_of(path)? {
+        let file = std::fs::File::open(&f).map_err(|e| Error::io(&f, e))?;
+        let (_, metadata, _) = read_header(&file, &f)?;
+        if metadata.contains_key("nninit.inits") || metadata.contains_key("nninit.init") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Reads a safetensors header without mapping the file: tensors, metadata, data offset.
@@ -221,9 +250,12 @@ pub fn check_path(path: &Path, given: Option<&BTreeMap<String, Recorded>>) -> Re
         let file = std::fs::File::open(f).map_err(|e| Error::io(f, e))?;
         let (infos, metadata, data_start) = read_header(&file, f)?;
         let fname = f.file_name().map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned());
+        // Files written by `--shard r/w` hold slices of the same tensors: one per rank.
+        let slice = metadata.get("nninit.shard").map_or(String::new(), |s| format!(" (shard {s})"));
         for info in &infos {
-            if let Some(other) = seen.insert(info.name.clone(), fname.clone()) {
-                return Err(Error::value(format!("tensor `{}` is in both {other} and {fname}", info.name)));
+            let key = format!("{}{slice}", info.name);
+            if let Some(other) = seen.insert(key, fname.clone()) {
+                return Err(Error::value(format!("tensor `{}`{slice} is in both {other} and {fname}", info.name)));
             }
         }
         let mut recorded = metadata.get("nninit.inits").map(|j| recorded_of(j)).unwrap_or_default();
@@ -233,8 +265,18 @@ pub fn check_path(path: &Path, given: Option<&BTreeMap<String, Recorded>>) -> Re
         }
         let shard = metadata.get("nninit.shard").and_then(|s| parse_shard(s));
         for info in &infos {
-            let rec = given.map_or_else(|| recorded.get(&info.name), |g| g.get(&info.name));
-            out.push(check_one(&file, data_start, info, &fname, rec, shard)?);
+            let c = match given {
+                None => check_one(&file, data_start, info, &fname, recorded.get(&info.name), shard)?,
+                Some(g) => match g.get(&info.name) {
+                    Some(rec) => check_one(&file, data_start, info, &fname, Some(rec), shard)?,
+                    None => {
+                        let dtype = format!("{:?}", info.dtype).to_lowercase();
+                        TensorCheck::new(&fname, &info.name, dtype, &info.shape)
+                            .skip("the given plan's model has no tensor of this name")
+                    }
+                },
+            };
+            out.push(c);
         }
     }
     Ok(out)
@@ -289,6 +331,14 @@ fn check_one(
             return Ok(out.skip(why));
         }
     };
+    if let (None, Some(expected), Ok(own)) = (shard, rec.fans, crate::init::fan_in_and_fan_out(&info.shape)) {
+        if expected != own {
+            return Ok(out.skip(format!(
+                "the expected init is for fans (fan_in, fan_out) = {expected:?}, the shape {:?} has {own:?}",
+                info.shape
+            )));
+        }
+    }
     let full = full_shape(&info.shape, shard, rec.fans);
     out.full_shape = full.clone();
     if full.iter().product::<usize>() < numel {

@@ -454,9 +454,10 @@ impl Writer {
             _listed: listed,
         };
         super::space::size_for_writing(w.file.as_file(), &w.target, &dir, start)?;
-        let mut first = (head.len() as u64).to_le_bytes().to_vec();
-        first.extend_from_slice(&head);
-        w.pwrite(0, &first)?;
+        // The length, then the header in place (not copied: a header can be tens of MB).
+        w.pwrite(0, &(head.len() as u64).to_le_bytes())?;
+        w.pwrite(8, &head)?;
+        drop(head);
         Ok(w)
     }
 

@@ -154,6 +154,13 @@ pub struct Event {
     pub fill: Fill,
 }
 
+/// A model's recordings at one point ([`Model::mark`]).
+pub(crate) struct Mark {
+    events: usize,
+    provenance: Vec<Option<Provenance>>,
+    materialized: bool,
+}
+
 /// One step of a traversal: a module reached from its parent frame under `name`. Paths are
 /// rebuilt from the frames only when asked for, so walking a 100,000-deep chain stays linear.
 struct Frame {
@@ -220,6 +227,26 @@ impl Model {
     /// The recorded inits, in the order they ran.
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The state recordings change (events are only appended; provenance is replaced), saved so
+    /// that a set of recordings can be undone ([`Model::rollback`]) without copying the module
+    /// tree.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark { events: self.events.len(), provenance: self.provenance.clone(), materialized: self.materialized }
+    }
+
+    /// Undoes the recordings made since `mark` (inits, `keep_()`, zeroed rows, ranged inits).
+    pub(crate) fn rollback(&mut self, mark: Mark) {
+        self.events.truncate(mark.events);
+        self.provenance = mark.provenance;
+        self.materialized = mark.materialized;
+    }
+
+    /// Frees the spare capacity the recordings' growth left.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.events.shrink_to_fit();
+        self.provenance.shrink_to_fit();
     }
 
     fn push_event(&mut self, event: Event) {

@@ -401,11 +401,20 @@ impl Plan {
     /// fewer than 2 dimensions"); an expression reading an unknown variable, naming the rule.
     pub fn apply_with(&self, model: &mut Model, vars: &BTreeMap<String, f64>) -> Result<PlanReport> {
         let vars = with_plan_vars(vars, &self.vars)?;
-        // Recorded on a copy and kept only when every rule applied.
-        let mut staged = model.clone();
-        let report = self.record(&mut staged, vars)?;
-        *model = staged;
-        Ok(report)
+        // Kept only when every rule applied: recording changes only the model's events and
+        // provenance, which are restored on an error.
+        let mark = model.mark();
+        match self.record(model, vars) {
+            Ok(report) => {
+                drop(mark);
+                model.shrink_to_fit();
+                Ok(report)
+            }
+            Err(e) => {
+                model.rollback(mark);
+                Err(e)
+            }
+        }
     }
 
     /// Rules (from index `first` on) that selected nothing, as errors under [`Unmatched::Error`].
