@@ -490,7 +490,9 @@ impl Outcome {
     /// conflicts with a plan); as [`resolve`] and [`TpShards::check_heads`].
     pub fn tensor_parallel(mut self, plan: &TpPlan, config: Option<(&serde_json::Value, &str)>) -> Result<Outcome> {
         let shard = self.shard.ok_or_else(|| {
-            Error::value("a tensor-parallel plan needs this rank and the world size: --shard RANK/WORLD or --shard auto")
+            Error::value(
+                "a tensor-parallel plan needs this rank and the world size: --shard RANK/WORLD or --shard auto",
+            )
         })?;
         if shard.dim != 0 {
             return Err(Error::value(format!(

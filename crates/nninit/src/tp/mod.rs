@@ -123,9 +123,9 @@ impl TpPlan {
     /// # Errors
     /// Malformed TOML; no `[tp_plan]` table; a style that is not a string or not known.
     pub fn parse_toml(text: &str, source: &str) -> Result<TpPlan> {
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::parse("tp plan", source, e.message().replace('\n', " "))
-        })?;
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::parse("tp plan", source, e.message().replace('\n', " ")))?;
         let table = doc
             .get("tp_plan")
             .and_then(|t| t.as_table())

@@ -73,27 +73,35 @@ fn forms(name: &str) -> Vec<String> {
 }
 
 /// The rule that names `name`: the keys matching the parameter, else those matching its
-/// module. Errors: two keys of different styles.
-fn rule_of<'a>(plan: &'a TpPlan, globs: &[GlobMatcher], name: &str, used: &mut [bool]) -> Result<Option<&'a (String, String)>> {
+/// module (every matching key is marked used). Errors: two keys of different styles.
+fn rule_of<'a>(
+    plan: &'a TpPlan,
+    globs: &[GlobMatcher],
+    name: &str,
+    used: &mut [bool],
+) -> Result<Option<&'a (String, String)>> {
     let module = name.rsplit_once('.').map(|(m, _)| m);
+    let mut found = None;
     for level in [Some(name), module].into_iter().flatten() {
         let forms = forms(level);
         let hits: Vec<usize> = (0..globs.len()).filter(|&i| forms.iter().any(|f| globs[i].is_match(f))).collect();
         for &i in &hits {
             used[i] = true;
         }
-        if let Some(&first) = hits.first() {
-            if let Some(&other) = hits.iter().find(|&&i| plan.rules[i].1 != plan.rules[first].1) {
-                let (a, b) = (&plan.rules[first], &plan.rules[other]);
-                return Err(Error::value(format!(
-                    "{}: tensor `{name}` is named by tp_plan keys `{}` ({}) and `{}` ({})",
-                    plan.source, a.0, a.1, b.0, b.1
-                )));
-            }
-            return Ok(Some(&plan.rules[first]));
+        let Some(&first) = hits.first() else { continue };
+        if found.is_some() {
+            continue;
         }
+        if let Some(&other) = hits.iter().find(|&&i| plan.rules[i].1 != plan.rules[first].1) {
+            let (a, b) = (&plan.rules[first], &plan.rules[other]);
+            return Err(Error::value(format!(
+                "{}: tensor `{name}` is named by tp_plan keys `{}` ({}) and `{}` ({})",
+                plan.source, a.0, a.1, b.0, b.1
+            )));
+        }
+        found = Some(&plan.rules[first]);
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Resolves `plan` for rank `rank` of `world` over a model's tensors (`(state_dict name,
@@ -150,7 +158,8 @@ pub fn resolve(plan: &TpPlan, tensors: &[(String, Vec<usize>)], rank: usize, wor
                 plan.source, shape[dim]
             )));
         }
-        let slice = TpSlice { key: key.clone(), style: style.clone(), shape: shape.clone(), shard: Shard { rank, world, dim } };
+        let slice =
+            TpSlice { key: key.clone(), style: style.clone(), shape: shape.clone(), shard: Shard { rank, world, dim } };
         slices.insert(name.clone(), slice);
     }
     if let Some(i) = (0..globs.len()).find(|&i| !used[i] && !plan.optional.contains(&plan.rules[i].0)) {
