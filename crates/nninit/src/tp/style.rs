@@ -97,8 +97,10 @@ pub fn split_dim(style: &str, name: &str, shape: &[usize]) -> Result<Option<usiz
             )))
         }
         Cut::Whole => None,
-        Cut::Strided => return Err(Error::value(format!(
+        Cut::Strided => {
+            return Err(Error::value(format!(
             "tensor `{name}`: style `{style}` gives each rank a strided slice (packed weights), which is not supported"
-        ))),
+        )))
+        }
     })
 }
