@@ -93,6 +93,11 @@ enum Command {
         /// The dimension --shard splits (tensors with fewer dimensions are kept whole).
         #[arg(long, default_value_t = 0, requires = "shard")]
         shard_dim: usize,
+        /// Split each tensor as tensor parallelism does instead of along one dimension: `auto`
+        /// (the config's base_model_tp_plan, as transformers' tp_plan="auto") or a file (TOML
+        /// [tp_plan] table or JSON object of "key" = "style"); needs --shard.
+        #[arg(long, requires = "shard", conflicts_with = "shard_dim")]
+        tp_plan: Option<PathBuf>,
         /// Worker threads (default: NNINIT_NUM_THREADS, else all cores). Results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -252,6 +257,7 @@ fn run(command: Command) -> Result<()> {
             rng,
             shard,
             shard_dim,
+            tp_plan,
             threads,
             output,
             force,
@@ -299,6 +305,19 @@ fn run(command: Command) -> Result<()> {
                 }
                 None => job::run(&job)?,
             };
+            let outcome = match &tp_plan {
+                Some(p) => {
+                    let config = config_path.as_ref().map(|c| job::read_config(c)).transpose()?;
+                    let name = config_path.as_ref().map(|c| c.display().to_string()).unwrap_or_default();
+                    let plan = match (p.to_str(), &config) {
+                        (Some("auto"), Some(c)) => nninit::tp::TpPlan::for_config(c, &name)?,
+                        (Some("auto"), None) => return Err(Error::value("--tp-plan auto needs --config")),
+                        _ => nninit::tp::TpPlan::load(p)?,
+                    };
+                    outcome.tensor_parallel(&plan, config.as_ref().map(|c| (c, name.as_str())))?
+                }
+                None => outcome,
+            };
             warn(&outcome.warnings);
             if let (Some(dir), Some(config)) = (save_pretrained, config_path) {
                 let config = job::read_config(&config)?;
@@ -328,7 +347,10 @@ fn run(command: Command) -> Result<()> {
                 bytes: std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0),
                 rng,
                 seed,
-                shard: shard.map(|s| format!("{}/{} dim {}", s.rank, s.world, s.dim)),
+                shard: shard.map(|s| match tp_plan {
+                    Some(_) => format!("{}/{} tp", s.rank, s.world),
+                    None => format!("{}/{} dim {}", s.rank, s.world, s.dim),
+                }),
                 preset: &outcome.preset,
                 plan: plan_file.map(|p| p.display().to_string()),
                 seconds: start.elapsed().as_secs_f64(),

@@ -566,3 +566,43 @@ fn init_arithmetic_and_recorded_fans() {
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(&cells[..7], ["layer.0.weight", "[2,", "8]", "f32", "xavier_normal_(gain=1.0)", "8", "6"], "{stats}");
 }
+
+/// `--tp-plan`: a bad plan is one clear line naming the file and key, a non-zero exit and no
+/// file; `auto` writes a rank's slices with their metadata; `--shard-dim` conflicts with it.
+#[test]
+fn tp_plan_errors_are_one_line_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nninit/tests/data/llama-tiny.config.json");
+    let config = config.to_str().unwrap();
+    std::fs::write(p.join("bad.toml"), "[tp_plan]\n\"layers.*.self_attn.qq_proj\" = \"colwise\"\n").unwrap();
+    std::fs::write(p.join("style.toml"), "[tp_plan]\n\"layers.*.mlp.up_proj\" = \"sideways\"\n").unwrap();
+    for (args, want) in [
+        (
+            vec!["--tp-plan", "bad.toml", "--shard", "0/2"],
+            "bad.toml: tp_plan key `layers.*.self_attn.qq_proj` names no tensor",
+        ),
+        (vec!["--tp-plan", "style.toml", "--shard", "0/2"], "unknown tensor-parallel style `sideways`"),
+        (vec!["--tp-plan", "auto", "--shard", "1/4"], "num_key_value_heads = 2 does not divide by the world size 4"),
+        (vec!["--tp-plan", "auto", "--shard", "0/2", "--shard-dim", "1"], "cannot be used with"),
+    ] {
+        let mut all = vec!["init", "--config", config, "-o", "out.safetensors"];
+        all.extend(args);
+        let out = nninit(p, &all);
+        assert!(!out.status.success(), "{all:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{all:?}: {err}");
+        if !want.contains("cannot be used") {
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+        }
+        assert!(!p.join("out.safetensors").exists());
+    }
+    let out = nninit(p, &["init", "--config", config, "--tp-plan", "auto", "--shard", "1/2", "-o", "r1.safetensors"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (tensors, meta) = nninit::io::load_bytes(&std::fs::read(p.join("r1.safetensors")).unwrap()).unwrap();
+    assert_eq!(meta["nninit.shard"], "1/2 tp");
+    let slices: serde_json::Value = serde_json::from_str(&meta["nninit.slices"]).unwrap();
+    assert_eq!(slices["model.layers.0.self_attn.o_proj.weight"]["offsets"], serde_json::json!([0, 16]));
+    let o = tensors.iter().find(|(n, _)| n == "model.layers.0.self_attn.o_proj.weight").unwrap();
+    assert_eq!(o.1.shape(), [32, 16]);
+}

@@ -14,6 +14,7 @@ use crate::rng::Stream;
 use crate::shard::Shard;
 use crate::stream::{self, SaveOptions};
 use crate::tensor::DType;
+use crate::tp::{resolve::resolve, TpPlan, TpShards};
 
 /// Where the model comes from.
 #[derive(Clone, Debug)]
@@ -82,6 +83,9 @@ pub struct Outcome {
     pub dtypes: BTreeMap<String, DType>,
     /// The slice to keep.
     pub shard: Option<Shard>,
+    /// The slices to keep under a tensor-parallel plan ([`Outcome::tensor_parallel`]; in place
+    /// of `shard`'s one dimension).
+    pub tp: Option<TpShards>,
     /// Metadata carried over from the source (`nninit.tied` of a `--like` checkpoint).
     pub carried: BTreeMap<String, String>,
     /// The stream the values are generated from.
@@ -218,6 +222,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
         preset: preset_name,
         dtypes,
         shard: job.shard,
+        tp: None,
         carried,
         rng: job.rng,
         seed: job.seed,
@@ -452,6 +457,62 @@ impl Outcome {
         Ok(report::rows(&self.model, &saved.written, &saved.ties))
     }
 
+    /// Splits the checkpoint by the tensor-parallel plan `plan` (transformers' styles,
+    /// [`crate::tp`]): on saving, each tensor keeps the slice rank `shard.rank` of `shard.world`
+    /// holds under its style (column-wise: weight rows and bias; row-wise: weight columns, bias
+    /// whole; tensors no key names: whole), the job's [`InitJob::shard`] giving rank and world.
+    /// With `config` (`(config.json's JSON, its name)`), attention heads must divide by the world
+    /// size ([`TpShards::check_heads`]). Tensors no key names are listed in the warnings. The
+    /// values are those of the unsharded checkpoint: the `world` files together equal it.
+    ///
+    /// ```
+    /// use nninit::job::{self, InitJob, Source};
+    /// use nninit::tp::TpPlan;
+    /// let job = InitJob {
+    ///     source: Source::Arch { name: "mlp".into(), dims: vec![8, 4, 2] },
+    ///     preset: None,
+    ///     plan: None,
+    ///     seed: 0,
+    ///     dtype: None,
+    ///     rng: nninit::rng::Stream::Torch,
+    ///     shard: Some(nninit::shard::Shard::parse("1/2", 0)?),
+    ///     unmatched: nninit::plan::Unmatched::Warn,
+    /// };
+    /// let plan = TpPlan::new("tp.toml", vec![("layer.0".into(), "colwise".into()), ("layer.2".into(), "rowwise".into())])?;
+    /// let outcome = job::run(&job)?.tensor_parallel(&plan, None)?;
+    /// let tp = outcome.tp.as_ref().unwrap();
+    /// assert_eq!(tp.slices["layer.0.weight"].offsets(), vec![2, 0]); // rows 2..4 of [4, 8]
+    /// assert_eq!(tp.slices["layer.2.weight"].offsets(), vec![0, 2]); // columns 2..4 of [2, 4]
+    /// assert!(!tp.slices.contains_key("layer.2.bias"));
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// No `shard` (rank and world); a `shard` along another dimension than 0 (`--shard-dim`
+    /// conflicts with a plan); as [`resolve`] and [`TpShards::check_heads`].
+    pub fn tensor_parallel(mut self, plan: &TpPlan, config: Option<(&serde_json::Value, &str)>) -> Result<Outcome> {
+        let shard = self.shard.ok_or_else(|| {
+            Error::value(
+                "a tensor-parallel plan needs this rank and the world size: --shard RANK/WORLD or --shard auto",
+            )
+        })?;
+        if shard.dim != 0 {
+            return Err(Error::value(format!(
+                "--shard-dim {} conflicts with --tp-plan: the plan gives each tensor its own dimension",
+                shard.dim
+            )));
+        }
+        let tensors: Vec<(String, Vec<usize>)> =
+            self.model.state_dict().into_iter().map(|(n, id)| (n, self.model.tensor(id).shape().to_vec())).collect();
+        let tp = resolve(plan, &tensors, shard.rank, shard.world)?;
+        if let Some((config, name)) = config {
+            tp.check_heads(config, name)?;
+        }
+        self.warnings.extend(tp.warning());
+        self.tp = Some(tp);
+        Ok(self)
+    }
+
     fn save_options(&self, overwrite: Overwrite, mut metadata: BTreeMap<String, String>) -> SaveOptions {
         metadata.extend(self.carried.clone());
         metadata.insert("nninit.preset".into(), self.preset.clone());
@@ -463,6 +524,7 @@ impl Outcome {
             seed: self.seed,
             overwrite,
             shard: self.shard,
+            tp: self.tp.clone(),
             dtypes: self.dtypes.clone(),
             metadata,
         }

@@ -41,6 +41,7 @@ pub mod shard;
 pub mod stats;
 pub mod stream;
 pub mod tensor;
+pub mod tp;
 
 pub use error::{Error, Result};
 pub use half;

@@ -21,6 +21,7 @@ use crate::sample::Generator;
 use crate::shard::Shard;
 use crate::stats::Stats;
 use crate::tensor::{DType, Tensor};
+use crate::tp::TpShards;
 
 /// One tensor to write: its place in the file, how it is written (dtype, shard slice), and the
 /// statistics of what was written.
@@ -165,6 +166,9 @@ pub(crate) struct SaveOptions {
     pub overwrite: Overwrite,
     /// Keep only this rank's slice of each tensor.
     pub shard: Option<Shard>,
+    /// Keep only this rank's slice of each tensor under a tensor-parallel plan (in place of
+    /// `shard`).
+    pub tp: Option<TpShards>,
     /// Per-tensor output dtypes, by `state_dict` name (default: the tensor's own).
     pub dtypes: BTreeMap<String, DType>,
     /// Extra `__metadata__` entries (a carried `nninit.tied` is kept where it still holds).
@@ -273,8 +277,15 @@ pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
     metadata.insert("nninit.seed".into(), options.seed.to_string());
     metadata.insert("nninit.rng".into(), options.stream.to_string());
     metadata.insert("nninit.inits".into(), crate::report::inits_json(model));
-    if let Some(sh) = &options.shard {
-        metadata.insert("nninit.shard".into(), format!("{}/{} dim {}", sh.rank, sh.world, sh.dim));
+    match (&options.tp, &options.shard) {
+        (Some(tp), _) => {
+            let written: Vec<&str> = unique.iter().map(|(n, _)| n.as_str()).collect();
+            metadata.extend(tp.metadata(&written));
+        }
+        (None, Some(sh)) => {
+            metadata.insert("nninit.shard".into(), format!("{}/{} dim {}", sh.rank, sh.world, sh.dim));
+        }
+        (None, None) => {}
     }
     if !ties.is_empty() {
         let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
@@ -285,7 +296,11 @@ pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
     for (index, (name, id)) in unique.iter().enumerate() {
         let t = model.tensor(*id);
         let out_dtype = t.dtype().map(|d| options.dtypes.get(name).copied().unwrap_or(d));
-        let target = Target::new(index, name.clone(), t.shape().to_vec(), out_dtype, options.shard);
+        let shard = match &options.tp {
+            Some(tp) => tp.shard_of(name),
+            None => options.shard,
+        };
+        let target = Target::new(index, name.clone(), t.shape().to_vec(), out_dtype, shard);
         layout.push(Layout {
             name: name.clone(),
             dtype: out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors),

@@ -100,6 +100,7 @@ pub fn streamed_differences(
         preset: "torch".into(),
         dtypes: Default::default(),
         shard: None,
+        tp: None,
         carried: Default::default(),
         rng: nninit::rng::Stream::Torch,
         seed,
