@@ -107,10 +107,14 @@ pub fn model_from_nodes(nodes: &[Node], dtype: DType) -> Result<Model> {
     let mut model = Model::new(dtype);
     let root = model.container(Layer::Custom("Module".into()), &[]);
     let mut modules: BTreeMap<String, ModuleId> = BTreeMap::from([(String::new(), root)]);
+    let mut root_taken = false;
     for node in nodes {
         match node {
             Node::Layer { path, layer } => {
-                if modules.contains_key(path.as_str()) {
+                // The root path is free until something is attached to it.
+                let taken = if path.is_empty() { root_taken || modules.len() > 1 } else { modules.contains_key(path.as_str()) };
+                root_taken |= path.is_empty();
+                if taken {
                     return Err(Error::value(format!("module `{path}` is given twice")));
                 }
                 let id = model.add(layer.clone()).map_err(|e| e.at(path, &[]))?;
@@ -134,7 +138,9 @@ pub fn model_from_nodes(nodes: &[Node], dtype: DType) -> Result<Model> {
             }
         }
     }
-    model.set_root(root)?;
+    if !root_taken {
+        model.set_root(root)?;
+    }
     Ok(model)
 }
 
