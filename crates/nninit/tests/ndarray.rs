@@ -48,7 +48,7 @@ fn conv_weight_fans_read_from_the_axes() {
 fn orthogonal_and_eye_on_transposed_views() {
     // A transposed view of a (64, 32) array is a (32, 64) tensor to PyTorch: 32 orthonormal rows.
     let mut storage = Array2::<f64>::zeros((64, 32));
-    let mut view = storage.t_mut();
+    let mut view = storage.view_mut().reversed_axes();
     nd::orthogonal_(&mut view, 1.0, &mut Generator::manual_seed(3)).unwrap();
     let mut want = Tensor::zeros(&[32, 64], DType::F64);
     Init::Orthogonal { gain: 1.0 }.apply(want.view_mut().unwrap(), &mut Generator::manual_seed(3)).unwrap();
@@ -63,7 +63,7 @@ fn orthogonal_and_eye_on_transposed_views() {
         }
     }
     let mut e = Array2::<f32>::zeros((2, 3));
-    let mut t = e.t_mut(); // (3, 2): ones at (0, 0) and (1, 1) of the view
+    let mut t = e.view_mut().reversed_axes(); // (3, 2): ones at (0, 0) and (1, 1) of the view
     nd::eye_(&mut t).unwrap();
     assert_eq!(e, ndarray::array![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
 }
