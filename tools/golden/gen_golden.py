@@ -15,7 +15,9 @@ Outputs (all deterministic; running twice gives byte-identical files):
     crates/nninit/tests/golden/models.json           torchvision / transformers whole models
     crates/nninit/tests/golden/rng.json              raw MT19937 outputs, rng-state digests, randperm
     crates/nninit/tests/golden/nested.json           torch.nn constructor calls nested in one another
-    crates/nninit/tests/data/{bert,gpt2,llama}-tiny.config.json   small HF configs (written here)
+    crates/nninit/tests/golden/models_hf.json        more transformers families and heads
+    crates/nninit/tests/golden/models_torchvision.json  more torchvision models (digests, module trees)
+    crates/nninit/tests/data/*-tiny.config.json     small HF configs (written here)
 
 `crates/nninit/tests/data/all-minilm-l6-v2.config.json` is an input (committed, copied from the
 sentence-transformers/all-MiniLM-L6-v2 config; see README.md). Nothing here touches the network.
@@ -36,7 +38,7 @@ def _parse_args(argv=None):
     p.add_argument("--capability", choices=_CAPABILITIES, default=None,
                    help="run torch with this ATEN_CPU_CAPABILITY and write only tensors_<capability>.json "
                         "(default: run avx2 for every file and a 'default' subprocess for tensors_default.json)")
-    p.add_argument("--only", nargs="+", choices=("tensors", "modules", "models", "rng", "nested"), default=None,
+    p.add_argument("--only", nargs="+", choices=("tensors", "modules", "models", "models_hf", "models_torchvision", "rng", "nested"), default=None,
                    help="restrict the (avx2) run to these outputs")
     p.add_argument("--golden-dir", default=None,
                    help="write golden JSON files here instead of crates/nninit/tests/golden (for comparisons)")
@@ -743,6 +745,121 @@ def gen_models():
             "transformers": _version("transformers"), "cases": cases}
 
 
+# ----------------------------------------------------------------------------------------------
+# models_hf.json: more transformers families (each a small config) and classification heads
+# ----------------------------------------------------------------------------------------------
+_DEC = dict(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64)
+_ENC = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            max_position_embeddings=64, type_vocab_size=2)
+# (tag, model class, config class, config file, seeds, config keyword arguments)
+HF_MORE = [
+    ("qwen2_tiny", "Qwen2ForCausalLM", "Qwen2Config", "qwen2-tiny.config.json", (0, 5),
+     dict(_DEC, tie_word_embeddings=True)),
+    ("mistral_tiny", "MistralForCausalLM", "MistralConfig", "mistral-tiny.config.json", (0,), dict(_DEC, head_dim=16)),
+    ("qwen3_tiny", "Qwen3ForCausalLM", "Qwen3Config", "qwen3-tiny.config.json", (0,),
+     dict(_DEC, head_dim=16, attention_bias=True)),
+    ("gemma_tiny", "GemmaForCausalLM", "GemmaConfig", "gemma-tiny.config.json", (0,),
+     dict(_DEC, num_key_value_heads=1, head_dim=16)),
+    ("phi3_tiny", "Phi3ForCausalLM", "Phi3Config", "phi3-tiny.config.json", (0,), dict(_DEC, pad_token_id=99)),
+    ("gpt_neox_tiny", "GPTNeoXForCausalLM", "GPTNeoXConfig", "gpt-neox-tiny.config.json", (0,),
+     {k: v for k, v in _DEC.items() if k != "num_key_value_heads"}),
+    ("roberta_tiny", "RobertaModel", "RobertaConfig", "roberta-tiny.config.json", (0,),
+     dict(_ENC, max_position_embeddings=66, type_vocab_size=1)),
+    ("roberta_cls_tiny", "RobertaForSequenceClassification", "RobertaConfig", "roberta-cls-tiny.config.json", (0,),
+     dict(_ENC, max_position_embeddings=66, type_vocab_size=1, num_labels=3,
+          architectures=["RobertaForSequenceClassification"])),
+    ("bert_cls_tiny", "BertForSequenceClassification", "BertConfig", "bert-cls-tiny.config.json", (0,),
+     dict(_ENC, num_labels=3, architectures=["BertForSequenceClassification"])),
+    ("llama_cls_tiny", "LlamaForSequenceClassification", "LlamaConfig", "llama-cls-tiny.config.json", (0,),
+     dict(_DEC, num_labels=3, pad_token_id=0, architectures=["LlamaForSequenceClassification"])),
+    ("vit_tiny", "ViTModel", "ViTConfig", "vit-tiny.config.json", (0,),
+     dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=32,
+          patch_size=8)),
+    ("vit_cls_tiny", "ViTForImageClassification", "ViTConfig", "vit-cls-tiny.config.json", (0,),
+     dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=[32, 24],
+          patch_size=8, num_channels=1, num_labels=3, architectures=["ViTForImageClassification"])),
+    ("t5_tiny", "T5ForConditionalGeneration", "T5Config", "t5-tiny.config.json", (0,),
+     dict(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=1, num_heads=4,
+          relative_attention_num_buckets=8)),
+    ("t5_gated_tiny", "T5ForConditionalGeneration", "T5Config", "t5-gated-tiny.config.json", (0,),
+     dict(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, relative_attention_num_buckets=8,
+          feed_forward_proj="gated-gelu", initializer_factor=0.5)),
+]
+HF_MORE += [
+    ("t5_model_tiny", "T5Model", "T5Config", "t5-model-tiny.config.json", (0,),
+     dict(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, relative_attention_num_buckets=8,
+          architectures=["T5Model"])),
+    ("t5_encoder_tiny", "T5EncoderModel", "T5Config", "t5-encoder-tiny.config.json", (0,),
+     dict(vocab_size=100, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+          architectures=["T5EncoderModel"])),
+]
+# Fields written into a config file after `to_json_file`, as released checkpoints have them (T5 v1.1
+# configs say `"tie_word_embeddings": false`, which T5Config 5.x reads as "do not scale decoder
+# outputs" while still tying the embeddings).
+HF_JSON_OVERRIDES = {"t5-gated-tiny.config.json": {"tie_word_embeddings": False}}
+
+
+def gen_models_hf():
+    import transformers
+    cases = []
+    for tag, model_cls, cfg_cls, cfg_file, seeds, kwargs in HF_MORE:
+        path = os.path.join(DATA_DIR, cfg_file)
+        getattr(transformers, cfg_cls)(**kwargs).to_json_file(path)
+        if cfg_file in HF_JSON_OVERRIDES:
+            with open(path) as f:
+                fields = json.load(f)
+            fields.update(HF_JSON_OVERRIDES[cfg_file])
+            with open(path, "w") as f:
+                f.write(json.dumps(fields, indent=2, sort_keys=True) + "\n")
+        print("wrote %s" % os.path.relpath(path, REPO), file=sys.stderr)
+        cfg = getattr(transformers, cfg_cls).from_json_file(path)
+        for s in seeds:
+            torch.manual_seed(s)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m = getattr(transformers, model_cls)(cfg)
+            rng = rng_state_sha256()
+            ctor = "transformers.%s(transformers.%s.from_json_file('%s'))" % (model_cls, cfg_cls, cfg_file)
+            cases.append({"id": "%s_s%d" % (tag, s), "seed": s, "ctor": ctor, "config": cfg_file,
+                          "tree": module_tree_digest(m), "tensors": module_tensors(m, with_bits=False),
+                          "rng_state_sha256": rng})
+            del m
+    return {"torch": TORCH_VERSION, "capability": CAPABILITY, "transformers": _version("transformers"),
+            "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# models_torchvision.json: more torchvision classification models (fixed sizes, so only digests)
+# ----------------------------------------------------------------------------------------------
+TORCHVISION_MORE = [("vit_b_16", (0,)), ("convnext_tiny", (0,)), ("efficientnet_b0", (0, 4)),
+                    ("mobilenet_v3_large", (0,)), ("densenet121", (0,))]
+
+
+def module_tree_digest(m):
+    """`[count, sha256]` of `"\\n".join(f"{path} {class}")` over `module_classes(m)`."""
+    lines = ["%s %s" % (p, c) for p, c in module_classes(m)]
+    return [len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest()]
+
+
+def gen_models_torchvision():
+    import torchvision
+    cases = []
+    for name, seeds in TORCHVISION_MORE:
+        for s in seeds:
+            torch.manual_seed(s)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m = getattr(torchvision.models, name)()
+            rng = rng_state_sha256()
+            cases.append({"id": "%s_s%d" % (name, s), "seed": s, "ctor": "torchvision.models.%s()" % name,
+                          "tree": module_tree_digest(m), "tensors": module_tensors(m, with_bits=False),
+                          "rng_state_sha256": rng})
+            del m
+    return {"torch": TORCH_VERSION, "capability": CAPABILITY, "torchvision": _version("torchvision"),
+            "cases": cases}
+
+
 def _version(mod):
     return __import__(mod).__version__
 
@@ -854,13 +971,19 @@ NESTED_DTYPE_CTORS = [
 ]
 
 
+# Subclasses that only change `forward`, written as the `torch.nn` class they extend (nninit
+# builds them as that layer, so plans and `_init_weights` treat them as it).
+_BASE_CLASS = {"NonDynamicallyQuantizableLinear": "Linear", "GemmaTextScaledWordEmbedding": "Embedding"}
+
+
 def module_classes(m):
     """`[path, class]` for every module in `named_modules()` order (PyTorch's
-    `NonDynamicallyQuantizableLinear` written `Linear`)."""
+    `NonDynamicallyQuantizableLinear` written `Linear`, Gemma's `GemmaTextScaledWordEmbedding`
+    written `Embedding`)."""
     out = []
     for path, mod in m.named_modules():
         cls = type(mod).__name__
-        out.append([path, "Linear" if cls == "NonDynamicallyQuantizableLinear" else cls])
+        out.append([path, _BASE_CLASS.get(cls, cls)])
     return out
 
 
@@ -913,7 +1036,7 @@ def main():
         write_json(os.path.join(GOLDEN_DIR, "tensors_%s.json" % CAPABILITY), doc)
         return
 
-    only = set(_ARGS.only or ("tensors", "modules", "models", "rng", "nested"))
+    only = set(_ARGS.only or ("tensors", "modules", "models", "models_hf", "models_torchvision", "rng", "nested"))
     if "tensors" in only:
         doc = gen_tensors()
         self_check_tensors(doc)
@@ -931,6 +1054,10 @@ def main():
         write_json(os.path.join(GOLDEN_DIR, "modules.json"), doc)
     if "models" in only:
         write_json(os.path.join(GOLDEN_DIR, "models.json"), gen_models())
+    if "models_hf" in only:
+        write_json(os.path.join(GOLDEN_DIR, "models_hf.json"), gen_models_hf())
+    if "models_torchvision" in only:
+        write_json(os.path.join(GOLDEN_DIR, "models_torchvision.json"), gen_models_torchvision())
     if "nested" in only:
         doc = gen_nested()
         self_check_nested(doc)

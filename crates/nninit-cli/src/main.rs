@@ -1,5 +1,12 @@
 //! `nninit`: initialize models and tensors as PyTorch does, and inspect checkpoints.
 
+mod check;
+#[cfg(feature = "probe")]
+mod lsuv;
+mod pretty;
+#[cfg(feature = "probe")]
+mod probe;
+mod report;
 mod table;
 
 use std::collections::BTreeMap;
@@ -29,19 +36,23 @@ struct Cli {
 }
 
 /// Which model, and which plan: shared by `init` and `plan`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct ModelArgs {
-    /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, or a torch.nn
+    /// Built-in architecture: mlp, resnet18, resnet50, vgg11_bn, mobilenet_v2, mobilenet_v3_large,
+    /// efficientnet_b0, densenet121, convnext_tiny, vit_b_16, or a torch.nn
     /// constructor call such as "nn.LSTM(8, 16, num_layers=2)" or "nn.Transformer(d_model=512)".
     #[arg(long, conflicts_with_all = ["config", "like"])]
     arch: Option<String>,
     /// Layer sizes for --arch mlp [default: 784,256,128,10].
     #[arg(long, value_delimiter = ',')]
     dims: Option<Vec<usize>>,
-    /// A Hugging Face config.json (BERT, GPT-2, Llama).
-    #[arg(long, conflicts_with = "like")]
+    /// A Hugging Face config.json (BERT, RoBERTa, GPT-2, GPT-NeoX, Llama, Qwen2, Qwen3, Mistral,
+    /// Gemma, Phi-3, T5, ViT). With --like: the checkpoint's config (its pad_token_id gives the
+    /// padding rows; its numbers are plan variables).
+    #[arg(long)]
     config: Option<PathBuf>,
-    /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes).
+    /// Re-initialize the layout of an existing checkpoint (same names, shapes, dtypes); buffers
+    /// (masks, rotary frequencies, position ids) are kept, BatchNorm statistics reset.
     #[arg(long)]
     like: Option<PathBuf>,
     /// Built-in plan: torch (layer defaults), seed, bert. Default: seed for the MLP, torch otherwise.
@@ -74,7 +85,9 @@ enum Command {
         /// function of seed, tensor name and index).
         #[arg(long, default_value = "torch")]
         rng: Stream,
-        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8).
+        /// Write only this rank's slice of each tensor: RANK/WORLD (e.g. 0/8), or `auto` (from
+        /// torchrun's RANK/WORLD_SIZE, Slurm's SLURM_PROCID/SLURM_NTASKS or Open MPI's
+        /// OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE).
         #[arg(long)]
         shard: Option<String>,
         /// The dimension --shard splits (tensors with fewer dimensions are kept whole).
@@ -89,6 +102,25 @@ enum Command {
         /// Overwrite the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// Write a Hugging Face model folder instead of one file (what save_pretrained writes:
+        /// config.json with the dtype written, model.safetensors or shards and their index);
+        /// needs --config.
+        #[arg(long, requires = "config", conflicts_with_all = ["output", "shard"])]
+        save_pretrained: Option<PathBuf>,
+        /// Largest shard of --save-pretrained, as transformers: 50GB, 500MB, 20KB or bytes.
+        #[arg(long, default_value = nninit::folder::DEFAULT_MAX_SHARD_SIZE, requires = "save_pretrained")]
+        max_shard_size: String,
+        /// Copy the tensors an existing checkpoint (a safetensors file or a model folder) already
+        /// has, byte for byte; initialize only the others (as from_pretrained).
+        #[arg(long, requires = "config")]
+        from: Option<PathBuf>,
+        /// With --from, initialize tensors whose shape differs instead of failing.
+        #[arg(long, requires = "from")]
+        ignore_mismatched_sizes: bool,
+        /// Print the full per-tensor table (init, fans, expected std, measured moments), not
+        /// only the summary.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Dry run: build the model and apply the plan without drawing anything, and print per
     /// parameter the rules that matched, the init it ends with, its fans and the distribution of
@@ -154,6 +186,24 @@ enum Command {
         /// The checkpoint.
         file: PathBuf,
     },
+    /// Check that each tensor's values are what its init should give: per tensor, statistical
+    /// tests against the scheme's law (KS, mean, std, kurtosis, range, values at a bound) and
+    /// exact tests of its structure, each passing a correct tensor with probability ≥ 1 − 1e-6;
+    /// names the likely cause of a failure. Exits non-zero when a tensor fails.
+    Check(check::CheckArgs),
+    /// Signal propagation at initialization: per layer the std of the activations (forward) and
+    /// of the gradients (backward) of a deep MLP or CNN on a random batch, for several schemes
+    /// side by side (a table, --json, and plots with --plot FILE.png/.svg).
+    /// One self-contained HTML page (no network): per tensor its histogram against the scheme's
+    /// density, the check's results, the init, fans and shard; a probe plot with --probe-depth.
+    Report(report::ReportArgs),
+    #[cfg(feature = "probe")]
+    Probe(probe::ProbeArgs),
+    /// LSUV (Mishkin & Matas 2015): orthogonal pre-init, then each Linear/Conv2d weight rescaled
+    /// until its output variance on a data batch is 1 within --tol; writes the checkpoint and
+    /// prints a per-layer report.
+    #[cfg(feature = "probe")]
+    Lsuv(lsuv::LsuvArgs),
 }
 
 fn main() -> ExitCode {
@@ -177,6 +227,16 @@ fn main() -> ExitCode {
     remove_partial_output_on_signals();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        // Interrupted: whatever the work failed with (the cancellation, or its temporary file
+        // removed under it), the status says which signal stopped it.
+        Err(_) if SIGNAL.load(std::sync::atomic::Ordering::Relaxed) != 0 => {
+            nninit::io::remove_temporary_files();
+            ExitCode::from(128 + SIGNAL.load(std::sync::atomic::Ordering::Relaxed) as u8)
+        }
+        Err(Error::Cancelled) => {
+            nninit::io::remove_temporary_files();
+            ExitCode::from(128 + SIGNAL.load(std::sync::atomic::Ordering::Relaxed) as u8)
+        }
         Err(e) => {
             eprintln!("nninit: error: {e}");
             ExitCode::FAILURE
@@ -186,21 +246,94 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Init { model, seed, rng, shard, shard_dim, threads, output, force } => {
+        Command::Init {
+            model,
+            seed,
+            rng,
+            shard,
+            shard_dim,
+            threads,
+            output,
+            force,
+            save_pretrained,
+            max_shard_size,
+            from,
+            ignore_mismatched_sizes,
+            verbose,
+        } => {
+            let start = std::time::Instant::now();
             set_threads(threads)?;
-            let shard = shard.map(|s| Shard::parse(&s, shard_dim)).transpose()?;
+            let plan_file = model.plan.clone();
+            let shard = shard
+                .map(|s| match s.as_str() {
+                    "auto" => Shard::from_env(|k| std::env::var(k).ok(), shard_dim),
+                    _ => Shard::parse(&s, shard_dim),
+                })
+                .transpose()?;
+            let max_shard_size = nninit::folder::parse_size(&max_shard_size)?;
+            if let Some(p) = from.as_ref().filter(|p| !p.exists()) {
+                return Err(Error::value(format!("--from {}: no such file", p.display())));
+            }
+            let config_path = model.config.clone();
             // The recipe first (no values yet), so bad input is reported before an existing
             // output is.
-            let outcome = job::run(&model.job(seed, rng, shard)?)?;
+            let job = model.job(seed, rng, shard)?;
+            let outcome = match from {
+                Some(path) => {
+                    let base = job::Base { path, ignore_mismatched_sizes };
+                    let (outcome, loaded) = job::run_from(&job, &base)?;
+                    if !loaded.mismatched.is_empty() {
+                        eprintln!(
+                            "warning: {} tensor(s) of another shape initialized: {}",
+                            loaded.mismatched.len(),
+                            loaded.mismatched.join(", ")
+                        );
+                    }
+                    say(&format!(
+                        "copied {} tensor(s) from {}; {} initialized\n",
+                        loaded.copied.len(),
+                        base.path.display(),
+                        loaded.initialized.len() + loaded.mismatched.len()
+                    ));
+                    outcome
+                }
+                None => job::run(&job)?,
+            };
             warn(&outcome.warnings);
+            if let (Some(dir), Some(config)) = (save_pretrained, config_path) {
+                let config = job::read_config(&config)?;
+                let bar = Progress::new();
+                let overwrite = Overwrite::from_flag(force);
+                let rows = outcome.save_pretrained(&dir, &config, max_shard_size, overwrite, &|done, total| {
+                    bar.update(done, total)
+                })?;
+                bar.finish();
+                if verbose {
+                    say(&table::init_report(&rows));
+                }
+                say(&format!("wrote {} (preset {}, seed {seed})\n", dir.display(), outcome.preset));
+                return Ok(());
+            }
             nninit::io::check_destination(&output, Overwrite::from_flag(force))?;
             let bar = Progress::new();
             let overwrite = Overwrite::from_flag(force);
             let rows = outcome
                 .save_with_progress(&output, overwrite, BTreeMap::new(), &|done, total| bar.update(done, total))?;
             bar.finish();
-            say(&table::init_report(&rows));
-            say(&format!("wrote {} (preset {}, seed {seed})\n", output.display(), outcome.preset));
+            if verbose {
+                say(&table::init_report(&rows));
+            }
+            let summary = table::InitSummary {
+                rows: &rows,
+                bytes: std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0),
+                rng,
+                seed,
+                shard: shard.map(|s| format!("{}/{} dim {}", s.rank, s.world, s.dim)),
+                preset: &outcome.preset,
+                plan: plan_file.map(|p| p.display().to_string()),
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            say(&summary.render(&output));
             Ok(())
         }
         Command::Plan { model, json } => {
@@ -259,6 +392,28 @@ fn run(command: Command) -> Result<()> {
             }
             let n = t.numel() as f64;
             say(&format!("{{\"seconds\": {best:.6}, \"elements_per_second\": {:.0}}}\n", n / best));
+            Ok(())
+        }
+        #[cfg(feature = "probe")]
+        Command::Probe(args) => {
+            let text = probe::run(args)?;
+            say(&text);
+            Ok(())
+        }
+        #[cfg(feature = "probe")]
+        Command::Lsuv(args) => {
+            let text = lsuv::run(args)?;
+            say(&text);
+            Ok(())
+        }
+        Command::Report(args) => {
+            let text = report::run(args)?;
+            say(&text);
+            Ok(())
+        }
+        Command::Check(args) => {
+            let text = check::run(args)?;
+            say(&text);
             Ok(())
         }
         Command::Stats { file } => {
@@ -332,9 +487,10 @@ impl ModelArgs {
         }
         let dims_given_elsewhere = dims.is_some() && (config.is_some() || like.is_some());
         let source = match (config, like) {
-            (Some(c), _) => Source::Config(c),
-            (_, Some(l)) => Source::Like(l),
-            _ => {
+            (Some(config), Some(checkpoint)) => Source::LikeWithConfig { checkpoint, config },
+            (Some(c), None) => Source::Config(c),
+            (None, Some(l)) => Source::Like(l),
+            (None, None) => {
                 let name = arch.unwrap_or_else(|| "mlp".into());
                 if dims.is_some() && name != "mlp" {
                     return Err(Error::value(format!("--dims is for --arch mlp, not {name}")));
@@ -358,7 +514,8 @@ fn warn(warnings: &[String]) {
     }
 }
 
-/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core.
+/// Sizes the worker pool: `--threads`, else `NNINIT_NUM_THREADS`, else one per core; never more
+/// than one per core.
 fn set_threads(threads: Option<usize>) -> Result<()> {
     let from_env = std::env::var("NNINIT_NUM_THREADS").ok();
     let (n, source) = match (threads, from_env) {
@@ -372,17 +529,33 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
     if !(1..=1024).contains(&n) {
         return Err(Error::value(format!("{source} must be between 1 and 1024, got {n}")));
     }
-    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::value(e.to_string()))
+    // More workers than cores only add switching and smaller chunks (the philox stream sizes its
+    // chunks by the pool): the pool is capped at the core count. Results do not depend on it.
+    let cores = std::thread::available_parallelism().map_or(n, |c| c.get());
+    rayon::ThreadPoolBuilder::new().num_threads(n.min(cores)).build_global().map_err(|e| Error::value(e.to_string()))
 }
 
-/// On SIGINT, SIGTERM or SIGHUP, deletes the temporary file of a checkpoint being written and
-/// exits (128 + signal); SIGXFSZ (a file-size limit) becomes a write error like any other.
+/// The signal that interrupted the command (for its exit status, 128 + signal).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// How long an interrupted command may take to stop by itself (its loops check
+/// `nninit::cancel`) before the process exits anyway.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// On SIGINT, SIGTERM or SIGHUP, asks the running work to stop (`nninit::cancel::request`),
+/// deletes the temporary file of a checkpoint being written and exits (128 + signal) — at once
+/// when the work stops, after [`STOP_GRACE`] otherwise; SIGXFSZ (a file-size limit) becomes a
+/// write error like any other.
 fn remove_partial_output_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
     let _ = signal_hook::flag::register(SIGXFSZ, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                SIGNAL.store(signal, std::sync::atomic::Ordering::Relaxed);
+                nninit::cancel::request();
+                nninit::io::remove_temporary_files();
+                std::thread::sleep(STOP_GRACE);
                 nninit::io::remove_temporary_files();
                 std::process::exit(128 + signal);
             }

@@ -4,7 +4,7 @@ use nninit::report::Row;
 use nninit::stats::Stats;
 use nninit::Tensor;
 
-fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -64,7 +64,7 @@ pub fn init_report(rows: &[Row]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let mut c = vec![r.name.clone(), shape(&r.shape), r.dtype.clone(), r.init.clone()];
+            let mut c = vec![r.name.clone(), shape(&r.shape), r.dtype.clone(), crate::pretty::init(&r.init)];
             c.extend(fans(r.fans));
             c.push(num(r.expected_std));
             c.extend(stat_cells(r.stats));
@@ -143,4 +143,64 @@ pub fn stats_report(rows: &[Vec<String>], with_expected: bool) -> String {
         .collect();
     let header: Vec<&str> = header.iter().enumerate().filter(|(i, _)| *i != dropped).map(|(_, h)| *h).collect();
     render(&header, &rows)
+}
+
+/// The default `nninit init` output: what was written, in one short block.
+pub struct InitSummary<'a> {
+    /// The written tensors.
+    pub rows: &'a [Row],
+    /// File size.
+    pub bytes: u64,
+    /// Random stream.
+    pub rng: nninit::rng::Stream,
+    /// Seed.
+    pub seed: u64,
+    /// `rank/world dim d`.
+    pub shard: Option<String>,
+    /// The preset applied.
+    pub preset: &'a str,
+    /// The plan file, if any.
+    pub plan: Option<String>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl InitSummary<'_> {
+    /// The summary lines.
+    pub fn render(&self, output: &std::path::Path) -> String {
+        let params: u64 = self.rows.iter().map(|r| r.shape.iter().product::<usize>() as u64).sum();
+        let mut dtypes: Vec<&str> = self.rows.iter().map(|r| r.dtype.as_str()).collect();
+        dtypes.sort_unstable();
+        dtypes.dedup();
+        let mut s = format!("wrote {}\n", output.display());
+        s.push_str(&format!("  tensors     {}\n", self.rows.len()));
+        s.push_str(&format!("  parameters  {} (values written, buffers included)\n", thousands(params)));
+        s.push_str(&format!("  bytes       {}\n", thousands(self.bytes)));
+        s.push_str(&format!("  dtype       {}\n", dtypes.join(", ")));
+        s.push_str(&format!("  rng         {}, seed {}\n", self.rng, self.seed));
+        s.push_str(&format!("  shard       {}\n", self.shard.as_deref().unwrap_or("-")));
+        s.push_str(&format!(
+            "  plan        preset {}{}\n",
+            self.preset,
+            self.plan.as_ref().map_or(String::new(), |p| format!(" + {p}"))
+        ));
+        s.push_str(&format!(
+            "  time        {:.2} s (--verbose: every tensor's init, fans and moments)\n",
+            self.seconds
+        ));
+        s
+    }
 }

@@ -24,9 +24,13 @@ fn minilm_like_with_bert_preset() {
     let input = PathBuf::from(std::env::var("NNINIT_MINILM").expect("NNINIT_MINILM = path to model.safetensors"));
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.safetensors");
+    // The model's config.json (next to it in the package) gives the padding row: pad_token_id 0.
+    let config = input.with_file_name("config.json");
     let run = Command::new(env!("CARGO_BIN_EXE_nninit"))
         .args(["init", "--like"])
         .arg(&input)
+        .arg("--config")
+        .arg(&config)
         .args(["--preset", "bert", "-o"])
         .arg(&output)
         .output()
@@ -71,6 +75,21 @@ fn minilm_like_with_bert_preset() {
     let w = f32s(words.data());
     assert!(w[..384].iter().all(|&x| x == 0.0), "padding row 0 is not zero");
     assert!(w[384..].iter().all(|&x| x != 0.0));
+    checks += 1;
+    // Without the config, the padding row would be the checkpoint's only all-zero row; trained
+    // BERT tables have none, so no row is zeroed (never a guess of 0).
+    let bare = dir.path().join("bare.safetensors");
+    let run = Command::new(env!("CARGO_BIN_EXE_nninit"))
+        .args(["init", "--like"])
+        .arg(&input)
+        .args(["--preset", "bert", "-o"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bare_bytes = std::fs::read(&bare).unwrap();
+    let c = SafeTensors::deserialize(&bare_bytes).unwrap();
+    assert!(f32s(c.tensor("embeddings.word_embeddings.weight").unwrap().data()).iter().all(|&x| x != 0.0));
     checks += 1;
     println!("{checks} passed, 0 failed");
 }

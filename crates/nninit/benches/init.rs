@@ -24,7 +24,9 @@ fn elementwise(c: &mut Criterion) {
         let init: Init = name.parse().unwrap();
         let mut group = c.benchmark_group(init.name());
         group.throughput(Throughput::Elements(n)).sample_size(10);
-        for dtype in [DType::F32, DType::BF16] {
+        let dtypes: &[DType] =
+            if name == "uniform_()" { &[DType::F32, DType::BF16, DType::F16] } else { &[DType::F32, DType::BF16] };
+        for &dtype in dtypes {
             let mut t = Tensor::zeros(&shape, dtype);
             for engine in ["torch", "philox"] {
                 group.bench_function(BenchmarkId::new(engine, dtype), |b| b.iter(|| run(&init, &mut t, engine)));
@@ -37,11 +39,13 @@ fn elementwise(c: &mut Criterion) {
 fn matrices(c: &mut Criterion) {
     let mut group = c.benchmark_group("orthogonal_");
     group.sample_size(10);
-    for n in [512, 1024, 2048] {
-        let init: Init = "orthogonal_()".parse().unwrap();
-        let mut t = Tensor::zeros(&[n, n], DType::F32);
+    let init: Init = "orthogonal_()".parse().unwrap();
+    for (n, dtype) in
+        [(512, DType::F32), (1024, DType::F32), (2048, DType::F32), (4096, DType::F32), (1024, DType::F64)]
+    {
+        let mut t = Tensor::zeros(&[n, n], dtype);
         group.throughput(Throughput::Elements((n * n) as u64));
-        group.bench_function(BenchmarkId::new("torch", n), |b| b.iter(|| run(&init, &mut t, "torch")));
+        group.bench_function(BenchmarkId::new(format!("torch/{dtype}"), n), |b| b.iter(|| run(&init, &mut t, "torch")));
     }
     group.finish();
     let mut group = c.benchmark_group("sparse_");
@@ -56,5 +60,24 @@ fn matrices(c: &mut Criterion) {
     let _ = <Generator as Engine>::randperm;
 }
 
-criterion_group!(benches, elementwise, matrices);
+/// A whole checkpoint: an MLP of 4096-wide layers (67 M parameters, 268 MB of f32) built and
+/// written to safetensors in the temp dir (`TMPDIR=/dev/shm` takes the disk out), report
+/// statistics included.
+fn checkpoint(c: &mut Criterion) {
+    use nninit::io::Overwrite;
+    use nninit::rng::Stream;
+    let model = nninit::arch::mlp(&[4096, 4096, 4096, 4096, 4096, 4096], DType::F32).unwrap();
+    let path = std::env::temp_dir().join(format!("nninit-bench-{}.safetensors", std::process::id()));
+    let mut group = c.benchmark_group("save");
+    group.sample_size(10).throughput(Throughput::Bytes(5 * 4097 * 4096 * 4));
+    for (name, stream) in [("torch", Stream::Torch), ("philox", Stream::Philox)] {
+        group.bench_function(BenchmarkId::new(name, "mlp-4096x5-f32"), |b| {
+            b.iter(|| model.save(&path, stream, 0, Overwrite::Replace).unwrap())
+        });
+    }
+    group.finish();
+    std::fs::remove_file(&path).ok();
+}
+
+criterion_group!(benches, elementwise, matrices, checkpoint);
 criterion_main!(benches);

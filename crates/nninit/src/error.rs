@@ -77,6 +77,42 @@ pub enum Error {
         known: String,
     },
 
+    /// Not enough free space to write a file: found before anything is written (the file
+    /// system's free bytes, `statvfs`'s `f_bavail · f_frsize`), or when the space could not be
+    /// reserved.
+    #[error(
+        "not enough free space to write {}: it needs {needed} bytes ({}), {} has {available} bytes ({}) available",
+        .path.display(), human_bytes(*.needed), .dir.display(), human_bytes(*.available)
+    )]
+    NoSpace {
+        /// The file to write.
+        path: PathBuf,
+        /// The directory it goes to (the file system that is full).
+        dir: PathBuf,
+        /// Bytes the file needs.
+        needed: u64,
+        /// Bytes available to this user.
+        available: u64,
+    },
+
+    /// Work refused before it starts because its expected amount exceeds a fixed bound: PyTorch's
+    /// `trunc_normal_` sampler (kept bit-exact on the torch stream) far in a tail, where it would
+    /// need billions of proposals. `message` names the call, the acceptance rate, the expected
+    /// work and what to use instead, e.g. "trunc_normal_(mean=0, std=1, a=6, b=10000) on the
+    /// torch stream: PyTorch's sampler accepts 1.62e-5 of its proposals on this interval, an
+    /// expected 6.0e9 proposals in 6.0e5 rounds for 10000 values (beyond nninit's bound of 1.1e9
+    /// proposals, 32768 per round included); use --rng philox (an exact tail sampler) or a
+    /// narrower interval".
+    #[error("{message}")]
+    TooMuchWork {
+        /// The description.
+        message: String,
+    },
+
+    /// The work was stopped by [`crate::cancel::request`] (the command line's Ctrl-C).
+    #[error("interrupted")]
+    Cancelled,
+
     /// An I/O error with the file it concerns.
     #[error("{path}: {source}")]
     Io {
@@ -126,6 +162,22 @@ impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+}
+
+/// `n` bytes in decimal units (`1.5 GB`).
+fn human_bytes(n: u64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", units[u])
     }
 }
 

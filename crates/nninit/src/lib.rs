@@ -27,7 +27,10 @@
 
 pub mod adapter;
 pub mod arch;
+pub mod cancel;
+pub mod check;
 pub mod error;
+pub mod folder;
 pub mod init;
 pub mod io;
 pub mod job;

@@ -50,6 +50,7 @@ fn label(model: &Model, id: TensorId, is_buffer: bool) -> String {
     let provenance = model.provenance(id);
     let mut label = match provenance {
         _ if is_buffer => "buffer".to_string(),
+        Some(Provenance { init: None, origin: Origin::Copied, .. }) => "copied".to_string(),
         Some(Provenance { init: None, .. }) => "keep_() (given values)".to_string(),
         Some(Provenance { init: Some(init), origin: Origin::LayerDefault, .. }) => format!("default: {init}"),
         Some(Provenance { init: Some(init), .. }) => init.to_string(),

@@ -29,6 +29,59 @@ impl Shard {
         Ok(Shard { rank, world, dim })
     }
 
+    /// `auto`: rank and world size from the launcher's environment: torchrun's
+    /// `RANK`/`WORLD_SIZE`, Slurm's `SLURM_PROCID`/`SLURM_NTASKS`, Open MPI's
+    /// `OMPI_COMM_WORLD_RANK`/`OMPI_COMM_WORLD_SIZE` (`env` looks a variable up; pass
+    /// `|k| std::env::var(k).ok()`). Several launchers may be set if they agree.
+    ///
+    /// ```
+    /// let env = |k: &str| match k { "RANK" => Some("3".to_string()), "WORLD_SIZE" => Some("8".to_string()), _ => None };
+    /// let shard = nninit::shard::Shard::from_env(env, 0)?;
+    /// assert_eq!((shard.rank, shard.world), (3, 8));
+    /// assert!(nninit::shard::Shard::from_env(|_| None, 0).is_err());
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// No launcher's variables set; one of a pair set without the other; a value that is not a
+    /// number; launchers that disagree; `rank >= world` or `world == 0`.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>, dim: usize) -> Result<Shard> {
+        const PAIRS: [(&str, &str); 3] = [
+            ("RANK", "WORLD_SIZE"),
+            ("SLURM_PROCID", "SLURM_NTASKS"),
+            ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+        ];
+        let mut found: Option<(usize, usize, &str)> = None;
+        for (r, w) in PAIRS {
+            let (rank, world) = match (env(r), env(w)) {
+                (None, None) => continue,
+                (Some(rank), Some(world)) => (rank, world),
+                (Some(_), None) => return Err(Error::value(format!("--shard auto: {r} is set but {w} is not"))),
+                (None, Some(_)) => return Err(Error::value(format!("--shard auto: {w} is set but {r} is not"))),
+            };
+            let num = |k: &str, v: &str| {
+                v.trim().parse::<usize>().map_err(|_| Error::value(format!("--shard auto: {k}={v} is not a number")))
+            };
+            let (rank, world) = (num(r, &rank)?, num(w, &world)?);
+            match found {
+                Some((fr, fw, name)) if (fr, fw) != (rank, world) => {
+                    return Err(Error::value(format!(
+                        "--shard auto: {r}/{w} give {rank}/{world} but {name} gives {fr}/{fw}"
+                    )))
+                }
+                Some(_) => {}
+                None => found = Some((rank, world, r)),
+            }
+        }
+        let (rank, world, name) = found.ok_or_else(|| {
+            Error::value("--shard auto: no launcher's rank is set (RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS or OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE)")
+        })?;
+        if world == 0 || rank >= world {
+            return Err(Error::value(format!("--shard auto: {name} gives rank {rank} of world {world}")));
+        }
+        Ok(Shard { rank, world, dim })
+    }
+
     /// The slice `[start, end)` of a dimension of `size`.
     pub fn range(&self, size: usize) -> (usize, usize) {
         let chunk = size.div_ceil(self.world);

@@ -41,9 +41,9 @@ impl Stats {
     /// merged with Chan et al.'s pairwise update (deterministic for a given length).
     pub fn of_tensor(t: &Tensor) -> Option<Stats> {
         Some(match t.data() {
-            Data::F16(v) => Self::of_slice(v, |x| x.to_f64()),
-            Data::BF16(v) => Self::of_slice(v, |x| x.to_f64()),
-            Data::F32(v) => Self::of_slice(v, |&x| x as f64),
+            Data::F16(v) => Self::of_slice(v, |x| x.to_f32()),
+            Data::BF16(v) => Self::of_slice(v, |x| x.to_f32()),
+            Data::F32(v) => Self::of_slice(v, |&x| x),
             Data::F64(v) => Self::of_slice(v, |&x| x),
             Data::Other { .. } | Data::Meta(_) => return None,
         })
@@ -53,15 +53,16 @@ impl Stats {
     /// data. Panics on a range past the end.
     pub fn of_range(t: &Tensor, range: std::ops::Range<usize>) -> Option<Stats> {
         Some(match t.data() {
-            Data::F16(v) => Self::of_slice(&v[range], |x| x.to_f64()),
-            Data::BF16(v) => Self::of_slice(&v[range], |x| x.to_f64()),
-            Data::F32(v) => Self::of_slice(&v[range], |&x| x as f64),
+            Data::F16(v) => Self::of_slice(&v[range], |x| x.to_f32()),
+            Data::BF16(v) => Self::of_slice(&v[range], |x| x.to_f32()),
+            Data::F32(v) => Self::of_slice(&v[range], |&x| x),
             Data::F64(v) => Self::of_slice(&v[range], |&x| x),
             Data::Other { .. } | Data::Meta(_) => return None,
         })
     }
 
-    fn of_slice<T: Sync>(v: &[T], f: impl Fn(&T) -> f64 + Sync) -> Stats {
+    /// `f` widens an element to `W` (f32 for the types of 32 bits or fewer, exactly).
+    fn of_slice<T: Sync, W: Lane>(v: &[T], f: impl Fn(&T) -> W + Sync) -> Stats {
         use rayon::prelude::*;
         v.par_chunks(1 << 14)
             .map(|c| Stats::of_chunk(c, &f))
@@ -71,33 +72,37 @@ impl Stats {
 
     /// One pass over a chunk, shifted by its first value (so the sums stay small and the
     /// variance does not cancel: Chan, Golub & LeVeque's shifted data), over 8 independent lanes
-    /// so the loop vectorizes.
+    /// so the loop vectorizes. Minimum and maximum are taken in the widened type `W` (f32 for
+    /// f32 and narrower: the same values as in f64, at twice the SIMD width), the sums in f64.
     #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-    fn of_chunk<T, F: Fn(&T) -> f64>(c: &[T], f: F) -> Stats {
+    fn of_chunk<T, W: Lane, F: Fn(&T) -> W>(c: &[T], f: F) -> Stats {
         const L: usize = 8;
-        let Some(shift) = c.first().map(&f).filter(|x| x.is_finite()).or(c.first().map(|_| 0.0)) else {
+        let Some(shift) = c.first().map(|x| f(x).wide()).filter(|x| x.is_finite()).or(c.first().map(|_| 0.0)) else {
             return Stats::of(std::iter::empty());
         };
         let (mut sum, mut sq) = ([0.0; L], [0.0; L]);
-        let (mut min, mut max) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
+        let (mut min, mut max) = ([W::INFINITY; L], [W::NEG_INFINITY; L]);
         let mut lanes = c.chunks_exact(L);
         for group in &mut lanes {
+            let x: [W; L] = std::array::from_fn(|k| f(&group[k]));
             for k in 0..L {
-                let x = f(&group[k]);
-                let d = x - shift;
+                min[k] = if x[k] < min[k] { x[k] } else { min[k] };
+                max[k] = if x[k] > max[k] { x[k] } else { max[k] };
+            }
+            for k in 0..L {
+                let d = x[k].wide() - shift;
                 sum[k] += d;
                 sq[k] += d * d;
-                min[k] = if x < min[k] { x } else { min[k] };
-                max[k] = if x > max[k] { x } else { max[k] };
             }
         }
         for (k, x) in lanes.remainder().iter().map(&f).enumerate() {
-            let d = x - shift;
+            let d = x.wide() - shift;
             sum[k] += d;
             sq[k] += d * d;
-            min[k] = min[k].min(x);
-            max[k] = max[k].max(x);
+            min[k] = if x < min[k] { x } else { min[k] };
+            max[k] = if x > max[k] { x } else { max[k] };
         }
+        let (min, max) = (min.map(W::wide), max.map(W::wide));
         let n = c.len() as f64;
         let (sum, sq) = (sum.iter().sum::<f64>(), sq.iter().sum::<f64>());
         let var = (sq - sum * sum / n) / n;
@@ -105,7 +110,7 @@ impl Stats {
         let var = if var < 0.0 { 0.0 } else { var };
         let fold = |v: [f64; L], g: fn(f64, f64) -> f64| v.into_iter().reduce(g).unwrap_or(f64::NAN);
         // A NaN makes the sums NaN; only then look for one (inf − inf is NaN too).
-        if sum.is_nan() && c.iter().any(|x| f(x).is_nan()) {
+        if sum.is_nan() && c.iter().any(|x| f(x).wide().is_nan()) {
             // As torch: any NaN makes every statistic NaN.
             return Stats { numel: c.len(), mean: f64::NAN, std: f64::NAN, min: f64::NAN, max: f64::NAN };
         }
@@ -138,6 +143,32 @@ impl Stats {
             min: if a.min.is_nan() || b.min.is_nan() { f64::NAN } else { a.min.min(b.min) },
             max: if a.max.is_nan() || b.max.is_nan() { f64::NAN } else { a.max.max(b.max) },
         }
+    }
+}
+
+/// The type an element is widened to for [`Stats::of_chunk`]'s minimum and maximum.
+trait Lane: Copy + PartialOrd {
+    const INFINITY: Self;
+    const NEG_INFINITY: Self;
+    /// Exactly, to f64.
+    fn wide(self) -> f64;
+}
+
+impl Lane for f32 {
+    const INFINITY: Self = f32::INFINITY;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Lane for f64 {
+    const INFINITY: Self = f64::INFINITY;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    #[inline(always)]
+    fn wide(self) -> f64 {
+        self
     }
 }
 

@@ -27,6 +27,8 @@ use crate::tensor::{DType, Tensor};
 pub(crate) struct Target {
     /// Index in the writer's layout.
     pub index: usize,
+    /// Which of the writers the tensor goes to (a model folder's shard file; 0 otherwise).
+    pub file: usize,
     /// `state_dict` name (the first, for tied tensors); keys the Philox stream.
     pub name: String,
     /// The full shape.
@@ -41,7 +43,7 @@ pub(crate) struct Target {
 impl Target {
     /// A target; see the fields.
     pub fn new(index: usize, name: String, shape: Vec<usize>, out_dtype: Option<DType>, shard: Option<Shard>) -> Self {
-        Target { index, name, shape, out_dtype, shard, stats: Mutex::new(Vec::new()) }
+        Target { index, file: 0, name, shape, out_dtype, shard, stats: Mutex::new(Vec::new()) }
     }
 
     /// The shape written (the shard's slice).
@@ -101,7 +103,8 @@ impl Target {
 /// The checkpoint writer as a [`Sink`]: each chunk to its target, with progress.
 struct FileSink<'a> {
     targets: &'a HashMap<TensorId, Target>,
-    writer: &'a Writer,
+    writers: &'a [Writer],
+    total: u64,
     done: AtomicU64,
     progress: &'a (dyn Fn(u64, u64) + Sync),
 }
@@ -109,8 +112,8 @@ struct FileSink<'a> {
 impl Sink for FileSink<'_> {
     fn put(&self, id: TensorId, start: usize, chunk: &Tensor) -> Result<()> {
         let target = self.targets.get(&id).ok_or_else(|| Error::value("a tensor outside the checkpoint"))?;
-        target.put(self.writer, start, chunk, &self.done)?;
-        (self.progress)(self.done.load(Ordering::Relaxed), self.writer.data_bytes());
+        target.put(&self.writers[target.file], start, chunk, &self.done)?;
+        (self.progress)(self.done.load(Ordering::Relaxed), self.total);
         Ok(())
     }
 
@@ -122,7 +125,7 @@ impl Sink for FileSink<'_> {
     }
 }
 
-/// Generates and writes every target of `model` (keyed by tensor) from `seed` on `stream`,
+/// Generates and writes every target of `model` (keyed by tensor, each to its writer) from `seed` on `stream`,
 /// calling `progress(bytes_written, total_bytes)` as chunks land. A materialized model's values
 /// are written as they are.
 ///
@@ -133,10 +136,11 @@ pub(crate) fn generate(
     targets: &HashMap<TensorId, Target>,
     stream: Stream,
     seed: u64,
-    writer: &Writer,
+    writers: &[Writer],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<()> {
-    let sink = FileSink { targets, writer, done: AtomicU64::new(0), progress };
+    let total = writers.iter().map(Writer::data_bytes).sum();
+    let sink = FileSink { targets, writers, total, done: AtomicU64::new(0), progress };
     if model.is_materialized() {
         for (id, target) in targets {
             sink.put(*id, 0, model.tensor(*id)).map_err(|e| e.at(&target.name, &target.shape))?;
@@ -206,6 +210,49 @@ pub(crate) fn save(
     options: &SaveOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Saved> {
+    let prepared = prepare(model, options);
+    let writer = Writer::create(path, &prepared.layout, &prepared.metadata, options.overwrite)?;
+    generate(model, &prepared.targets, options.stream, options.seed, std::slice::from_ref(&writer), progress)?;
+    writer.finish()?;
+    Ok(prepared.saved())
+}
+
+/// What to write: the tensors (tied ones once), their layout and targets, the metadata.
+pub(crate) struct Prepared {
+    /// `state_dict` order, tied tensors once.
+    pub unique: Vec<(String, TensorId)>,
+    /// `(name, first name)` for every tied name not written.
+    pub ties: Vec<(String, String)>,
+    /// `__metadata__`.
+    pub metadata: BTreeMap<String, String>,
+    /// One target per written tensor.
+    pub targets: HashMap<TensorId, Target>,
+    /// The layout, in `unique`'s order.
+    pub layout: Vec<Layout>,
+}
+
+impl Prepared {
+    /// The report's input once everything is written.
+    pub fn saved(self) -> Saved {
+        let written = self
+            .unique
+            .iter()
+            .zip(self.layout)
+            .map(|((name, id), l)| Written {
+                name: name.clone(),
+                id: *id,
+                full_shape: self.targets[id].shape.clone(),
+                shape: l.shape,
+                dtype: l.dtype,
+                stats: self.targets[id].stats(),
+            })
+            .collect();
+        Saved { written, ties: self.ties }
+    }
+}
+
+/// The tensors, layout and metadata [`save`] writes.
+pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
     let (unique, ties) = unique_state_dict(model);
     let mut metadata = options.metadata.clone();
     // Carried ties (`name=written_name`) are kept when they still describe this checkpoint: the
@@ -246,22 +293,7 @@ pub(crate) fn save(
         });
         targets.insert(*id, target);
     }
-    let writer = Writer::create(path, &layout, &metadata, options.overwrite)?;
-    generate(model, &targets, options.stream, options.seed, &writer, progress)?;
-    writer.finish()?;
-    let written = unique
-        .iter()
-        .zip(layout)
-        .map(|((name, id), l)| Written {
-            name: name.clone(),
-            id: *id,
-            full_shape: targets[id].shape.clone(),
-            shape: l.shape,
-            dtype: l.dtype,
-            stats: targets[id].stats(),
-        })
-        .collect();
-    Ok(Saved { written, ties })
+    Prepared { unique, ties, metadata, targets, layout }
 }
 
 impl Model {

@@ -205,7 +205,7 @@ pub enum Data {
     Other {
         /// The safetensors dtype.
         dtype: safetensors::Dtype,
-        /// Little-endian bytes, `numel * dtype.size()` long.
+        /// Little-endian bytes, `ceil(numel × bits / 8)` long (sub-byte dtypes such as `F4` are packed).
         bytes: Vec<u8>,
     },
     /// No values yet (PyTorch's meta device): a model's tensor before
@@ -265,15 +265,30 @@ impl Tensor {
         Ok(Self::zeros(shape, dtype))
     }
 
-    /// A tensor from typed data; `Error::Value` if `data` does not hold `prod(shape)` elements.
+    /// A tensor from typed data; `Error::Value` if `data` does not hold `prod(shape)` elements
+    /// (for [`Data::Other`], `ceil(prod(shape) × bits / 8)` bytes, as safetensors sizes sub-byte
+    /// dtypes such as `F4`), or if `prod(shape)` overflows.
     pub fn new(shape: &[usize], data: Data) -> Result<Self> {
-        let n: usize = shape.iter().product();
+        let n = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| Error::value(format!("shape {shape:?} is too large")))?;
         let len = match &data {
             Data::F16(v) => v.len(),
             Data::BF16(v) => v.len(),
             Data::F32(v) => v.len(),
             Data::F64(v) => v.len(),
-            Data::Other { dtype, bytes } => bytes.len() * 8 / dtype.bitsize().max(1),
+            Data::Other { dtype, bytes } => {
+                let need = n.checked_mul(dtype.bitsize()).map(|bits| bits.div_ceil(8));
+                if need != Some(bytes.len()) {
+                    return Err(Error::value(format!(
+                        "shape {shape:?} of {dtype:?} needs {} bytes, data has {}",
+                        need.map_or("more than 2^64".to_string(), |b| b.to_string()),
+                        bytes.len()
+                    )));
+                }
+                n
+            }
             Data::Meta(_) => n,
         };
         if len != n {

@@ -46,14 +46,18 @@ fn same_bits_for_any_thread_count() {
                 );
             }
         }
-        // orthogonal_ (a QR, not elementwise) too.
-        let ortho = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[300, 37], DType::F32, 1));
-        assert_eq!(ortho(2), ortho(1), "orthogonal_ x2");
-        // Large enough for the QR to run its blocked, parallel code.
-        let big = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[700, 600], DType::F32, 1));
-        let want = big(1);
-        for threads in [2, 3, 8] {
-            assert!(big(threads) == want, "orthogonal_ 700x600 x{threads}");
+        // orthogonal_ (a QR, not elementwise) too, in f32 and f64 (it refuses 16-bit types).
+        if matches!(dtype, DType::F32 | DType::F64) {
+            let ortho = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &[300, 37], dtype, 1));
+            assert_eq!(ortho(2), ortho(1), "orthogonal_ {dtype} x2");
+            // Large enough for the QR to run its blocked, parallel code (wide: transposed).
+            for shape in [[700, 600], [520, 900]] {
+                let big = |threads| in_pool(threads, || philox_tensor("orthogonal_()", &shape, dtype, 1));
+                let want = big(1);
+                for threads in [2, 3, 8] {
+                    assert!(big(threads) == want, "orthogonal_ {shape:?} {dtype} x{threads}");
+                }
+            }
         }
         // The PyTorch stream too.
         let torch = |threads| {
@@ -403,5 +407,61 @@ fn copies_equal_their_source_on_both_streams() {
         x.materialize(rng, 0).unwrap();
         assert_eq!(x.tensor(sd[2].1), x.tensor(sd[0].1), "{rng:?}");
         assert_ne!(x.tensor(sd[3].1), x.tensor(sd[1].1), "{rng:?}");
+    }
+}
+
+/// Every rank of a normal-initialized model (only its slice generated on PyTorch's stream, the
+/// rest skipped), along dim 0 and dim 1 and for a world that does not divide the sizes, put
+/// back together equals the unsharded checkpoint, on both streams.
+#[test]
+fn shards_of_hf_models_put_together_equal_the_unsharded_checkpoint() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for config in ["llama-tiny", "gpt2-tiny"] {
+        let source = Source::Config(data.join(format!("{config}.config.json")));
+        let run = |rng, shard| {
+            let job = InitJob {
+                source: source.clone(),
+                preset: None,
+                plan: None,
+                seed: 9,
+                dtype: None,
+                rng,
+                shard,
+                unmatched: Default::default(),
+            };
+            job::run(&job).unwrap()
+        };
+        let shapes: Vec<(String, Vec<usize>)> = {
+            let o = run(Stream::Torch, None);
+            o.model.state_dict().iter().map(|(n, id)| (n.clone(), o.model.tensor(*id).shape().to_vec())).collect()
+        };
+        for rng in [Stream::Torch, Stream::Philox] {
+            let full = written(&run(rng, None));
+            for dim in [0, 1] {
+                let world = 3;
+                let parts: Vec<_> =
+                    (0..world).map(|rank| written(&run(rng, Some(Shard { rank, world, dim })))).collect();
+                for (name, bytes) in &full {
+                    let shape = &shapes.iter().find(|(n, _)| n == name).unwrap().1;
+                    // Rows of the dimensions before `dim`, each the ranks' pieces in rank order.
+                    let piece = |part: &Vec<(String, Vec<u8>)>| part.iter().find(|(n, _)| n == name).unwrap().1.clone();
+                    if shape.len() <= dim {
+                        // Kept whole by every rank.
+                        assert!(parts.iter().all(|p| &piece(p) == bytes), "{config} {rng:?} dim {dim} {name}");
+                        continue;
+                    }
+                    let outer: usize = shape.iter().take(dim).product();
+                    let mut joined = Vec::new();
+                    for o in 0..outer {
+                        for part in &parts {
+                            let piece = piece(part);
+                            let len = piece.len() / outer;
+                            joined.extend_from_slice(&piece[o * len..(o + 1) * len]);
+                        }
+                    }
+                    assert!(&joined == bytes, "{config} {rng:?} dim {dim} {name}");
+                }
+            }
+        }
     }
 }

@@ -109,6 +109,75 @@ fn mobilenet_v2_matches_torchvision() {
     check_torchvision("mobilenet_v2");
 }
 
+/// Builds every case of `models_torchvision.json` for model `name` (a fixed-size torchvision
+/// model recorded as per-tensor digests, `named_modules()` tree and generator state), in memory
+/// and through the streaming writer, and compares it with torchvision 0.29.
+fn check_more_torchvision(name: &str) {
+    let golden = golden("models_torchvision.json");
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in golden["cases"].as_array().unwrap().iter().filter(|c| torchvision_name(c) == Some(name)) {
+        let id = case["id"].as_str().unwrap();
+        let seed = case["seed"].as_u64().unwrap();
+        let mut g = Generator::manual_seed(seed);
+        let mut model = arch::build(name, &[], DType::F32).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let tree = module_tree(&model);
+        let want_tree = (case["tree"][0].as_u64().unwrap() as usize, case["tree"][1].as_str().unwrap().to_string());
+        if tree != want_tree {
+            failures.push(format!("{id}: named_modules() tree {tree:?} vs torchvision {want_tree:?}"));
+        }
+        model.materialize_with(&mut g).unwrap_or_else(|e| panic!("{id}: {e}"));
+        checked += 1;
+        failures.extend(state_dict_differences(&model, &case["tensors"], id));
+        if !rng_matches(&g, case) {
+            failures.push(format!("{id}: generator state differs"));
+        }
+        drop(model);
+        if checked == 1 {
+            failures.extend(streamed_differences(|| arch::build(name, &[], DType::F32), seed, &case["tensors"], id));
+        }
+    }
+    assert!(checked > 0, "no recorded case for {name}");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_model_of_models_torchvision_is_covered() {
+    let golden = golden("models_torchvision.json");
+    let names: std::collections::BTreeSet<&str> =
+        golden["cases"].as_array().unwrap().iter().filter_map(torchvision_name).collect();
+    let tested = ["vit_b_16", "convnext_tiny", "efficientnet_b0", "mobilenet_v3_large", "densenet121"];
+    assert_eq!(names, tested.into_iter().collect());
+    for name in names {
+        assert!(arch::ARCHS.contains(&name), "{name} not in arch::ARCHS");
+    }
+}
+
+#[test]
+fn vit_b_16_matches_torchvision() {
+    check_more_torchvision("vit_b_16");
+}
+
+#[test]
+fn convnext_tiny_matches_torchvision() {
+    check_more_torchvision("convnext_tiny");
+}
+
+#[test]
+fn efficientnet_b0_matches_torchvision() {
+    check_more_torchvision("efficientnet_b0");
+}
+
+#[test]
+fn mobilenet_v3_large_matches_torchvision() {
+    check_more_torchvision("mobilenet_v3_large");
+}
+
+#[test]
+fn densenet121_matches_torchvision() {
+    check_more_torchvision("densenet121");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transformer modules
 // ---------------------------------------------------------------------------------------------

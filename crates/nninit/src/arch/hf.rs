@@ -1,4 +1,6 @@
-//! Hugging Face transformers 5.x models (BERT, GPT-2, Llama) from their `config.json`.
+//! Hugging Face transformers 5.x models from their `config.json`: BERT, RoBERTa, GPT-2,
+//! GPT-NeoX, Llama, Qwen2, Qwen3, Mistral, Gemma, Phi-3, T5 and ViT, and the BERT, RoBERTa and
+//! Llama sequence-classification heads.
 //!
 //! [`from_config`] reproduces `torch.manual_seed(s); Model(Config.from_json_file(path))` of
 //! transformers 5.24 on PyTorch 2.15 bit for bit: the same module tree (HF class names for HF
@@ -9,20 +11,31 @@
 //!
 //! 1. every `torch.nn` layer's default init as it is constructed (`nn.Linear`'s
 //!    `kaiming_uniform_`, `nn.Embedding`'s `N(0, 1)`, GPT-2's `Conv1D` drawing `N(0, 0.02)` in
-//!    its own `__init__`): transformers does not suppress these outside `from_pretrained`;
+//!    its own `__init__`, ViT's `torch.randn` parameters): transformers does not suppress these
+//!    outside `from_pretrained`;
 //! 2. `post_init()` of every `PreTrainedModel` as its `__init__` finishes (so an inner
-//!    `GPT2Model` is initialized before the outer `GPT2LMHeadModel` builds `lm_head`):
-//!    `_init_weights` on each module not yet initialized, children before parents (`smart_apply`);
-//!    modules initialized by an inner model's `post_init` are skipped (`_is_hf_initialized`);
-//! 3. `tie_weights()`, when `tie_word_embeddings` is true and the class declares tied keys.
+//!    `GPT2Model` is initialized before the outer `GPT2LMHeadModel` builds `lm_head`, and each
+//!    `T5Stack` before the next is built): `_init_weights` on each module not yet initialized,
+//!    children before parents (`smart_apply`); modules initialized by an inner model's
+//!    `post_init` are skipped (`_is_hf_initialized`);
+//! 3. `tie_weights()`, when `tie_word_embeddings` is true (always for T5) and the class declares
+//!    tied keys.
 //!
-//! Non-persistent buffers (BERT `position_ids`/`token_type_ids`, Llama rotary `inv_freq`) are not
-//! in the `state_dict` and are not modelled; GPT-2 attention no longer registers its `bias` mask.
+//! Non-persistent buffers (BERT `position_ids`/`token_type_ids`, rotary `inv_freq`, Gemma's
+//! `embed_scale`) are not in the `state_dict` and are not modelled; GPT-2 attention no longer
+//! registers its `bias` mask.
 //!
-//! Config fields: the four that give a model its size (`vocab_size`, `hidden_size`,
-//! `num_hidden_layers`, `num_attention_heads`, or GPT-2's `n_embd`, `n_layer`, `n_head`) are
-//! required; every other field takes its transformers default when absent or `null`. The
-//! config's `dtype`/`torch_dtype` is ignored, as `Model(config)` ignores it: `dtype` decides.
+//! Config fields: the ones that give a model its size (`vocab_size`, `hidden_size`,
+//! `num_hidden_layers`, `num_attention_heads`, or GPT-2's `n_embd`, `n_layer`, `n_head`, or
+//! T5's `d_model`, `num_layers`, `num_heads`) are required; every other field takes its
+//! transformers default when absent or `null`. The config's `dtype`/`torch_dtype` is ignored, as
+//! `Model(config)` ignores it: `dtype` decides.
+
+mod bert;
+mod decoder;
+mod gpt_neox;
+mod t5;
+mod vit;
 
 use std::collections::HashSet;
 
@@ -37,20 +50,83 @@ const MAX_DIM: u64 = 1 << 40;
 use crate::tensor::DType;
 
 /// The `model_type`s [`from_config`] knows, with the class each one builds.
-pub const MODEL_TYPES: [(&str, &str); 3] =
-    [("bert", "BertModel"), ("gpt2", "GPT2LMHeadModel"), ("llama", "LlamaForCausalLM")];
+pub const MODEL_TYPES: [(&str, &str); 12] = [
+    ("bert", "BertModel"),
+    ("gemma", "GemmaForCausalLM"),
+    ("gpt2", "GPT2LMHeadModel"),
+    ("gpt_neox", "GPTNeoXForCausalLM"),
+    ("llama", "LlamaForCausalLM"),
+    ("mistral", "MistralForCausalLM"),
+    ("phi3", "Phi3ForCausalLM"),
+    ("qwen2", "Qwen2ForCausalLM"),
+    ("qwen3", "Qwen3ForCausalLM"),
+    ("roberta", "RobertaModel"),
+    ("t5", "T5ForConditionalGeneration"),
+    ("vit", "ViTModel"),
+];
+
+/// The transformers classes [`build`] can construct, each with its `model_type`.
+const CLASS_FAMILIES: [(&str, &str); 26] = [
+    ("BertModel", "bert"),
+    ("BertForSequenceClassification", "bert"),
+    ("GemmaModel", "gemma"),
+    ("GemmaForCausalLM", "gemma"),
+    ("GPT2Model", "gpt2"),
+    ("GPT2LMHeadModel", "gpt2"),
+    ("GPTNeoXModel", "gpt_neox"),
+    ("GPTNeoXForCausalLM", "gpt_neox"),
+    ("LlamaModel", "llama"),
+    ("LlamaForCausalLM", "llama"),
+    ("LlamaForSequenceClassification", "llama"),
+    ("MistralModel", "mistral"),
+    ("MistralForCausalLM", "mistral"),
+    ("Phi3Model", "phi3"),
+    ("Phi3ForCausalLM", "phi3"),
+    ("Qwen2Model", "qwen2"),
+    ("Qwen2ForCausalLM", "qwen2"),
+    ("Qwen3Model", "qwen3"),
+    ("Qwen3ForCausalLM", "qwen3"),
+    ("RobertaModel", "roberta"),
+    ("RobertaForSequenceClassification", "roberta"),
+    ("T5Model", "t5"),
+    ("T5ForConditionalGeneration", "t5"),
+    ("T5EncoderModel", "t5"),
+    ("ViTModel", "vit"),
+    ("ViTForImageClassification", "vit"),
+];
 
 /// The transformers classes [`build`] can construct.
-pub const CLASSES: [&str; 5] = ["BertModel", "GPT2Model", "GPT2LMHeadModel", "LlamaModel", "LlamaForCausalLM"];
+pub const CLASSES: [&str; 26] = {
+    let mut out = [""; 26];
+    let mut i = 0;
+    while i < 26 {
+        out[i] = CLASS_FAMILIES[i].0;
+        i += 1;
+    }
+    out
+};
 
 /// Builds the model a Hugging Face `config.json` describes, as
 /// `torch.manual_seed(s); Model(Config.from_json_file(path))` does with transformers 5.24.
 ///
-/// The class comes from `model_type`: `bert` → `BertModel`, `gpt2` → `GPT2LMHeadModel`,
-/// `llama` → `LlamaForCausalLM` (see [`MODEL_TYPES`]). When `architectures[0]` names another
-/// class of the same family that [`build`] supports (`GPT2Model`, `LlamaModel`), that class is
-/// built instead; other heads (`BertForMaskedLM`, ...) fall back to the family's class above.
-/// Without `model_type`, `architectures[0]` must be one of [`CLASSES`].
+/// The class comes from `model_type` (see [`MODEL_TYPES`]: `bert` → `BertModel`, `gpt2` →
+/// `GPT2LMHeadModel`, `llama` → `LlamaForCausalLM`, `t5` → `T5ForConditionalGeneration`, ...).
+/// When `architectures[0]` names another class of the same family that [`build`] supports
+/// (`GPT2Model`, `LlamaForSequenceClassification`, `RobertaForSequenceClassification`, ...),
+/// that class is built instead; other heads (`BertForMaskedLM`, ...) fall back to the family's
+/// class above. Without `model_type`, `architectures[0]` must be one of [`CLASSES`].
+///
+/// ```
+/// let config = serde_json::json!({
+///     "model_type": "qwen2", "vocab_size": 100, "hidden_size": 32, "intermediate_size": 64,
+///     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+/// });
+/// let m = nninit::arch::hf::from_config(&config, nninit::DType::F32)?;
+/// let names: Vec<String> = m.state_dict().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names[1], "model.layers.0.self_attn.q_proj.weight");
+/// assert_eq!(names[2], "model.layers.0.self_attn.q_proj.bias");
+/// # Ok::<(), nninit::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Unknown`] for a `model_type` (or, without one, an architecture) that is not
@@ -67,17 +143,44 @@ pub fn from_config(config: &Value, dtype: DType) -> Result<Model> {
 /// # Errors
 /// [`Error::Unknown`] for a class not in [`CLASSES`]; config errors as in [`from_config`].
 pub fn build(class: &str, config: &Value, dtype: DType) -> Result<Model> {
+    use decoder::Family as D;
     let mut b = PreTrained { m: Model::new(dtype), done: HashSet::new() };
-    match class {
-        "BertModel" => bert::bert_model(&mut b, &bert::Config::read(config)?)?,
-        "GPT2Model" => gpt2::gpt2_model(&mut b, &gpt2::Config::read(config)?)?.root,
-        "GPT2LMHeadModel" => gpt2::gpt2_lm_head_model(&mut b, &gpt2::Config::read(config)?)?,
-        "LlamaModel" => llama::llama_model(&mut b, &llama::Config::read(config)?)?.root,
-        "LlamaForCausalLM" => llama::llama_for_causal_lm(&mut b, &llama::Config::read(config)?)?,
-        other => {
-            return Err(Error::Unknown { what: "transformers class", name: other.into(), known: CLASSES.join(", ") })
-        }
+    let decoder_family = |prefix: &str| {
+        [D::Llama, D::Qwen2, D::Qwen3, D::Mistral, D::Gemma, D::Phi3].into_iter().find(|f| f.prefix() == prefix)
     };
+    let bert_family =
+        |prefix: &str| [bert::Family::Bert, bert::Family::Roberta].into_iter().find(|f| f.prefix() == prefix);
+    let split = |suffix: &str| class.strip_suffix(suffix).filter(|p| !p.is_empty());
+    if let Some(f) = split("ForCausalLM").and_then(decoder_family) {
+        decoder::for_causal_lm(&mut b, &decoder::Config::read(config, f)?)?;
+    } else if let Some(f) = split("ForSequenceClassification").and_then(decoder_family).filter(|f| *f == D::Llama) {
+        decoder::for_sequence_classification(&mut b, &decoder::Config::read(config, f)?)?;
+    } else if let Some(f) = split("ForSequenceClassification").and_then(bert_family) {
+        bert::for_sequence_classification(&mut b, &bert::Config::read(config, f)?)?;
+    } else if let Some(f) = split("Model").and_then(bert_family) {
+        bert::model(&mut b, &bert::Config::read(config, f)?, true)?;
+    } else if let Some(f) = split("Model").and_then(decoder_family) {
+        decoder::model(&mut b, &decoder::Config::read(config, f)?)?;
+    } else {
+        match class {
+            "GPT2Model" => gpt2::gpt2_model(&mut b, &gpt2::Config::read(config)?)?.root,
+            "GPT2LMHeadModel" => gpt2::gpt2_lm_head_model(&mut b, &gpt2::Config::read(config)?)?,
+            "GPTNeoXModel" => gpt_neox::model(&mut b, &gpt_neox::Config::read(config)?)?.root,
+            "GPTNeoXForCausalLM" => gpt_neox::for_causal_lm(&mut b, &gpt_neox::Config::read(config)?)?,
+            "T5Model" | "T5ForConditionalGeneration" | "T5EncoderModel" => {
+                t5::build(&mut b, class, &t5::Config::read(config)?)?
+            }
+            "ViTModel" => vit::model(&mut b, &vit::Config::read(config)?, true)?,
+            "ViTForImageClassification" => vit::for_image_classification(&mut b, &vit::Config::read(config)?)?,
+            other => {
+                return Err(Error::Unknown {
+                    what: "transformers class",
+                    name: other.into(),
+                    known: CLASSES.join(", "),
+                })
+            }
+        };
+    }
     Ok(b.m)
 }
 
@@ -113,11 +216,7 @@ fn class_for(config: &Value) -> Result<&'static str> {
 
 /// The `model_type` of a class in [`CLASSES`].
 fn family(class: &str) -> &'static str {
-    match class {
-        "BertModel" => "bert",
-        "GPT2Model" | "GPT2LMHeadModel" => "gpt2",
-        _ => "llama",
-    }
+    CLASS_FAMILIES.iter().find(|(c, _)| *c == class).map_or("", |(_, t)| t)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -209,6 +308,35 @@ impl<'a> Fields<'a> {
             0 => Err(Error::value(format!("{}: config field `{}` must be positive, got 0", self.class, names[0]))),
             h => Ok(h),
         }
+    }
+
+    /// The number of labels of a classification head, as `PreTrainedConfig` gives it: the
+    /// length of `id2label` when present, else `num_labels`, else 2.
+    fn num_labels(&self) -> Result<usize> {
+        let given = self.opt_dim(&["num_labels"])?;
+        match self.get(&["id2label"]) {
+            None => Ok(given.unwrap_or(2)),
+            Some((_, Value::Object(labels))) => match given {
+                Some(n) if n != labels.len() => Err(Error::value(format!(
+                    "{}: num_labels = {n} is incompatible with the id2label map of length {}",
+                    self.class,
+                    labels.len()
+                ))),
+                _ => Ok(labels.len()),
+            },
+            Some((n, v)) => Err(self.bad(n, "an object", v)),
+        }
+    }
+
+    /// A size given as one integer or a `[height, width]` pair (`image_size`, `patch_size`).
+    fn pair_or(&self, name: &'static str, default: usize) -> Result<[usize; 2]> {
+        let Some((n, v)) = self.get(&[name]) else { return Ok([default, default]) };
+        let dim = |v: &Value| v.as_u64().filter(|&x| x <= MAX_DIM).map(|x| x as usize);
+        let pair = match v {
+            Value::Array(a) if a.len() == 2 => dim(&a[0]).zip(dim(&a[1])).map(|(h, w)| [h, w]),
+            other => dim(other).map(|x| [x, x]),
+        };
+        pair.ok_or_else(|| self.bad(n, "a non-negative integer or a [height, width] pair", v))
     }
 
     /// `pad_token_id` (`default` when absent; `null` is none) as `nn.Embedding(num, dim,
@@ -397,154 +525,6 @@ fn norm_rule(b: &mut PreTrained, id: ModuleId) -> Result<()> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// BERT
-// ------------------------------------------------------------------------------------------------
-
-/// `BertModel` (transformers `models/bert/modeling_bert.py`).
-mod bert {
-    use super::*;
-
-    /// The `BertConfig` fields that shape `BertModel`, with `BertConfig`'s defaults.
-    pub(super) struct Config {
-        vocab_size: usize,
-        hidden_size: usize,
-        num_hidden_layers: usize,
-        /// `num_attention_heads * int(hidden_size / num_attention_heads)`.
-        all_head_size: usize,
-        intermediate_size: usize,
-        max_position_embeddings: usize,
-        type_vocab_size: usize,
-        initializer_range: f64,
-        /// Normalized `pad_token_id` (default 0).
-        padding_idx: Option<usize>,
-        /// The class of `ACT2FN[hidden_act]` (default `gelu`).
-        activation: &'static str,
-        add_cross_attention: bool,
-    }
-
-    impl Config {
-        /// Reads a `BertConfig` from `config.json`.
-        pub(super) fn read(config: &Value) -> Result<Self> {
-            let f = Fields::new(config, "BertConfig")?;
-            let vocab_size = f.dim(&["vocab_size"])?;
-            let hidden_size = f.dim(&["hidden_size"])?;
-            let heads = f.heads(&["num_attention_heads"])?;
-            if hidden_size % heads != 0 && !f.obj.contains_key("embedding_size") {
-                return Err(Error::value(format!(
-                    "BertConfig: the hidden size ({hidden_size}) is not a multiple of the number of attention heads ({heads})"
-                )));
-            }
-            let is_decoder = f.bool_or("is_decoder", false)?;
-            let add_cross_attention = f.bool_or("add_cross_attention", false)?;
-            if add_cross_attention && !is_decoder {
-                return Err(Error::value(
-                    "BertConfig: add_cross_attention needs is_decoder (BertLayer should be used as a decoder model if cross attention is added)",
-                ));
-            }
-            Ok(Config {
-                vocab_size,
-                hidden_size,
-                num_hidden_layers: f.layers(&["num_hidden_layers"])?,
-                all_head_size: heads * (hidden_size / heads),
-                intermediate_size: f.dim_or(&["intermediate_size"], 3072)?,
-                max_position_embeddings: f.dim_or(&["max_position_embeddings"], 512)?,
-                type_vocab_size: f.dim_or(&["type_vocab_size"], 2)?,
-                initializer_range: f.float_or("initializer_range", 0.02)?,
-                padding_idx: f.padding_idx(vocab_size, Some(0))?,
-                activation: activation_class(&f.str_or("hidden_act", "gelu")?)?,
-                add_cross_attention,
-            })
-        }
-    }
-
-    /// `BertModel(config)` with its pooling layer, then its `post_init`.
-    pub(super) fn bert_model(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
-        let embeddings = embeddings(b, c)?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for _ in 0..c.num_hidden_layers {
-            layers.push(layer(b, c)?);
-        }
-        let list = b.m.module_list(&layers);
-        let encoder = b.m.custom("BertEncoder", &[("layer", list)])?;
-        let dense = b.linear(c.hidden_size, c.hidden_size, true)?;
-        let activation = b.m.stateless("Tanh")?;
-        let pooler = b.m.custom("BertPooler", &[("dense", dense), ("activation", activation)])?;
-        let root = b.m.custom("BertModel", &[("embeddings", embeddings), ("encoder", encoder), ("pooler", pooler)])?;
-        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
-        Ok(root)
-    }
-
-    /// `BertPreTrainedModel._init_weights`: the base rule with `std = initializer_range or 0.02`
-    /// (Linear and Embedding weights `N(0, std)`, biases 0, the padding row 0, LayerNorm 1/0).
-    /// Its extra cases write only non-persistent buffers (`BertEmbeddings.position_ids`) or the
-    /// bias of `BertLMPredictionHead`, which `BertModel` does not have.
-    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
-        base_init_weights(b, id, path, base_std(c.initializer_range))
-    }
-
-    /// `BertEmbeddings`: word (with `padding_idx`), position and token-type embeddings, LayerNorm,
-    /// dropout. Its `position_ids`/`token_type_ids` buffers are non-persistent.
-    fn embeddings(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
-        let h = c.hidden_size;
-        let word =
-            b.m.add(Layer::Embedding { num_embeddings: c.vocab_size, embedding_dim: h, padding_idx: c.padding_idx })?;
-        let position = b.m.add(Layer::Embedding {
-            num_embeddings: c.max_position_embeddings,
-            embedding_dim: h,
-            padding_idx: None,
-        })?;
-        let token_type =
-            b.m.add(Layer::Embedding { num_embeddings: c.type_vocab_size, embedding_dim: h, padding_idx: None })?;
-        let norm = b.layer_norm(h)?;
-        let dropout = b.m.stateless("Dropout")?;
-        b.m.custom(
-            "BertEmbeddings",
-            &[
-                ("word_embeddings", word),
-                ("position_embeddings", position),
-                ("token_type_embeddings", token_type),
-                ("LayerNorm", norm),
-                ("dropout", dropout),
-            ],
-        )
-    }
-
-    /// `BertAttention`: `self` (`BertSelfAttention`, or `BertCrossAttention`) and `output`.
-    fn attention(b: &mut PreTrained, c: &Config, cross: bool) -> Result<ModuleId> {
-        let query = b.linear(c.hidden_size, c.all_head_size, true)?;
-        let key = b.linear(c.hidden_size, c.all_head_size, true)?;
-        let value = b.linear(c.hidden_size, c.all_head_size, true)?;
-        let dropout = b.m.stateless("Dropout")?;
-        let class = if cross { "BertCrossAttention" } else { "BertSelfAttention" };
-        let attn = b.m.custom(class, &[("query", query), ("key", key), ("value", value), ("dropout", dropout)])?;
-        let output = dense_norm_dropout(b, "BertSelfOutput", c.hidden_size, c.hidden_size)?;
-        b.m.custom("BertAttention", &[("self", attn), ("output", output)])
-    }
-
-    /// `BertSelfOutput` / `BertOutput`: dense `in → out`, LayerNorm, dropout.
-    fn dense_norm_dropout(b: &mut PreTrained, class: &str, n_in: usize, n_out: usize) -> Result<ModuleId> {
-        let dense = b.linear(n_in, n_out, true)?;
-        let norm = b.layer_norm(n_out)?;
-        let dropout = b.m.stateless("Dropout")?;
-        b.m.custom(class, &[("dense", dense), ("LayerNorm", norm), ("dropout", dropout)])
-    }
-
-    /// `BertLayer`: attention, optional cross-attention, intermediate, output.
-    fn layer(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
-        let mut children = vec![("attention", attention(b, c, false)?)];
-        if c.add_cross_attention {
-            children.push(("crossattention", attention(b, c, true)?));
-        }
-        let dense = b.linear(c.hidden_size, c.intermediate_size, true)?;
-        let act = b.m.stateless(c.activation)?;
-        children
-            .push(("intermediate", b.m.custom("BertIntermediate", &[("dense", dense), ("intermediate_act_fn", act)])?));
-        children.push(("output", dense_norm_dropout(b, "BertOutput", c.intermediate_size, c.hidden_size)?));
-        b.m.custom("BertLayer", &children)
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
 // GPT-2
 // ------------------------------------------------------------------------------------------------
 
@@ -699,156 +679,5 @@ mod gpt2 {
         }
         children.push(("mlp", mlp(b, c)?));
         b.m.custom("GPT2Block", &children)
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// Llama
-// ------------------------------------------------------------------------------------------------
-
-/// `LlamaModel` / `LlamaForCausalLM` (transformers `models/llama/modeling_llama.py`).
-mod llama {
-    use super::*;
-
-    /// The `LlamaConfig` fields that shape the model, with `LlamaConfig`'s defaults.
-    pub(super) struct Config {
-        vocab_size: usize,
-        hidden_size: usize,
-        intermediate_size: usize,
-        num_hidden_layers: usize,
-        num_attention_heads: usize,
-        num_key_value_heads: usize,
-        head_dim: usize,
-        initializer_range: f64,
-        padding_idx: Option<usize>,
-        /// The class of `ACT2FN[hidden_act]` (default `silu`).
-        activation: &'static str,
-        attention_bias: bool,
-        mlp_bias: bool,
-        tie_word_embeddings: bool,
-    }
-
-    impl Config {
-        /// Reads a `LlamaConfig` from `config.json` (`head_dim` defaults to
-        /// `hidden_size / num_attention_heads`, `num_key_value_heads` to `num_attention_heads`).
-        pub(super) fn read(config: &Value) -> Result<Self> {
-            let f = Fields::new(config, "LlamaConfig")?;
-            let vocab_size = f.dim(&["vocab_size"])?;
-            let hidden_size = f.dim(&["hidden_size"])?;
-            let heads = f.heads(&["num_attention_heads"])?;
-            if hidden_size % heads != 0 {
-                return Err(Error::value(format!(
-                    "LlamaConfig: the hidden size ({hidden_size}) is not a multiple of the number of attention heads ({heads})."
-                )));
-            }
-            Ok(Config {
-                vocab_size,
-                hidden_size,
-                intermediate_size: f.dim_or(&["intermediate_size"], 11008)?,
-                num_hidden_layers: f.layers(&["num_hidden_layers"])?,
-                num_attention_heads: heads,
-                num_key_value_heads: f.dim_or(&["num_key_value_heads"], heads)?,
-                head_dim: f.dim_or(&["head_dim"], hidden_size / heads)?,
-                initializer_range: f.float_or("initializer_range", 0.02)?,
-                padding_idx: f.padding_idx(vocab_size, None)?,
-                activation: activation_class(&f.str_or("hidden_act", "silu")?)?,
-                attention_bias: f.bool_or("attention_bias", false)?,
-                mlp_bias: f.bool_or("mlp_bias", false)?,
-                tie_word_embeddings: f.bool_or("tie_word_embeddings", false)?,
-            })
-        }
-    }
-
-    /// A built `LlamaModel`: its root and `embed_tokens`, which `lm_head` may tie to.
-    pub(super) struct LlamaModel {
-        pub(super) root: ModuleId,
-        embed_tokens: ModuleId,
-    }
-
-    /// `LlamaModel(config)`, then its `post_init`.
-    pub(super) fn llama_model(b: &mut PreTrained, c: &Config) -> Result<LlamaModel> {
-        let embed_tokens = b.m.add(Layer::Embedding {
-            num_embeddings: c.vocab_size,
-            embedding_dim: c.hidden_size,
-            padding_idx: c.padding_idx,
-        })?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for _ in 0..c.num_hidden_layers {
-            layers.push(decoder_layer(b, c)?);
-        }
-        let layers = b.m.module_list(&layers);
-        let norm = rms_norm(b, c.hidden_size)?;
-        // Only non-persistent buffers (`inv_freq`, `original_inv_freq`): nothing in the state_dict.
-        let rotary_emb = b.m.custom("LlamaRotaryEmbedding", &[])?;
-        let root = b.m.custom(
-            "LlamaModel",
-            &[("embed_tokens", embed_tokens), ("layers", layers), ("norm", norm), ("rotary_emb", rotary_emb)],
-        )?;
-        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
-        Ok(LlamaModel { root, embed_tokens })
-    }
-
-    /// `LlamaForCausalLM(config)`: `model` (a `LlamaModel`, initialized by its own `post_init`),
-    /// then `lm_head = nn.Linear(hidden_size, vocab_size, bias=False)` with its default and
-    /// `N(0, initializer_range)` draws, tied to `model.embed_tokens` when `tie_word_embeddings`
-    /// (default false).
-    pub(super) fn llama_for_causal_lm(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
-        let model = llama_model(b, c)?;
-        let lm_head = b.linear(c.hidden_size, c.vocab_size, false)?;
-        let root = b.m.custom("LlamaForCausalLM", &[("model", model.root), ("lm_head", lm_head)])?;
-        b.post_init(root, &|b, id, path| init_weights(b, id, path, c))?;
-        if c.tie_word_embeddings {
-            b.m.tie(lm_head, "weight", model.embed_tokens, "weight")?;
-        }
-        Ok(root)
-    }
-
-    /// `LlamaPreTrainedModel._init_weights` is the base rule with
-    /// `std = initializer_range or 0.02`: Linear/Embedding `N(0, std)`, biases 0, padding row 0,
-    /// `LlamaRMSNorm` weight 1 (its rotary case rewrites non-persistent buffers only).
-    fn init_weights(b: &mut PreTrained, id: ModuleId, path: &str, c: &Config) -> Result<()> {
-        base_init_weights(b, id, path, base_std(c.initializer_range))
-    }
-
-    /// `LlamaRMSNorm(size)`: weight ones.
-    fn rms_norm(b: &mut PreTrained, size: usize) -> Result<ModuleId> {
-        let slot =
-            Slot { name: "weight".into(), shape: vec![size], role: Role::NormWeight, buffer: false, int64: false };
-        let id = b.with_params("LlamaRMSNorm", &[slot])?;
-        b.fill(id, "weight", 1.0)?;
-        Ok(id)
-    }
-
-    /// `LlamaDecoderLayer`: `self_attn` (q, k, v, o projections), `mlp` (gate, up, down,
-    /// activation), `input_layernorm`, `post_attention_layernorm`.
-    fn decoder_layer(b: &mut PreTrained, c: &Config) -> Result<ModuleId> {
-        let (h, q, kv) = (c.hidden_size, c.num_attention_heads * c.head_dim, c.num_key_value_heads * c.head_dim);
-        let q_proj = b.linear(h, q, c.attention_bias)?;
-        let k_proj = b.linear(h, kv, c.attention_bias)?;
-        let v_proj = b.linear(h, kv, c.attention_bias)?;
-        let o_proj = b.linear(q, h, c.attention_bias)?;
-        let self_attn = b.m.custom(
-            "LlamaAttention",
-            &[("q_proj", q_proj), ("k_proj", k_proj), ("v_proj", v_proj), ("o_proj", o_proj)],
-        )?;
-        let gate_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
-        let up_proj = b.linear(h, c.intermediate_size, c.mlp_bias)?;
-        let down_proj = b.linear(c.intermediate_size, h, c.mlp_bias)?;
-        let act_fn = b.m.stateless(c.activation)?;
-        let mlp = b.m.custom(
-            "LlamaMLP",
-            &[("gate_proj", gate_proj), ("up_proj", up_proj), ("down_proj", down_proj), ("act_fn", act_fn)],
-        )?;
-        let input_layernorm = rms_norm(b, h)?;
-        let post_attention_layernorm = rms_norm(b, h)?;
-        b.m.custom(
-            "LlamaDecoderLayer",
-            &[
-                ("self_attn", self_attn),
-                ("mlp", mlp),
-                ("input_layernorm", input_layernorm),
-                ("post_attention_layernorm", post_attention_layernorm),
-            ],
-        )
     }
 }

@@ -185,7 +185,18 @@ fn module_arg(m: &mut Model, call: &Call, name: &str, value: &Literal) -> Result
 }
 
 /// Names accepted by [`build`] (besides PyTorch constructor calls, see [`from_torch_ctor`]).
-pub const ARCHS: [&str; 5] = ["mlp", "resnet18", "resnet50", "vgg11_bn", "mobilenet_v2"];
+pub const ARCHS: [&str; 10] = [
+    "mlp",
+    "resnet18",
+    "resnet50",
+    "vgg11_bn",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "densenet121",
+    "convnext_tiny",
+    "vit_b_16",
+];
 
 /// The seed network: `layer = nn.Sequential(Linear(d0, d1), ReLU(), ..., Linear(dn-1, dn))` inside
 /// a root module, so parameters are named `layer.0.weight`, `layer.0.bias`, `layer.2.weight`, ...
@@ -223,6 +234,11 @@ pub fn build(name: &str, dims: &[usize], dtype: DType) -> Result<Model> {
         "resnet50" => torchvision::resnet50(dtype),
         "vgg11_bn" => torchvision::vgg11_bn(dtype),
         "mobilenet_v2" => torchvision::mobilenet_v2(dtype),
+        "mobilenet_v3_large" => torchvision::mobilenet_v3_large(dtype),
+        "efficientnet_b0" => torchvision::efficientnet_b0(dtype),
+        "densenet121" => torchvision::densenet121(dtype),
+        "convnext_tiny" => torchvision::convnext_tiny(dtype),
+        "vit_b_16" => torchvision::vit_b_16(dtype),
         ctor if ctor.contains('(') => from_torch_ctor(ctor, dtype),
         other => Err(Error::Unknown {
             what: "arch",

@@ -7,10 +7,25 @@
 //! parameters (`ReLU`, `MaxPool2d`, `Dropout`, ...) are modules too, as in torchvision, so
 //! `modules()` and `apply()` visit the same modules in the same order. Stride, padding and
 //! dilation do not change any parameter and are not represented.
+//!
+//! ResNet, VGG and MobileNetV2 are here; `vit_b_16`, `convnext_tiny`, `efficientnet_b0`,
+//! `mobilenet_v3_large` and `densenet121` in the submodules (re-exported).
+
+mod convnext;
+mod densenet;
+mod efficientnet;
+mod mobilenet_v3;
+mod vit;
+
+pub use convnext::convnext_tiny;
+pub use densenet::densenet121;
+pub use efficientnet::efficientnet_b0;
+pub use mobilenet_v3::mobilenet_v3_large;
+pub use vit::vit_b_16;
 
 use crate::error::Result;
 use crate::init::{FanMode, Init, Nonlinearity};
-use crate::nn::{Layer, Model, ModuleId};
+use crate::nn::{Layer, Model, ModuleId, Role, Slot};
 use crate::tensor::DType;
 
 /// `nn.Conv2d(in_channels, out_channels, kernel_size, groups=groups, bias=bias)`.
@@ -357,6 +372,46 @@ fn conv_bn_relu6(
     Ok(m.container(Layer::Custom("Conv2dNormActivation".into()), &[conv, bn, act]))
 }
 
+/// torchvision `ops.Conv2dNormActivation(in, out, kernel_size, groups=groups,
+/// norm_layer=BatchNorm2d, activation_layer=activation)`: a Sequential subclass of a bias-free
+/// Conv2d, a BatchNorm2d and, unless `activation` is `None`, the activation (`0`, `1`, `2`).
+fn conv_norm_activation(
+    m: &mut Model,
+    in_channels: usize,
+    out_channels: usize,
+    kernel_size: usize,
+    groups: usize,
+    activation: Option<&str>,
+) -> Result<ModuleId> {
+    let mut layers = vec![m.add(conv2d(in_channels, out_channels, kernel_size, groups, false))?];
+    layers.push(m.add(batch_norm2d(out_channels))?);
+    if let Some(act) = activation {
+        layers.push(m.stateless(act)?);
+    }
+    Ok(m.container(Layer::Custom("Conv2dNormActivation".into()), &layers))
+}
+
+/// torchvision `ops.SqueezeExcitation(input_channels, squeeze_channels, activation,
+/// scale_activation)`: `avgpool`, `fc1` (1×1 Conv2d with bias), `fc2`, `activation`,
+/// `scale_activation`.
+fn squeeze_excitation(
+    m: &mut Model,
+    input_channels: usize,
+    squeeze_channels: usize,
+    activation: &str,
+    scale_activation: &str,
+) -> Result<ModuleId> {
+    let avgpool = m.stateless("AdaptiveAvgPool2d")?;
+    let fc1 = m.add(conv2d(input_channels, squeeze_channels, 1, 1, true))?;
+    let fc2 = m.add(conv2d(squeeze_channels, input_channels, 1, 1, true))?;
+    let act = m.stateless(activation)?;
+    let scale = m.stateless(scale_activation)?;
+    m.custom(
+        "SqueezeExcitation",
+        &[("avgpool", avgpool), ("fc1", fc1), ("fc2", fc2), ("activation", act), ("scale_activation", scale)],
+    )
+}
+
 /// torchvision `mobilenetv2.InvertedResidual(inp, oup, stride, expand_ratio)`: a `conv`
 /// Sequential of [1×1 expansion (if `expand_ratio != 1`)], 3×3 depthwise, 1×1 projection
 /// Conv2d and BatchNorm2d.
@@ -373,9 +428,9 @@ fn inverted_residual(m: &mut Model, inp: usize, oup: usize, expand_ratio: usize)
     m.custom("InvertedResidual", &[("conv", conv)])
 }
 
-/// MobileNetV2's re-initialization: Conv2d → `kaiming_normal_(mode='fan_out')` (leaky_relu with
+/// MobileNetV2's and MobileNetV3's re-initialization (the same in torchvision): Conv2d → `kaiming_normal_(mode='fan_out')` (leaky_relu with
 /// a = 0), bias zeros; BatchNorm2d/GroupNorm → ones, zeros; Linear → `normal_(0, 0.01)`, zeros.
-fn mobilenet_v2_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
+fn mobilenet_rule(layer: &Layer) -> Vec<(&'static str, Init)> {
     if is_conv2d(layer) {
         vec![("weight", kaiming_normal_fan_out(Nonlinearity::LeakyRelu)), ("bias", Init::Zeros)]
     } else if is_batch_or_group_norm(layer) {
@@ -416,6 +471,6 @@ pub fn mobilenet_v2(dtype: DType) -> Result<Model> {
     let classifier = m.sequential(&classifier);
     let root = m.custom("MobileNetV2", &[("features", features), ("classifier", classifier)])?;
     let mut model = m.with_root(root)?;
-    reinit(&mut model, mobilenet_v2_rule)?;
+    reinit(&mut model, mobilenet_rule)?;
     Ok(model)
 }

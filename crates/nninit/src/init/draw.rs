@@ -104,7 +104,7 @@ impl Action {
             Action::Uniform { from, to } => check_uniform(dtype, from, to)?,
             Action::Normal { std, .. } => check_std(std)?,
             Action::Fill(v) | Action::Eye { value: v } | Action::Dirac { value: v, .. } => check_constant(dtype, v)?,
-            Action::TruncNormal { std, a, b, .. } => check_trunc_normal(std, a, b)?,
+            Action::TruncNormal { mean, std, a, b } => check_trunc_normal(mean, std, a, b)?,
             Action::Nothing
             | Action::Orthogonal { .. }
             | Action::DeltaOrthogonal { .. }

@@ -12,7 +12,7 @@ use super::fan::{FanMode, Nonlinearity};
 use super::scheme::Init;
 use crate::dispatch_mut;
 use crate::error::{Error, Result};
-use crate::sample::Engine;
+use crate::sample::{tail, Engine};
 use crate::tensor::{DType, Element, TensorMut};
 
 /// Formats a number like C++'s default `ostream << double` (`%g`), as PyTorch's messages do.
@@ -444,7 +444,9 @@ fn norm_cdf(x: f64) -> f64 {
 ///
 /// # Errors
 /// `std == 0`: "float division by zero" (Python's `ZeroDivisionError`); `std < 0` (which PyTorch
-/// accepts: a deliberate difference); `a > b`.
+/// accepts: a deliberate difference); `a > b`; `[a, b]` so far in the tail (`mean=5e18` with the
+/// default bounds) that, rounded to the element type, no proposal can be accepted and PyTorch's
+/// loop would never end: "lies too far in the tail".
 pub fn trunc_normal_(tensor: TensorMut<'_>, mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
     Init::TruncNormal { mean, std, a, b }.apply(tensor, g)
 }
@@ -458,24 +460,107 @@ pub(crate) fn fill_trunc_normal(
     b: f64,
     g: &mut impl Engine,
 ) -> Result<()> {
-    check_trunc_normal(std, a, b)?;
-    let p = norm_cdf((b - mean) / std) - norm_cdf((a - mean) / std);
+    check_trunc_normal(mean, std, a, b)?;
+    let n = tensor.numel();
+    let (al, be) = ((a - mean) / std, (b - mean) / std);
+    let p = norm_cdf(be) - norm_cdf(al);
+    let strict = g.strict_truncation() && a < b;
+    let acceptance = if p > 0.3 {
+        p
+    } else {
+        dispatch_mut!(&mut tensor.data, |s| uniform_proposal_rate(s, mean, std, a, b, strict))
+    };
+    if !g.has_tail_sampler() {
+        check_expected_work(n, acceptance, (mean, std, a, b))?;
+    } else if n > 0 && p <= 0.3 && a < b && acceptance < tail::TAIL_ACCEPTANCE {
+        if let Some(done) = dispatch_mut!(&mut tensor.data, |s| g.trunc_normal_tail(s, mean, std, a, b)) {
+            return done;
+        }
+    }
     dispatch_mut!(&mut tensor.data, |s| {
         if p > 0.3 {
             trunc_by_rejection(s, mean, std, a, b, g)
         } else {
             trunc_by_uniform_proposals(s, mean, std, a, b, g)
         }
-    });
-    Ok(())
+    })
 }
 
+/// The acceptance rate of [`trunc_by_uniform_proposals`] on `[a, b]` for elements like `_s`'s.
+fn uniform_proposal_rate<E: Element>(_s: &mut [E], mean: f64, std: f64, a: f64, b: f64, strict: bool) -> f64 {
+    let real = tail::uniform_acceptance((a - mean) / std, (b - mean) / std);
+    tail::rounded_acceptance::<E>(mean, std, a, b, strict).unwrap_or(real)
+}
+
+/// The work PyTorch's `trunc_normal_` may be expected to do before nninit refuses it, in
+/// proposals: 2^30 (a few seconds), unless it needs at most [`MAX_ROUNDS`] rounds.
+pub(crate) const MAX_PROPOSALS: f64 = (1u64 << 30) as f64;
+
+/// The fixed cost of one rejection round, in proposals (drawing two tensors of any size costs
+/// about as much as 32,768 proposals on a 2-core machine).
+pub(crate) const ROUND_COST: f64 = 32_768.0;
+
+/// Expected rounds that are never refused, whatever the tensor's size: every interval whose
+/// acceptance rate is above about 0.25 stays below it.
+pub(crate) const MAX_ROUNDS: f64 = 100.0;
+
+/// The expected number of rounds of a rejection sampler that redraws all `n` values each round
+/// until each has been accepted once, with acceptance rate `rate`: the expected maximum of `n`
+/// geometric variables, `H_n / −ln(1 − rate) + 1/2` (at least 1).
+pub(crate) fn expected_rounds(n: usize, rate: f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    if !(rate > 0.0) {
+        return f64::INFINITY;
+    }
+    let n = n as f64;
+    let harmonic = n.ln() + 0.577_215_664_901_532_9 + 0.5 / n;
+    (harmonic / -(-rate.min(1.0)).ln_1p() + 0.5).max(1.0)
+}
+
+/// Refuses PyTorch's algorithm (which every round draws all `n` values again) when its expected
+/// work, [`expected_rounds`] `· (n +` [`ROUND_COST`]`)` proposals, exceeds [`MAX_PROPOSALS`] and
+/// the rounds exceed [`MAX_ROUNDS`].
+fn check_expected_work(n: usize, rate: f64, (mean, std, a, b): (f64, f64, f64, f64)) -> Result<()> {
+    let rounds = expected_rounds(n, rate);
+    let proposals = rounds * n as f64;
+    if rounds <= MAX_ROUNDS || rounds * (n as f64 + ROUND_COST) <= MAX_PROPOSALS {
+        return Ok(());
+    }
+    Err(Error::TooMuchWork {
+        message: format!(
+            "trunc_normal_(mean={}, std={}, a={}, b={}) on the torch stream: PyTorch's sampler accepts {rate:.2e} \
+             of its proposals on this interval, an expected {proposals:.1e} proposals in {rounds:.1e} rounds for {n} values (beyond \
+             nninit's bound of {MAX_PROPOSALS:.1e} proposals, {ROUND_COST} per round included); use --rng philox (an exact tail sampler) or a narrower interval",
+            fmt_g(mean),
+            fmt_g(std),
+            fmt_g(a),
+            fmt_g(b)
+        ),
+    })
+}
+
+/// The log-acceptance below which the best uniform proposal of [`trunc_normal_`] is refused: it
+/// is 0 in exact arithmetic, and far below it only when rounding the far tail to the element
+/// type leaves `[a, b]` with no value that can be accepted (the draws would never end).
+const MIN_LOG_ACCEPT: f64 = -10.0;
+
 /// [`trunc_normal_`]'s argument checks.
-pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
+pub(crate) fn check_trunc_normal(mean: f64, std: f64, a: f64, b: f64) -> Result<()> {
     if std == 0.0 {
         return Err(Error::value("float division by zero (trunc_normal_ with std=0)"));
     }
     check_std(std)?;
+    if !std.is_finite() || !mean.is_finite() || a.is_nan() || b.is_nan() {
+        return Err(Error::value(format!(
+            "trunc_normal_ needs a finite mean and std and bounds that are numbers, but found mean={}, std={}, a={}, b={}",
+            fmt_g(mean),
+            fmt_g(std),
+            fmt_g(a),
+            fmt_g(b)
+        )));
+    }
     if a > b {
         return Err(Error::value(format!(
             "uniform_ expects to return a [from, to) range, but found from={} > to={}",
@@ -486,7 +571,7 @@ pub(crate) fn check_trunc_normal(std: f64, a: f64, b: f64) -> Result<()> {
     Ok(())
 }
 
-fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
+fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) -> Result<()> {
     // Compared widened to f64 (exact for every element type): vectorizes, unlike f16/bf16 `<`.
     let (lo, hi) = (E::from_f64(a).to_f64(), E::from_f64(b).to_f64());
     g.normal(s, mean, std);
@@ -502,6 +587,7 @@ fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f
     };
     let mut fresh = Vec::new();
     while any_outside(s) {
+        crate::cancel::check()?;
         fresh.resize(s.len(), E::from_f64(0.0));
         g.normal(&mut fresh, mean, std);
         for (x, &f) in s.iter_mut().zip(&fresh) {
@@ -510,6 +596,7 @@ fn trunc_by_rejection<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f
             }
         }
     }
+    Ok(())
 }
 
 /// Elementwise arithmetic in PyTorch's opmath (f32 for f32/f16/bf16, f64 for f64), rounding to
@@ -522,7 +609,14 @@ pub(crate) fn op<E: Element>(x: E, f32_op: impl Fn(f32) -> f32, f64_op: impl Fn(
     }
 }
 
-fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f64, b: f64, g: &mut impl Engine) {
+fn trunc_by_uniform_proposals<E: Element>(
+    s: &mut [E],
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+    g: &mut impl Engine,
+) -> Result<()> {
     let n = s.len();
     let mode = a.max(mean.min(b));
     let z = (mode - mean) / std;
@@ -534,6 +628,18 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
         let c = op(c, |x| x * -0.5, |x| x * -0.5);
         op(c, |x| x - log_peak as f32, |x| x - log_peak)
     };
+    let best = [mode, a, b].map(|c| logpdf(E::from_f64(c)).to_f64()).into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if n > 0 && !(best >= MIN_LOG_ACCEPT) {
+        return Err(Error::value(format!(
+            "trunc_normal_: [a, b] = [{}, {}] lies too far in the tail of N(mean={}, std={}) to sample in {}: \
+             no value of the interval is accepted (log-acceptance {best:e} at best)",
+            fmt_g(a),
+            fmt_g(b),
+            fmt_g(mean),
+            fmt_g(std),
+            E::DTYPE
+        )));
+    }
     let ln = |u: E| op(u, f32::ln, f64::ln);
     let mut accept_u = vec![E::from_f64(0.0); n];
     g.uniform(s, a, b);
@@ -544,6 +650,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
     let mut pending: Vec<bool> = s.iter().zip(&accept_u).map(|(&c, &u)| reject(c, u)).collect();
     let mut candidates = vec![E::from_f64(0.0); n];
     while pending.iter().any(|&p| p) {
+        crate::cancel::check()?;
         g.uniform(&mut candidates, a, b);
         g.uniform(&mut accept_u, 0.0, 1.0);
         for i in 0..n {
@@ -553,6 +660,7 @@ fn trunc_by_uniform_proposals<E: Element>(s: &mut [E], mean: f64, std: f64, a: f
             }
         }
     }
+    Ok(())
 }
 
 /// `orthogonal_(tensor, gain=1)`: a (semi-)orthogonal matrix (Saxe et al. 2013).
@@ -639,18 +747,15 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
     // faer's parallel QR splits the work by its thread count, which changes the rounding: a fixed
     // count of 2 gives the same result on any pool (1 thread runs the 2 tasks in turn), tested
-    // for 1–8 threads. Below a million elements the split costs more than it saves. faer reads
-    // this from a global.
-    let par = if m * k >= 1 << 20 { faer::Par::rayon(2) } else { faer::Par::Seq };
-    faer::set_global_parallelism(par);
-    let qr = mat.qr();
-    let q = qr.compute_thin_Q();
-    let r = qr.thin_R();
+    // for 1–8 threads. Below 512² elements the split costs more than it saves.
+    let par = if m * k >= 1 << 18 { faer::Par::rayon(2) } else { faer::Par::Seq };
+    let (basis, factor, diag) = householder_qr(mat, par);
+    let q = thin_q(basis.as_ref(), factor.as_ref(), par);
     let zero = T::default();
     let mut out = vec![0.0; rows * cols];
     for j in 0..k {
         // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
-        let d = r[(j, j)];
+        let d = diag[j];
         let sign = if d > zero {
             1.0
         } else if d < zero {
@@ -668,6 +773,67 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
         }
     }
     out
+}
+
+/// `A = QR` by `faer`'s blocked Householder QR (LAPACK `geqrf`): the Householder vectors (unit
+/// lower trapezoidal, `m × k`), the block reflectors' triangular factors and `diag(R)`.
+fn householder_qr<T: faer::traits::RealField + Copy>(
+    mut a: faer::Mat<T>,
+    par: faer::Par,
+) -> (faer::Mat<T>, faer::Mat<T>, Vec<T>) {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::qr::no_pivoting::factor;
+    let (m, k) = a.shape();
+    let block = factor::recommended_blocksize::<T>(m, k);
+    let mut t = faer::Mat::<T>::zeros(block, k);
+    let scratch = factor::qr_in_place_scratch::<T>(m, k, block, par, Default::default());
+    factor::qr_in_place(a.as_mut(), t.as_mut(), par, MemStack::new(&mut MemBuffer::new(scratch)), Default::default());
+    let diag = (0..k).map(|j| a[(j, j)]).collect();
+    // The basis: R's part replaced by the unit upper triangle the reflectors imply.
+    for j in 0..k {
+        for i in 0..j {
+            a[(i, j)] = T::zero_impl();
+        }
+        a[(j, j)] = T::one_impl();
+    }
+    (a, t, diag)
+}
+
+/// The thin `Q` (`m × k`) of a blocked Householder QR (LAPACK `orgqr`): the block reflectors
+/// applied to the identity's first `k` columns, last block first. The block starting at column
+/// `j` leaves columns before `j` unchanged (they are zero in its rows), so it is applied to
+/// `Q[j.., j..]` only: `4/3 k³` flops for a square matrix instead of `2 k³`.
+fn thin_q<T: faer::traits::RealField + Copy>(
+    basis: faer::MatRef<'_, T>,
+    factor: faer::MatRef<'_, T>,
+    par: faer::Par,
+) -> faer::Mat<T> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::householder;
+    let (m, k) = basis.shape();
+    let block = factor.nrows();
+    let mut q = faer::Mat::<T>::identity(m, k);
+    let scratch = householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(m, block, k);
+    let mut mem = MemBuffer::new(scratch);
+    let stack = MemStack::new(&mut mem);
+    // Blocks as faer's `apply_block_householder_sequence_on_the_left_in_place_with_conj`
+    // walks them: the last (partial) block first.
+    let mut j = k;
+    let mut size = if k % block == 0 { block } else { k % block };
+    while j > 0 {
+        let start = j - size;
+        householder::apply_block_householder_on_the_left_in_place_with_conj(
+            basis.get(start.., start..j),
+            factor.get(.., start..j).subrows(0, size),
+            faer::Conj::No,
+            q.as_mut().get_mut(start.., start..),
+            par,
+            stack,
+        );
+        j = start;
+        size = block;
+    }
+    q
 }
 
 /// `sparse_(tensor, sparsity, std=0.01)`: N(0, std²) with, in each column, `ceil(sparsity · rows)`

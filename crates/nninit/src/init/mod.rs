@@ -20,6 +20,7 @@ pub use depth::{
     deepnorm_, deepnorm_alpha_beta, fixup_, fixup_scale, mup_normal_, mup_std, olmo_mitchell_, olmo_mitchell_std,
     scaled_normal_, scaled_normal_std, small_init_, small_init_std, t_fixup_, t_fixup_scale, wang_init_, wang_init_std,
 };
+pub(crate) use draw::Action;
 pub use draw::Draw;
 pub use fan::{calculate_correct_fan, calculate_gain, fan_in_and_fan_out, FanMode, Nonlinearity};
 pub use functions::{

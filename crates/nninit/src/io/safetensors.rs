@@ -42,7 +42,10 @@ struct RawInfo {
 /// Parses and checks a header: every tensor's byte length matches dtype × shape, ranges lie
 /// within the data, do not overlap, leave no hole, and the data ends with the last tensor.
 /// Returns the tensors in file order, the `__metadata__` map and the data section's offset.
-fn parse_header(bytes: &[u8], total_len: usize) -> Result<(Vec<TensorInfo>, HashMap<String, String>, usize)> {
+pub(crate) fn parse_header(
+    bytes: &[u8],
+    total_len: usize,
+) -> Result<(Vec<TensorInfo>, HashMap<String, String>, usize)> {
     let bad = |m: String| Error::Checkpoint(m);
     let n = bytes.get(..8).ok_or_else(|| bad(format!("file of {total_len} bytes is too short for a header")))?;
     let n = u64::from_le_bytes(n.try_into().map_err(|_| bad("header length".into()))?) as usize;
@@ -381,8 +384,14 @@ pub struct Layout {
 /// A safetensors file being written. The header is laid out and written first; each tensor's
 /// bytes are then written at their offsets ([`Writer::write_at`]), in any order and from any
 /// thread, into a temporary file in the destination's directory; [`Writer::finish`] checks that
-/// every byte was written and renames the file into place. Dropped unfinished (an error), the
-/// temporary file is removed, so no half-written checkpoint is ever left behind.
+/// every byte was written, flushes the file to disk and renames it into place. Dropped
+/// unfinished (an error), the temporary file is removed, so no half-written checkpoint is ever
+/// left behind, and an existing file at the destination stays as it was until the rename.
+///
+/// The file's whole size is checked against the free space and reserved (`fallocate`) when it
+/// is created, so a full disk fails at once. A process killed before it can clean up (SIGKILL)
+/// leaves its temporary file, `.nninit-XXXXXX.tmp`, in the destination's directory: it is locked
+/// while its writer lives, and the next `Writer` created in that directory removes it.
 pub struct Writer {
     file: tempfile::NamedTempFile,
     target: PathBuf,
@@ -395,11 +404,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Lays out `layout` (in that order) with `metadata`, and writes the header.
+    /// Lays out `layout` (in that order) with `metadata`, checks and reserves the space, and
+    /// writes the header.
     ///
     /// # Errors
     /// As [`fn@write`]: the destination ([`check_destination`]), duplicate names, a shape too large,
-    /// I/O errors.
+    /// [`Error::NoSpace`] (the file system has less free space than the file needs), I/O errors.
     pub fn create(
         path: &Path,
         layout: &[Layout],
@@ -419,12 +429,11 @@ impl Writer {
                 head.len()
             )));
         }
-        let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file = tempfile::Builder::new()
-            .prefix(".nninit-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
+        let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let total = 8 + head.len() as u64 + sizes.iter().sum::<u64>();
+        // A full disk is reported now, not minutes into the write.
+        super::space::check_free_space(&target, &dir, total)?;
+        let file = super::temporary::create(&dir)?;
         let listed = Listed::new(file.path());
         let mut start = 8 + head.len() as u64;
         let ranges = sizes
@@ -443,10 +452,10 @@ impl Writer {
             lock: std::sync::Mutex::new(()),
             _listed: listed,
         };
+        super::space::reserve(w.file.as_file(), &w.target, &dir, start)?;
         let mut first = (head.len() as u64).to_le_bytes().to_vec();
         first.extend_from_slice(&head);
         w.pwrite(0, &first)?;
-        w.file.as_file().set_len(start).map_err(|e| Error::io(&w.target, e))?;
         Ok(w)
     }
 
@@ -479,14 +488,33 @@ impl Writer {
         // One write at a time: the kernel serializes writes to a file anyway, and waiting here
         // sleeps instead of spinning on the inode's lock.
         let _one = self.lock.lock().map_err(|_| Error::value("a writer thread panicked"))?;
-        self.file.as_file().write_all_at(bytes, at).map_err(|e| Error::io(&self.target, e))
+        self.file.as_file().write_all_at(bytes, at).map_err(|e| self.write_error(e))
     }
 
-    /// Checks that every tensor received exactly its size in bytes, then renames the file into
-    /// place (mode 0644).
+    /// A write error, said plainly when the disk is full.
+    fn write_error(&self, e: std::io::Error) -> Error {
+        if super::space::is_full(&e) {
+            let dir = self.directory();
+            let len = self.ranges.last().map_or(0, |r| r.1);
+            return super::space::no_space(&self.target, &dir, len, super::space::available_bytes(&dir).unwrap_or(0));
+        }
+        Error::io(&self.target, e)
+    }
+
+    /// The destination's directory.
+    fn directory(&self) -> PathBuf {
+        match self.target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Checks that every tensor received exactly its size in bytes, flushes the file to disk,
+    /// then renames it into place (mode 0644).
     ///
     /// # Errors
-    /// A tensor short of or over its size (a bug in the caller); I/O errors.
+    /// A tensor short of or over its size (a bug in the caller); the output directory removed or
+    /// replaced while the file was written; I/O errors.
     pub fn finish(self) -> Result<()> {
         for ((name, (a, b)), w) in self.names.iter().zip(&self.ranges).zip(&self.written) {
             let w = w.load(std::sync::atomic::Ordering::Relaxed);
@@ -499,7 +527,25 @@ impl Writer {
             use std::os::unix::fs::PermissionsExt;
             let _ = self.file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
         }
-        self.file.persist(&self.target).map_err(|e| Error::io(&self.target, e.error))?;
+        // On disk before it takes the destination's name: a crash after the rename never leaves
+        // a checkpoint whose data had not reached the disk.
+        self.file.as_file().sync_all().map_err(|e| self.write_error(e))?;
+        let dir = self.directory();
+        // The temporary file is gone from its path when the output directory was removed (or
+        // renamed and replaced) while it was written.
+        if !super::temporary::same_file(self.file.as_file(), self.file.path()) {
+            return Err(Error::value(format!(
+                "output directory {} was removed or replaced while {} was being written; nothing was written",
+                dir.display(),
+                self.target.display()
+            )));
+        }
+        let target = self.target.clone();
+        self.file.persist(&target).map_err(|e| Error::io(&target, e.error))?;
+        // The rename itself on disk.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
         Ok(())
     }
 }
@@ -542,7 +588,8 @@ impl Drop for Listed {
 ///
 /// # Errors
 /// `path` exists and `overwrite` is [`Overwrite::Refuse`], or is a directory or not a regular file; its directory
-/// does not exist; duplicate names; a shape too large; I/O errors (the temporary file is removed).
+/// does not exist; duplicate names; a shape too large; [`Error::NoSpace`] (checked before anything
+/// is written); I/O errors (the temporary file is removed).
 pub fn write(
     path: &Path,
     entries: &[Entry<'_>],

@@ -83,6 +83,7 @@ impl Model {
     /// An init's error that only shows when drawing (`orthogonal_` on f16), with the tensor's
     /// name and shape; a tensor too large to allocate.
     pub fn materialize(&mut self, stream: Stream, seed: u64) -> Result<()> {
+        self.check_fits_in_memory()?;
         match stream {
             Stream::Torch => self.materialize_with(&mut Generator::manual_seed(seed)),
             Stream::Philox => {
@@ -100,9 +101,29 @@ impl Model {
     /// # Errors
     /// As [`Model::materialize`].
     pub fn materialize_with(&mut self, g: &mut Generator) -> Result<()> {
+        self.check_fits_in_memory()?;
         let sink = MemorySink::new(self);
         replay_torch(self, g, &self.first_names(), &sink)?;
         sink.store(self)
+    }
+
+    /// Refuses to hold the model's values in memory when they need more bytes than the machine
+    /// has available (`MemAvailable` + `SwapFree` of `/proc/meminfo`, where there is one), before
+    /// anything is allocated.
+    fn check_fits_in_memory(&self) -> Result<()> {
+        let bytes = self.first_names().keys().fold(0u128, |sum, &id| {
+            let t = self.tensor(id);
+            let size = t.dtype().map_or(8, |d| d.size()) as u128;
+            sum + t.shape().iter().fold(size, |n, &d| n.saturating_mul(d as u128))
+        });
+        let Some(available) = available_memory() else { return Ok(()) };
+        if bytes > available as u128 {
+            return Err(Error::value(format!(
+                "the model's values need {bytes} bytes, more than the {available} bytes of memory available: \
+                 write it to a file with `save` (`nninit init`), which streams it chunk by chunk"
+            )));
+        }
+        Ok(())
     }
 
     /// Each `state_dict` tensor under its first name (a tied tensor once).
@@ -345,6 +366,7 @@ pub(crate) fn replay_torch(
                 } else {
                     names.contains_key(&t) && last_whole[t.0] == Some(i)
                 };
+                crate::cancel::check()?;
                 let mut step = || -> Result<()> {
                     match (&e.fill, &e.rows) {
                         (Fill::Init(init), None) if keep && held[t.0] => {
@@ -364,7 +386,8 @@ pub(crate) fn replay_torch(
                                 Ok(b) if b.numel() == len && b.dtype() == Some(dtype) => Ok(b),
                                 _ => Tensor::try_zeros(&[len], dtype),
                             };
-                            fill_chunks_of(init, shape, dtype, g, CHUNK, &mut buffer, &mut |s, c| {
+                            let wanted = sink.wanted(t, shape.iter().product(), CHUNK);
+                            fill_wanted(init, shape, dtype, g, &wanted, &mut buffer, &mut |s, c| {
                                 let mut c = c.into_owned();
                                 overlay(&mut c, s, shape, &overlays)?;
                                 // A closed channel means the sink failed: its error is reported.
@@ -523,10 +546,17 @@ fn constant_overlays(
 /// threads gets a share, so memory does not grow with the thread count.
 const IN_FLIGHT: usize = 192 << 20;
 
+/// Bytes of a chunk generated in parallel at most: small enough that the values are still in
+/// the CPU's caches when the report's statistics read them and the kernel copies them into the
+/// file (16 MiB chunks went through memory three times).
+const CACHED_CHUNK: usize = 1 << 20;
+
 /// Elements per chunk for `threads` workers generating `dtype` (a chunk, its converted copy and
-/// the buffer being refilled per thread): [`CHUNK`] at most, 64 Ki at least.
+/// the buffer being refilled per thread): [`CACHED_CHUNK`] bytes at most, 64 Ki elements at
+/// least.
 fn parallel_chunk(threads: usize, dtype: DType) -> usize {
-    (IN_FLIGHT / (3 * threads.max(1) * dtype.size().max(4))).clamp(1 << 16, CHUNK) & !63
+    let size = dtype.size().max(4);
+    (IN_FLIGHT / (3 * threads.max(1) * size)).clamp(1 << 16, (CACHED_CHUNK / size).max(1 << 16)) & !63
 }
 
 /// Generates an elementwise init on the counter-based stream keyed by `name`, the chunks the
@@ -546,6 +576,7 @@ fn philox_chunks(
     let numel: usize = shape.iter().product();
     let size = parallel_chunk(rayon::current_num_threads(), dtype);
     sink.wanted(id, numel, size).into_par_iter().try_for_each(|(start, len)| {
+        crate::cancel::check()?;
         let reused = pool.lock().ok().and_then(|mut p| p.pop()).filter(|b| b.numel() == len);
         let mut c = match reused {
             Some(b) => b,
@@ -595,6 +626,7 @@ fn fill_chunks_of(
         }
         draw => {
             for (start, len) in chunks(n, size) {
+                crate::cancel::check()?;
                 let mut c = buffer(len)?;
                 let view = c.view_mut()?;
                 crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
@@ -605,32 +637,102 @@ fn fill_chunks_of(
     }
 }
 
+/// The 32-bit words PyTorch's `init` draws for a tensor of `shape`, where known without drawing
+/// (uniform and block-path normal draws): `None` for rejection sampling, whole-tensor schemes
+/// and `normal_` on fewer than 16 elements.
+fn words(draw: &Draw, n: usize, dtype: DType) -> Option<u64> {
+    let per_value = if dtype == DType::F64 { 2 } else { 1 };
+    let w = match draw {
+        Draw::Nothing | Draw::Fill(_) => 0,
+        Draw::Uniform { .. } => n,
+        // The block path: every value, plus a fresh tail block (f16/bf16: whole blocks only).
+        Draw::Normal { .. } if n >= 16 => match dtype {
+            DType::F16 | DType::BF16 => n.div_ceil(16) * 16,
+            DType::F32 | DType::F64 => n + if n.is_multiple_of(16) { 0 } else { 16 },
+        },
+        Draw::Normal { .. } | Draw::Whole => return None,
+    };
+    Some((w * per_value) as u64)
+}
+
 /// Advances `g` past what `init` draws for a tensor of `shape`, as [`Init::apply`] would but
 /// without computing values where the number of words is known (uniform and block-path normal
-/// draws); otherwise draws and drops them.
+/// draws: the generator jumps, [`Generator::discard`]); otherwise draws and drops them.
 ///
 /// # Errors
 /// The init's errors.
 pub fn skip(init: &Init, shape: &[usize], dtype: DType, g: &mut Generator) -> Result<()> {
     let n: usize = shape.iter().product();
-    let per_value = if dtype == DType::F64 { 2 } else { 1 };
-    let words = match init.draw(shape, dtype)? {
-        Draw::Nothing | Draw::Fill(_) => Some(0),
-        Draw::Uniform { .. } => Some(n),
-        // The block path: every value, plus a fresh tail block (f16/bf16: whole blocks only).
-        Draw::Normal { .. } if n >= 16 => Some(match dtype {
-            DType::F16 | DType::BF16 => n.div_ceil(16) * 16,
-            DType::F32 | DType::F64 => n + if n.is_multiple_of(16) { 0 } else { 16 },
-        }),
-        Draw::Normal { .. } | Draw::Whole => None,
-    };
-    match words {
+    match words(&init.draw(shape, dtype)?, n, dtype) {
         Some(w) => {
-            g.discard((w * per_value) as u64);
+            g.discard(w);
             Ok(())
         }
         None => fill_chunks(init, shape, dtype, g, &mut |_, _| Ok(())),
     }
+}
+
+/// The element spans to generate so that every `wanted` range `(start, len)` of a tensor of `n`
+/// elements is covered, each starting on a 16-element block of `normal_` (as chunks do) and a
+/// span reaching into the last 16 elements running to the end with at least one whole block;
+/// overlapping or touching spans merged. `None` when the tensor is drawn whole (or all of it is
+/// wanted).
+fn spans(wanted: &[(usize, usize)], n: usize, draw: &Draw) -> Option<Vec<(usize, usize)>> {
+    let elementwise = matches!(draw, Draw::Uniform { .. }) || matches!(draw, Draw::Normal { .. }) && n >= 16;
+    if !elementwise || wanted.iter().map(|w| w.1).sum::<usize>() >= n {
+        return None;
+    }
+    // `normal_` recomputes the last 16 elements with fresh draws when `n` is not a multiple of
+    // 16: a span reaching them runs to the end.
+    let (full_blocks, tail) = (n / 16 * 16, if n % 16 == 0 { n } else { n.saturating_sub(16) });
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &(start, len) in wanted.iter().filter(|w| w.1 > 0) {
+        let (mut lo, mut hi) = (start / 16 * 16, (start + len).div_ceil(16) * 16);
+        if hi > tail {
+            hi = n;
+            if n % 16 != 0 {
+                lo = lo.min(full_blocks.saturating_sub(16));
+            }
+        }
+        match out.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    Some(out)
+}
+
+/// [`fill_chunks_of`] for the `wanted` ranges only (the sink's, e.g. a shard's slice): the
+/// words of the rest are skipped ([`Generator::discard`]), so `g` ends where generating the
+/// whole tensor leaves it. Chunks cover at least the wanted ranges.
+fn fill_wanted(
+    init: &Init,
+    shape: &[usize],
+    dtype: DType,
+    g: &mut Generator,
+    wanted: &[(usize, usize)],
+    buffer: &mut dyn FnMut(usize) -> Result<Tensor>,
+    sink: &mut dyn FnMut(usize, Cow<'_, Tensor>) -> Result<()>,
+) -> Result<()> {
+    let n: usize = shape.iter().product();
+    let draw = init.draw(shape, dtype)?;
+    let (Some(spans), Some(total)) = (spans(wanted, n, &draw), words(&draw, n, dtype)) else {
+        return fill_chunks_of(init, shape, dtype, g, CHUNK, buffer, sink);
+    };
+    let per_value = if dtype == DType::F64 { 2 } else { 1 };
+    let mut used = 0u64;
+    for (lo, hi) in spans {
+        g.discard(lo as u64 * per_value - used);
+        for (start, len) in chunks(hi - lo, CHUNK) {
+            let mut c = buffer(len)?;
+            let view = c.view_mut()?;
+            crate::dispatch_mut!(view.data, |s| draw.fill(s, g));
+            sink(lo + start, Cow::Owned(c))?;
+        }
+        used = if hi == n { total } else { hi as u64 * per_value };
+    }
+    g.discard(total - used);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -679,6 +781,53 @@ mod tests {
         }
     }
 
+    /// Generating only some ranges gives the same values there, and leaves the generator where
+    /// generating everything does, for every dtype, short and long tails and ranges touching the
+    /// last partial block.
+    #[test]
+    fn wanted_ranges_equal_whole_fills() {
+        let inits: [Init; 2] = ["uniform_(-2, 3)".parse().unwrap(), "normal_(0.5, 2)".parse().unwrap()];
+        let cases: [(usize, &[(usize, usize)]); 9] = [
+            (10, &[(3, 3)]),
+            (20, &[(0, 2)]),
+            (100, &[(0, 10)]),
+            (100, &[(90, 10)]),
+            (100, &[(40, 3), (50, 40)]),
+            (161, &[(150, 11)]),
+            (161, &[(3, 5), (144, 2)]),
+            (64, &[(17, 30)]),
+            (33, &[(20, 13)]),
+        ];
+        for dtype in [DType::F32, DType::F64, DType::F16, DType::BF16] {
+            for init in &inits {
+                for (n, wanted) in cases {
+                    let mut whole = Tensor::zeros(&[n], dtype);
+                    let mut g1 = Generator::manual_seed(3);
+                    g1.random();
+                    init.apply(whole.view_mut().unwrap(), &mut g1).unwrap();
+                    let whole: Vec<u64> = whole.to_f64_vec().into_iter().map(f64::to_bits).collect();
+                    let mut g2 = Generator::manual_seed(3);
+                    g2.random();
+                    let mut got = vec![None; n];
+                    let mut sink = |start: usize, c: Cow<'_, Tensor>| {
+                        for (i, v) in c.to_f64_vec().into_iter().enumerate() {
+                            got[start + i] = Some(v.to_bits());
+                        }
+                        Ok(())
+                    };
+                    let mut buffer = |len| Ok(Tensor::zeros(&[len], dtype));
+                    fill_wanted(init, &[n], dtype, &mut g2, wanted, &mut buffer, &mut sink).unwrap();
+                    for &(s, l) in wanted {
+                        for i in s..s + l {
+                            assert_eq!(got[i], Some(whole[i]), "{init} {dtype} n={n} {wanted:?} at {i}");
+                        }
+                    }
+                    assert_eq!(g2.get_rng_state(), g1.get_rng_state(), "{init} {dtype} n={n} {wanted:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn chunks_keep_normal_tails_whole() {
         assert_eq!(chunks(40, 16), vec![(0, 16), (16, 24)]);
@@ -686,4 +835,16 @@ mod tests {
         assert_eq!(chunks(10, 16), vec![(0, 10)]);
         assert_eq!(chunks(0, 16), vec![]);
     }
+}
+
+/// Bytes of memory available to a new allocation: `MemAvailable` + `SwapFree` from
+/// `/proc/meminfo` (Linux); `None` elsewhere.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = info.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
 }

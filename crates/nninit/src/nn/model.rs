@@ -1,7 +1,7 @@
 //! The module tree: an arena of modules with PyTorch's traversal (`children`, `modules`,
 //! `named_parameters`, `state_dict`, `apply`), all iterative.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::layer::{Layer, Role, Slot};
 use crate::error::{Error, Result};
@@ -46,6 +46,8 @@ pub enum Origin {
     LayerDefault,
     /// An init asked for after construction (a model's own re-initialization, a plan rule).
     Rule,
+    /// Copied from an existing checkpoint ([`Model::copy_from_checkpoint`]).
+    Copied,
 }
 
 /// How a tensor was last initialized.
@@ -505,6 +507,63 @@ impl Model {
         Ok(())
     }
 
+    /// Gives tensor `id` the values `values` (of its shape and dtype) in place of every init
+    /// recorded for it, as `from_pretrained` does with a loaded weight: those inits draw nothing
+    /// any more (on PyTorch's stream the other tensors' values are those of a generator that
+    /// never drew them), and the tensor is reported as copied.
+    ///
+    /// # Errors
+    /// A shape or dtype other than the tensor's; a tensor another one is copied from (its
+    /// values at the copy would change).
+    pub fn copy_from_checkpoint(&mut self, id: TensorId, values: Tensor) -> Result<()> {
+        let t = &self.tensors[id.0];
+        if t.shape() != values.shape() || t.safetensors_dtype() != values.safetensors_dtype() {
+            return Err(Error::value(format!(
+                "cannot load a {:?} {:?} tensor into a {:?} {:?} one",
+                values.safetensors_dtype(),
+                values.shape(),
+                t.safetensors_dtype(),
+                t.shape()
+            )));
+        }
+        if self.events.iter().any(|e| e.fill == Fill::CopyOf(id)) {
+            return Err(Error::value("a tensor other tensors are copied from cannot be loaded"));
+        }
+        self.events.retain(|e| e.tensor != id);
+        self.tensors[id.0] = values;
+        self.push_event(Event { tensor: id, rows: None, fill: Fill::Keep });
+        self.provenance[id.0] =
+            Some(Provenance { init: None, origin: Origin::Copied, zeroed_rows: Vec::new(), parts: Vec::new() });
+        Ok(())
+    }
+
+    /// Drops every recorded init a later whole init of the same tensor overwrites (a layer's
+    /// construction default under the model's own initialization), so that only final values
+    /// draw: `from_pretrained` builds the model without drawing and initializes the missing
+    /// weights once. Tensors other tensors are copied from keep all their inits.
+    pub fn drop_superseded_inits(&mut self) {
+        let sources: std::collections::HashSet<TensorId> = self
+            .events
+            .iter()
+            .filter_map(|e| match e.fill {
+                Fill::CopyOf(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let mut last_whole = std::collections::HashMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if e.rows.is_none() {
+                last_whole.insert(e.tensor, i);
+            }
+        }
+        let mut i = 0;
+        self.events.retain(|e| {
+            let keep = sources.contains(&e.tensor) || last_whole.get(&e.tensor).is_none_or(|&w| i >= w);
+            i += 1;
+            keep
+        });
+    }
+
     /// Records that tensor `id` takes the values tensor `source` holds at this point
     /// (`copy.deepcopy`); its provenance becomes the source's.
     ///
@@ -686,15 +745,21 @@ impl Model {
     /// Re-runs the layer's default init ([`Layer::reset_inits`]) on module `id`.
     pub fn reset_parameters(&mut self, id: ModuleId) -> Result<()> {
         let layer = self.modules[id.0].layer.clone();
+        // The module's own slots by name: an RNN of many layers has hundreds of thousands, and a
+        // search per init would be quadratic.
+        let own: HashMap<String, TensorId> =
+            self.modules[id.0].slots.iter().map(|s| (s.name.clone(), s.tensor)).collect();
         for (name, init) in layer.reset_inits() {
-            let (owner, slot) = match name.split_once('.') {
+            let tensor = match name.split_once('.') {
                 Some((child, slot)) => {
                     let c = self.modules[id.0].children.iter().find(|(n, _)| n == child).map(|(_, c)| *c);
-                    (c.ok_or_else(|| Error::value(format!("missing child `{child}`")))?, slot)
+                    self.slot(c.ok_or_else(|| Error::value(format!("missing child `{child}`")))?, slot)?.tensor
                 }
-                None => (id, name.as_str()),
+                None => match own.get(&name) {
+                    Some(&t) => t,
+                    None => self.slot(id, &name)?.tensor,
+                },
             };
-            let tensor = self.slot(owner, slot)?.tensor;
             self.init_tensor(tensor, &init, Origin::LayerDefault)?;
         }
         if let Some(row) = layer.padding_row() {

@@ -2,6 +2,7 @@
 //! Philox4x32-10, and the choice between them ([`Stream`]). Turning bits into values is
 //! [`crate::sample`]'s job.
 
+mod jump;
 mod mt19937;
 mod philox;
 

@@ -1,10 +1,21 @@
 //! MT19937, exactly as PyTorch's CPU generator (`at::mt19937`, `init_genrand` seeding).
 
-const N: usize = 624;
-const M: usize = 397;
+pub(super) const N: usize = 624;
+pub(super) const M: usize = 397;
 const MATRIX_A: u32 = 0x9908_B0DF;
 const UPPER_MASK: u32 = 0x8000_0000;
 const LOWER_MASK: u32 = 0x7FFF_FFFF;
+
+/// One step of the recurrence: the word 624 after `a`, from `a`, the word after it (`b`) and
+/// the word 397 after it (`c`).
+#[inline(always)]
+pub(super) fn mix(a: u32, b: u32, c: u32) -> u32 {
+    let y = (a & UPPER_MASK) | (b & LOWER_MASK);
+    c ^ (y >> 1) ^ if b & 1 != 0 { MATRIX_A } else { 0 }
+}
+
+/// Skips of at least this many words jump ([`super::jump`]) instead of running the twists.
+const JUMP_MIN: u64 = 1 << 24;
 
 /// The 32-bit Mersenne Twister of Matsumoto & Nishimura (1998), seeded like PyTorch:
 /// only the low 32 bits of the seed are used (`std::mt19937(seed as u32)`).
@@ -29,10 +40,6 @@ impl Mt19937 {
 
     fn twist(&mut self) {
         let st = &mut self.state;
-        let mix = |a: u32, b: u32, c: u32| {
-            let y = (a & UPPER_MASK) | (b & LOWER_MASK);
-            c ^ (y >> 1) ^ if b & 1 != 0 { MATRIX_A } else { 0 }
-        };
         for i in 0..N - M {
             st[i] = mix(st[i], st[i + 1], st[i + M]);
         }
@@ -84,8 +91,46 @@ impl Mt19937 {
         }
     }
 
-    /// Advances past `k` outputs without computing them (only the state twists run).
-    pub fn discard(&mut self, mut k: u64) {
+    /// Advances past `k` outputs without computing them: the state twists run for short skips;
+    /// long ones (2^24 words or more) jump ahead by polynomial arithmetic over GF(2) in
+    /// milliseconds whatever `k` (Haramoto et al. 2008). Either way the state afterwards is
+    /// exactly the one `k` calls of [`Mt19937::next_u32`] leave.
+    ///
+    /// ```
+    /// let (mut a, mut b) = (nninit::rng::Mt19937::new(1), nninit::rng::Mt19937::new(1));
+    /// a.discard(50_000_000);
+    /// for _ in 0..50_000_000 { b.next_u32(); }
+    /// assert_eq!(a.next_u32(), b.next_u32());
+    /// ```
+    pub fn discard(&mut self, k: u64) {
+        if k >= JUMP_MIN {
+            self.jump(k);
+        } else {
+            self.walk(k);
+        }
+    }
+
+    /// [`Mt19937::discard`] by jumping, for any `k`.
+    pub(crate) fn jump(&mut self, k: u64) {
+        if k == 0 {
+            return;
+        }
+        // Words of the current window already consumed (all of them right after seeding).
+        let consumed = (N + 1 - self.left) as u64;
+        let t = consumed + k;
+        let (mut blocks, mut r) = (t / N as u64, (t % N as u64) as usize);
+        if r == 0 {
+            (blocks, r) = (blocks - 1, N);
+        }
+        if blocks > 0 {
+            self.state = super::jump::jump(&self.state, blocks * N as u64);
+        }
+        self.left = N + 1 - r;
+        self.next = r;
+    }
+
+    /// [`Mt19937::discard`] by running the twists.
+    fn walk(&mut self, mut k: u64) {
         while k > 0 {
             if self.left <= 1 {
                 self.twist();
@@ -127,6 +172,50 @@ mod tests {
             assert_eq!(bulk, single, "{split}");
             assert_eq!(a.next_u32(), b.next_u32());
         }
+    }
+
+    /// Jumping `k` words leaves exactly the state walking leaves (the raw state included), from
+    /// fresh seeds and from every position within a block, for short and long distances.
+    #[test]
+    fn jump_equals_walk() {
+        let ks = [1u64, 2, 623, 624, 625, 1247, 1248, 1249, 10_000, 123_457, 1_000_000, 3_000_001];
+        for (pre, &k) in [0usize, 1, 5, 623, 624, 700, 1300]
+            .iter()
+            .zip(ks.iter().cycle())
+            .chain(ks.iter().map(|k| (&0usize, k)).chain(ks.iter().map(|k| (&311usize, k))))
+        {
+            let (mut a, mut b) = (Mt19937::new(7), Mt19937::new(7));
+            for _ in 0..*pre {
+                a.next_u32();
+                b.next_u32();
+            }
+            a.jump(k);
+            b.walk(k);
+            assert_eq!(a.raw(), b.raw(), "pre {pre} k {k}");
+            let x: Vec<u32> = (0..1500).map(|_| a.next_u32()).collect();
+            let y: Vec<u32> = (0..1500).map(|_| b.next_u32()).collect();
+            assert_eq!(x, y, "pre {pre} k {k}");
+        }
+    }
+
+    /// Huge jumps compose: jump(a) then jump(b) equals jump(a + b), and a 2^40 + 2^33 + 5 jump
+    /// done in two parts of any split lands on the same state.
+    #[test]
+    fn huge_jumps_compose() {
+        let total = (1u64 << 40) + (1 << 33) + 5;
+        let mut whole = Mt19937::new(3);
+        whole.jump(total);
+        for first in [1u64 << 20, 123_456_789, 1 << 39, total - 624] {
+            let mut parts = Mt19937::new(3);
+            parts.jump(first);
+            parts.jump(total - first);
+            assert_eq!(parts.raw(), whole.raw(), "{first}");
+        }
+        // Crossing the jump threshold by walking the remainder.
+        let mut mixed = Mt19937::new(3);
+        mixed.jump(total - 100_000);
+        mixed.walk(100_000);
+        assert_eq!(mixed.raw(), whole.raw());
     }
 
     #[test]

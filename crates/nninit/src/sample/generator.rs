@@ -27,6 +27,9 @@ pub enum Capability {
 #[derive(Clone, Debug)]
 pub struct Generator {
     mt: Mt19937,
+    /// Words skipped and not yet applied: consecutive skips (the rest of one tensor, the start of
+    /// the next) become one jump.
+    pending: u64,
     seed: u64,
     pub(crate) next_double_normal: Option<f64>,
     capability: Capability,
@@ -37,7 +40,7 @@ impl Generator {
     /// 32 bits give the same stream, as in PyTorch); the Box–Muller cache is cleared. A negative
     /// Python seed `s` corresponds to `s as u64` (mod 2^64), like PyTorch.
     pub fn manual_seed(seed: u64) -> Self {
-        Generator { mt: Mt19937::new(seed), seed, next_double_normal: None, capability: Capability::Avx2 }
+        Generator { mt: Mt19937::new(seed), pending: 0, seed, next_double_normal: None, capability: Capability::Avx2 }
     }
 
     /// The same generator reproducing the given CPU kernel family (default: [`Capability::Avx2`]).
@@ -59,6 +62,9 @@ impl Generator {
     /// `random()`: the next 32-bit output.
     #[inline]
     pub fn random(&mut self) -> u32 {
+        if self.pending != 0 {
+            self.flush();
+        }
         self.mt.next_u32()
     }
 
@@ -72,20 +78,37 @@ impl Generator {
 
     /// Fills `out` with consecutive `random()` outputs.
     pub fn fill_u32(&mut self, out: &mut [u32]) {
+        self.flush();
         self.mt.fill_u32(out);
     }
 
-    /// Advances the stream past `k` 32-bit words (as `k` calls of [`Generator::random`]), at
-    /// the cost of the state twists only. The Box–Muller cache is untouched.
+    /// Advances the stream past `k` 32-bit words (as `k` calls of [`Generator::random`]) without
+    /// computing them: applied at the next draw, consecutive skips together, by running the
+    /// state twists or, for long skips, jumping ahead ([`Mt19937::discard`]). The Box–Muller
+    /// cache is untouched (as in PyTorch, where drawing words does not touch it).
+    ///
+    /// ```
+    /// let (mut a, mut b) = (nninit::Generator::manual_seed(0), nninit::Generator::manual_seed(0));
+    /// a.discard(1 << 30);
+    /// a.discard(5);
+    /// b.discard((1 << 30) + 5);
+    /// assert_eq!(a.random(), b.random());
+    /// ```
     pub fn discard(&mut self, k: u64) {
-        self.mt.discard(k);
+        self.pending += k;
+    }
+
+    fn flush(&mut self) {
+        self.mt.discard(std::mem::take(&mut self.pending));
     }
 
     /// `torch.get_rng_state()`: PyTorch's 5056-byte little-endian serialization
     /// (`u64 seed | i32 left | i32 seeded | u64 next | u64 state[624] | f64 normal_x | f64 normal_y |
     /// f64 normal_rho | i32 normal_is_valid | pad | f32 next_float_normal | u8 valid | pad`).
     pub fn get_rng_state(&self) -> Vec<u8> {
-        let (left, next, state) = self.mt.raw();
+        let mut mt = self.mt.clone();
+        mt.discard(self.pending);
+        let (left, next, state) = mt.raw();
         let mut b = Vec::with_capacity(5056);
         b.extend_from_slice(&self.seed.to_le_bytes());
         b.extend_from_slice(&(left as i32).to_le_bytes());
@@ -109,5 +132,32 @@ impl Default for Generator {
     /// `torch.Generator()`: seed 67280421310721.
     fn default() -> Self {
         Generator::manual_seed(67_280_421_310_721)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A skip (jumping or walking) leaves the cached Box–Muller sample in place, as drawing the
+    /// skipped words would: the next scalar normal is the cached one, the one after it comes
+    /// from the words after the skip.
+    #[test]
+    fn skips_keep_the_box_muller_cache() {
+        for k in [0usize, 7, 624, 100_000, (1 << 24) + 3] {
+            let mut a = Generator::manual_seed(11);
+            crate::sample::normal::scalar_normal(&mut a);
+            assert!(a.next_double_normal.is_some());
+            let mut b = a.clone();
+            a.discard(k as u64);
+            b.fill_u32(&mut vec![0; k]);
+            assert_eq!(a.get_rng_state(), b.get_rng_state(), "{k}");
+            for _ in 0..3 {
+                let (x, y) =
+                    (crate::sample::normal::scalar_normal(&mut a), crate::sample::normal::scalar_normal(&mut b));
+                assert_eq!(x.to_bits(), y.to_bits(), "{k}");
+            }
+            assert_eq!(a.random(), b.random());
+        }
     }
 }

@@ -6,6 +6,7 @@ mod generator;
 mod normal;
 pub(crate) mod philox;
 mod randperm;
+pub mod tail;
 mod uniform;
 
 pub use avx_math::{log256, sincos256};
@@ -44,6 +45,26 @@ pub trait Engine {
     fn strict_truncation(&self) -> bool {
         false
     }
+    /// Whether [`Engine::trunc_normal_tail`] is implemented (else `trunc_normal_` follows
+    /// PyTorch's algorithm everywhere, refusing intervals where its expected work is too large).
+    fn has_tail_sampler(&self) -> bool {
+        false
+    }
+    /// Fills `out` with N(mean, std²) truncated to `[a, b]` by an exact sampler of bounded
+    /// expected work ([`tail`]), if this stream has one (`None`: it keeps PyTorch's algorithm).
+    /// `trunc_normal_` calls it for intervals where the uniform proposals' acceptance rate is
+    /// below [`tail::TAIL_ACCEPTANCE`].
+    fn trunc_normal_tail<E: Element>(
+        &mut self,
+        out: &mut [E],
+        mean: f64,
+        std: f64,
+        a: f64,
+        b: f64,
+    ) -> Option<crate::Result<()>> {
+        let _ = (out, mean, std, a, b);
+        None
+    }
 }
 
 impl Engine for Generator {
@@ -74,5 +95,20 @@ impl Engine for Philox {
     }
     fn strict_truncation(&self) -> bool {
         true
+    }
+    fn has_tail_sampler(&self) -> bool {
+        true
+    }
+    fn trunc_normal_tail<E: Element>(
+        &mut self,
+        out: &mut [E],
+        mean: f64,
+        std: f64,
+        a: f64,
+        b: f64,
+    ) -> Option<crate::Result<()>> {
+        let done = tail::fill(self, out, mean, std, a, b);
+        self.draw += 1;
+        Some(done)
     }
 }

@@ -170,11 +170,82 @@ impl<E: Element> BlockSampler<E, 2> for Normal64<'_> {
     }
 }
 
+/// `x·range + from` in f32, fused, before any rounding to a 16-bit type (the values
+/// [`Uniform32`] rounds).
+struct Affine32<'a> {
+    p: &'a Philox,
+    from: f32,
+    range: f32,
+}
+
+impl BlockSampler<f32, 4> for Affine32<'_> {
+    #[inline(always)]
+    fn block(&self, b: u64) -> [f32; 4] {
+        self.p.block(b, TAG_UNIFORM).map(|x| unit_f32(x).mul_add(self.range, self.from))
+    }
+}
+
+/// f32 values per pass of [`uniform_16bit`]: a stack buffer, a multiple of every block size.
+const PASS: usize = 4096;
+
+/// [`uniform`] for f16/bf16: each chunk's f32 values go through a stack buffer and are rounded
+/// to 16 bits a slice at a time (SIMD; F16C for f16), then values equal to `(T) to` become
+/// `(T) from`. Bit-identical to rounding each value on its own.
+fn uniform_16bit<E: Element>(p: &Philox, out: &mut [E], from: f64, to: f64) {
+    let affine = Affine32 { p, from: from as f32, range: to as f32 - from as f32 };
+    let (from_s, to_s) = (E::from_f64(from), E::from_f64(to));
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let mut buf = [0f32; PASS];
+        let start = p.offset + (c * CHUNK) as u64;
+        for (k, part) in chunk.chunks_mut(PASS).enumerate() {
+            let values = &mut buf[..part.len()];
+            fill_chunk(values, start + (k * PASS) as u64, &affine);
+            round_to_16bit(part, values);
+            replace_equal(part, to_s, from_s);
+        }
+    });
+}
+
+/// Rounds `values` into the 16-bit `out` (round to nearest even): F16C for f16 (via `half`),
+/// integer operations that vectorize for bf16.
+fn round_to_16bit<E: Element>(out: &mut [E], values: &[f32]) {
+    if E::DTYPE == DType::F16 {
+        use half::slice::HalfFloatSliceExt;
+        bytemuck::cast_slice_mut::<E, half::f16>(out).convert_from_f32_slice(values);
+    } else {
+        round_bf16(out, values);
+    }
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+fn round_bf16<E: Element>(out: &mut [E], values: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o = E::from_f32(v);
+    }
+}
+
+/// Replaces the 16-bit values of `s` that equal `to` (as floats: any zero equals any zero, NaN
+/// nothing) by `from`, comparing bits so that the loop vectorizes.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+fn replace_equal<E: Element>(s: &mut [E], to: E, from: E) {
+    let to_f = to.to_f32();
+    if to_f.is_nan() {
+        return;
+    }
+    let (from, to) = (bytemuck::cast::<E, u16>(from), bytemuck::cast::<E, u16>(to));
+    let mask = if to_f == 0.0 { 0x7FFF } else { 0xFFFF };
+    for x in bytemuck::cast_slice_mut::<E, u16>(s) {
+        *x = if *x & mask == to & mask { from } else { *x };
+    }
+}
+
 /// U(from, to), half-open: 24-bit uniforms (53-bit for f64, two words each), the multiply-add
 /// fused, one rounding to the element type, a value equal to `(T) to` replaced by `(T) from`.
 pub fn uniform<E: Element>(p: &Philox, out: &mut [E], from: f64, to: f64) {
     if E::DTYPE == DType::F64 {
         fill_blocks(out, p.offset, &Uniform64 { p, from, to });
+    } else if matches!(E::DTYPE, DType::F16 | DType::BF16) {
+        uniform_16bit(p, out, from, to);
     } else {
         let sampler = Uniform32 {
             p,
@@ -211,4 +282,47 @@ pub fn randperm(p: &Philox, n: usize) -> Vec<usize> {
         r.swap(i, i + z);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::{bf16, f16};
+
+    /// The per-value rounding [`uniform`] did before the 16-bit slice path.
+    fn one_by_one<E: Element>(p: &Philox, n: usize, from: f64, to: f64) -> Vec<E> {
+        let mut out = vec![E::from_f32(0.0); n];
+        let s = Uniform32 {
+            p,
+            from: from as f32,
+            range: to as f32 - from as f32,
+            from_s: E::from_f64(from),
+            to_s: E::from_f64(to),
+        };
+        fill_blocks(&mut out, p.offset, &s);
+        out
+    }
+
+    fn check<E: Element>() {
+        // Ranges where `to` is often hit after rounding (replaced by `from`), negative and
+        // zero bounds, odd lengths and offsets (chunks and passes starting mid-block).
+        for (from, to) in [(0.0, 1.0), (-1.0, 1.0), (-3.0, 0.0), (0.0, -0.0), (1e-3, 1e-3), (-60000.0, 60000.0)] {
+            for (n, offset) in [(1, 0), (7, 3), (4096 + 5, 1), (3 * CHUNK + 13, 2 * CHUNK as u64 + 1)] {
+                let p = Philox::new(11, "w").with_offset(offset);
+                let mut got = vec![E::from_f32(0.0); n];
+                uniform(&p, &mut got, from, to);
+                let want = one_by_one::<E>(&p, n, from, to);
+                assert!(
+                    bytemuck::cast_slice::<E, u16>(&got) == bytemuck::cast_slice::<E, u16>(&want),
+                    "{from} {to} {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_16bit_slices_equal_value_by_value_rounding() {
+        check::<bf16>();
+        check::<f16>();
+    }
 }
