@@ -136,6 +136,42 @@ fn conv_embedding_and_norms_hold_pytorch_defaults() {
     assert_eq!(digest(bn.running_var.value()), golden_of("batchnorm2d_64_s0", "running_var"));
 }
 
+/// `(weight, bias)` digests of a reinitialized burn convolution against a recorded case.
+fn assert_conv<const D: usize>(weight: Tensor<D>, bias: Option<Tensor<1>>, id: &str) {
+    assert_eq!(digest(weight), golden_of(id, "weight"), "{id}");
+    match bias {
+        Some(b) => assert_eq!(digest(b), golden_of(id, "bias"), "{id}"),
+        None => assert!(golden(id).iter().all(|(n, _)| n != "bias"), "{id}"),
+    }
+}
+
+#[test]
+fn every_convolution_rank_holds_pytorch_defaults() {
+    use burn::nn::conv::{Conv1dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose3dConfig};
+    let device = Device::ndarray();
+    for seed in [0, 42] {
+        let spec = InitSpec::preset("torch", seed);
+        let id = |s: &str| format!("{s}_s{seed}");
+        let c = reinit(&Conv1dConfig::new(2, 2, 1).init(&device), &spec).unwrap();
+        assert_conv(c.weight.val(), c.bias.map(|b| b.val()), &id("conv1d_2_2_1"));
+        let c = reinit(&Conv2dConfig::new([3, 8], [3, 5]).with_bias(false).init(&device), &spec).unwrap();
+        assert_conv(c.weight.val(), c.bias.map(|b| b.val()), &id("conv2d_3_8_3_5_stride_2_padding_1_bias_false"));
+        let c = reinit(&Conv3dConfig::new([2, 4], [1, 2, 3]).init(&device), &spec).unwrap();
+        assert_conv(c.weight.val(), c.bias.map(|b| b.val()), &id("conv3d_2_4_1_2_3"));
+        let c = reinit(&ConvTranspose1dConfig::new([4, 6], 3).init(&device), &spec).unwrap();
+        assert_conv(c.weight.val(), c.bias.map(|b| b.val()), &id("convtranspose1d_4_6_3"));
+        let c = reinit(&ConvTranspose2dConfig::new([16, 8], [3, 3]).init(&device), &spec).unwrap();
+        assert_conv(c.weight.val(), c.bias.map(|b| b.val()), &id("convtranspose2d_16_8_3"));
+        let c = reinit(&ConvTranspose3dConfig::new([2, 2], [2, 2, 2]).init(&device), &spec).unwrap();
+        assert_conv(c.weight.val(), c.bias.map(|b| b.val()), &id("convtranspose3d_2_2_2"));
+        let ln = reinit(&LayerNormConfig::new(8).with_bias(false).init(&device), &spec).unwrap();
+        assert!(ln.beta.is_none());
+        assert_eq!(digest(ln.gamma.val()), golden_of(&id("layernorm_8_bias_false"), "weight"));
+        let rms = reinit(&burn::nn::RmsNormConfig::new(8).init(&device), &spec).unwrap();
+        assert_eq!(digest(rms.gamma.val()), golden_of(&id("rmsnorm_8"), "weight"));
+    }
+}
+
 #[test]
 fn lstm_gates_hold_slices_of_pytorch_lstm() {
     let device = Device::ndarray();
@@ -244,4 +280,26 @@ fn burn_defaults_differ_from_pytorch() {
     let c = reinit(&c, &InitSpec::preset("torch", 0).with_plan(plan)).unwrap();
     let w: Vec<f32> = c.weight.val().into_data().to_vec().unwrap();
     assert!(w.iter().all(|x| (x.abs() as f64) <= torch_bound));
+    assert!(w.iter().any(|x| (x.abs() as f64) > 0.9 * torch_bound));
+    // Transposed convolutions: burn gives its initializer no fan_out, so a Xavier (or fan_out
+    // Kaiming) initializer panics when the weight is first used; PyTorch's fan_out of a
+    // transposed weight [in, out/groups, k…] is in · k.
+    let xavier = burn::nn::Initializer::XavierUniform { gain: 1.0 };
+    let xavier_transposed = std::panic::catch_unwind(|| {
+        ConvTranspose2dConfig::new([16, 8], [3, 3]).with_initializer(xavier).init(&Device::ndarray()).weight.val()
+    });
+    assert!(xavier_transposed.is_err());
+    let mut plan = Plan::default();
+    plan.rules.push(nninit::plan::Rule::new(
+        Some("ConvTranspose2d"),
+        Some(nninit::nn::Role::Weight),
+        "xavier_uniform_()".parse().unwrap(),
+    ));
+    let t = reinit(&ConvTranspose2dConfig::new([16, 8], [3, 3]).init(&device), &InitSpec::preset("torch", 0).with_plan(plan))
+        .unwrap();
+    // fan_in = 8 · 9, fan_out = 16 · 9: bound √(6 / 216).
+    let bound = (6.0f64 / 216.0).sqrt();
+    let w: Vec<f32> = t.weight.val().into_data().to_vec().unwrap();
+    assert!(w.iter().all(|x| (x.abs() as f64) <= bound));
+    assert!(w.iter().any(|x| (x.abs() as f64) > 0.95 * bound));
 }

@@ -126,8 +126,9 @@ fn philox_is_keyed_by_name_not_order() {
 #[test]
 fn layers_hold_pytorch_defaults() {
     type Build = fn(&VarBuilder) -> candle_core::Result<()>;
-    let cases: [(&str, u64, Build); 7] = [
+    let cases: [(&str, u64, Build); 8] = [
         ("linear_64_32_s42", 42, |vb| candle_nn::linear(64, 32, vb.clone()).map(drop)),
+        ("conv1d_2_2_1_s0", 0, |vb| candle_nn::conv1d(2, 2, 1, Default::default(), vb.clone()).map(drop)),
         ("linear_5_3_bias_false_s0", 0, |vb| candle_nn::linear_no_bias(5, 3, vb.clone()).map(drop)),
         ("conv2d_16_32_3_s0", 0, |vb| candle_nn::conv2d(16, 32, 3, Conv2dConfig::default(), vb.clone()).map(drop)),
         ("conv2d_4_4_3_groups_4_s0", 0, |vb| {
@@ -142,6 +143,29 @@ fn layers_hold_pytorch_defaults() {
         let init = Initializer::new(&varmap, InitSpec::preset("torch", seed));
         build(&init.var_builder(DType::F32, &Device::Cpu)).unwrap();
         init.finish().unwrap();
+        assert_golden(&varmap, "", id);
+    }
+}
+
+/// f16 and bf16 layers against PyTorch's `nn.X(..., dtype=torch.float16/bfloat16)`: drawn in
+/// their own dtype, not drawn in f32 and rounded.
+#[test]
+fn half_precision_layers_hold_pytorch_bytes() {
+    type Build = fn(&VarBuilder) -> candle_core::Result<()>;
+    let cases: [(&str, DType, Build); 4] = [
+        ("linear_3_2_float16_s0", DType::F16, |vb| candle_nn::linear(3, 2, vb.clone()).map(drop)),
+        ("linear_3_2_bfloat16_s0", DType::BF16, |vb| candle_nn::linear(3, 2, vb.clone()).map(drop)),
+        ("linear_64_32_bfloat16_s0", DType::BF16, |vb| candle_nn::linear(64, 32, vb.clone()).map(drop)),
+        ("conv2d_4_4_3_groups_4_float16_s0", DType::F16, |vb| {
+            candle_nn::conv2d(4, 4, 3, Conv2dConfig { groups: 4, ..Default::default() }, vb.clone()).map(drop)
+        }),
+    ];
+    for (id, dtype, build) in cases {
+        let varmap = VarMap::new();
+        let init = Initializer::new(&varmap, InitSpec::preset("torch", 0));
+        build(&init.var_builder(dtype, &Device::Cpu)).unwrap();
+        init.finish().unwrap();
+        assert!(varmap.all_vars().iter().all(|v| v.dtype() == dtype));
         assert_golden(&varmap, "", id);
     }
 }
@@ -182,6 +206,35 @@ fn reinit_gives_a_candle_initialized_map_pytorch_values() {
     drop(bn);
     reinit(&varmap, &InitSpec::preset("torch", 0)).unwrap();
     assert_golden(&varmap, "bn.", "batchnorm2d_64_s0");
+}
+
+/// `reinit` builds the layers in PyTorch's construction order whatever the map's hash order:
+/// twelve Linears named `layer.0` … `layer.22` (`layer.10` sorts before `layer.2` as text),
+/// created in reverse order, hold `nninit init --arch mlp`'s values for the same seed.
+#[test]
+fn reinit_is_independent_of_the_maps_order() {
+    let dims: Vec<usize> = (0..13).map(|i| 3 + i % 4).collect();
+    let job = InitJob {
+        source: Source::Arch { name: "mlp".into(), dims: dims.clone() },
+        preset: Some("torch".into()),
+        plan: None,
+        seed: 5,
+        dtype: None,
+        rng: Stream::Torch,
+        shard: None,
+        unmatched: Unmatched::Warn,
+    };
+    let out = job::run_in_memory(&job).unwrap();
+    let want: BTreeMap<_, _> =
+        out.model.state_dict().into_iter().map(|(n, id)| (n, sha256_hex(out.model.tensor(id).bytes()))).collect();
+    assert_eq!(want.len(), 24);
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    for i in (0..12).rev() {
+        candle_nn::linear(dims[i], dims[i + 1], vb.pp(format!("layer.{}", 2 * i))).unwrap();
+    }
+    reinit(&varmap, &InitSpec::preset("torch", 5)).unwrap();
+    assert_eq!(digests(&varmap, ""), want);
 }
 
 #[test]
@@ -227,6 +280,17 @@ fn bad_input_names_the_variable_and_changes_nothing() {
     let mut after = digests(&varmap, "");
     after.remove("head.scale");
     assert_eq!(before, after);
+
+    // `finish` with a rule for a layer the model lacks: the construction values stay.
+    let plan = Plan::from_toml("[[rule]]\nlayer = \"Conv2d\"\ninit = \"orthogonal_()\"\n").unwrap();
+    let varmap = VarMap::new();
+    let init = Initializer::new(&varmap, InitSpec::preset("seed", 0).with_plan(plan));
+    seed_net(&init.var_builder(DType::F32, &Device::Cpu)).unwrap();
+    let constructed = digests(&varmap, "");
+    let err = init.finish().unwrap_err().to_string();
+    assert!(err.contains("Conv2d"), "{err}");
+    assert_eq!(digests(&varmap, ""), constructed);
+    assert_eq!(constructed, nninit_init("torch", Stream::Torch));
 }
 
 /// Where candle's own init differs from PyTorch's (the README lists these).
