@@ -102,7 +102,10 @@ fn plot(path: &str, runs: &[(String, Vec<f64>)]) -> Result<(), Box<dyn std::erro
     for (i, (name, losses)) in runs.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(losses.iter().enumerate().map(|(s, &l)| (s, l.min(top))), color.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                losses.iter().enumerate().map(|(s, &l)| (s, l.min(top))),
+                color.stroke_width(2),
+            ))?
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
@@ -112,7 +115,9 @@ fn plot(path: &str, runs: &[(String, Vec<f64>)]) -> Result<(), Box<dyn std::erro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/burn-loss.svg").into());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/burn-loss.svg").into());
     let data = dataset();
     let seed = 0;
     let inits: Vec<(&str, Option<InitSpec>)> = vec![
@@ -121,7 +126,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("xavier_uniform_", Some(InitSpec::preset("seed", seed).with_plan(weights("xavier_uniform_()")))),
         (
             "kaiming_normal_ fan_out",
-            Some(InitSpec::preset("seed", seed).with_plan(weights("kaiming_normal_(mode='fan_out', nonlinearity='relu')"))),
+            Some(
+                InitSpec::preset("seed", seed)
+                    .with_plan(weights("kaiming_normal_(mode='fan_out', nonlinearity='relu')")),
+            ),
         ),
         ("orthogonal_", Some(InitSpec::preset("seed", seed).with_plan(weights("orthogonal_()")))),
     ];

@@ -150,7 +150,9 @@ fn typed(module: &str, kind: &str, members: &[&BurnParam]) -> Result<Typed> {
             let b = get("bias");
             // Transposed: weight [in, out/groups, *k], bias [out].
             let groups = match (transposed, b) {
-                (true, Some(b)) if b.shape.len() == 1 && b.shape[0] % w.shape[1].max(1) == 0 => b.shape[0] / w.shape[1].max(1),
+                (true, Some(b)) if b.shape.len() == 1 && b.shape[0] % w.shape[1].max(1) == 0 => {
+                    b.shape[0] / w.shape[1].max(1)
+                }
                 _ => 1,
             };
             let (in_channels, out_channels) =
@@ -188,7 +190,9 @@ fn typed(module: &str, kind: &str, members: &[&BurnParam]) -> Result<Typed> {
             let affine = g.is_some();
             let layer = match kind {
                 "BatchNorm" => Layer::BatchNorm { dims: 2, num_features: n, affine, track_running_stats: true },
-                "LayerNorm" => Layer::LayerNorm { normalized_shape: vec![n], elementwise_affine: affine, bias: b.is_some() },
+                "LayerNorm" => {
+                    Layer::LayerNorm { normalized_shape: vec![n], elementwise_affine: affine, bias: b.is_some() }
+                }
                 "GroupNorm" => Layer::GroupNorm { num_groups: 1, num_channels: n, affine },
                 _ => Layer::RmsNorm { normalized_shape: vec![n], elementwise_affine: affine },
             };
@@ -289,7 +293,9 @@ fn lstm(module: &str, members: &[&BurnParam]) -> Result<(Layer, Vec<(String, Sou
     // Every gate of PyTorch's LSTM, each with both transforms: a coupled (`input_forget`) LSTM
     // has no forget gate and no PyTorch twin.
     let full = 8 * if bias { 2 } else { 1 };
-    if map.len() != full || map.iter().filter(|(_, s)| s.rows.is_some_and(|(a, _)| a == hidden_size)).count() != full / 4 {
+    if map.len() != full
+        || map.iter().filter(|(_, s)| s.rows.is_some_and(|(a, _)| a == hidden_size)).count() != full / 4
+    {
         return Err(Error::value(format!(
             "burn's Lstm at `{module}` does not have PyTorch's four gates with two transforms each"
         )));

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2dConfig};
 use burn::nn::{
-    BatchNormConfig, EmbeddingConfig, GroupNormConfig, LayerNormConfig, Linear, LinearConfig, LinearLayout,
-    LstmConfig,
+    BatchNormConfig, EmbeddingConfig, GroupNormConfig, LayerNormConfig, Linear, LinearConfig, LinearLayout, LstmConfig,
 };
 use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
@@ -295,8 +294,11 @@ fn burn_defaults_differ_from_pytorch() {
         Some(nninit::nn::Role::Weight),
         "xavier_uniform_()".parse().unwrap(),
     ));
-    let t = reinit(&ConvTranspose2dConfig::new([16, 8], [3, 3]).init(&device), &InitSpec::preset("torch", 0).with_plan(plan))
-        .unwrap();
+    let t = reinit(
+        &ConvTranspose2dConfig::new([16, 8], [3, 3]).init(&device),
+        &InitSpec::preset("torch", 0).with_plan(plan),
+    )
+    .unwrap();
     // fan_in = 8 · 9, fan_out = 16 · 9: bound √(6 / 216).
     let bound = (6.0f64 / 216.0).sqrt();
     let w: Vec<f32> = t.weight.val().into_data().to_vec().unwrap();
@@ -319,7 +321,8 @@ fn two_training_runs_from_one_seed_give_the_same_losses() {
         let device = Device::ndarray().autodiff();
         let mut net = reinit(&seed_net(&device), &InitSpec::preset("seed", seed)).unwrap();
         let x = Tensor::<2>::from_data(TensorData::new(x.clone(), [64, 784]), &device);
-        let y = Tensor::<1, Int>::from_data(TensorData::new((0..64i64).map(|i| i % 10).collect::<Vec<_>>(), [64]), &device);
+        let y =
+            Tensor::<1, Int>::from_data(TensorData::new((0..64i64).map(|i| i % 10).collect::<Vec<_>>(), [64]), &device);
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let mut optim = SgdConfig::new().init();
         (0..20)

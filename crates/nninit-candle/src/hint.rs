@@ -49,7 +49,9 @@ pub(crate) fn init_for(before: &[Var<'_>], name: &str, shape: &[usize], hint: &H
         }
     }
     if leaf == "bias" && matches!(hint, Hint::Uniform { .. }) && shape.len() == 1 {
-        let weight = before.iter().find(|(n, s, h)| split(n) == (path, "weight") && is_kaiming(h) && s.first() == Some(&shape[0]));
+        let weight = before
+            .iter()
+            .find(|(n, s, h)| split(n) == (path, "weight") && is_kaiming(h) && s.first() == Some(&shape[0]));
         if let Some(layer) = weight.and_then(|(_, s, h)| weight_layer(s, h, true)) {
             return layer.default_init("bias").ok_or_else(|| Error::value("no default init"));
         }
@@ -142,10 +144,13 @@ pub(crate) fn nodes<'a>(vars: impl Iterator<Item = Var<'a>>) -> Result<Vec<Node>
 
 /// The PyTorch layer whose slots are exactly `members` (same names and shapes), if any.
 fn module_layer<'a>(members: &[Var<'a>], get: &dyn Fn(&str) -> Option<Var<'a>>) -> Option<Layer> {
-    let konst = |leaf: &str, v: f64| get(leaf).is_some_and(|(_, s, h)| s.len() == 1 && matches!(h, Hint::Const(c) if *c == v));
+    let konst =
+        |leaf: &str, v: f64| get(leaf).is_some_and(|(_, s, h)| s.len() == 1 && matches!(h, Hint::Const(c) if *c == v));
     let (_, w, wh) = get("weight")?;
     let bias = get("bias").is_some();
-    let layer = if let Some(layer) = weight_layer(w, wh, bias).filter(|_| !bias || matches!(get("bias"), Some((_, _, Hint::Uniform { .. })))) {
+    let layer = if let Some(layer) =
+        weight_layer(w, wh, bias).filter(|_| !bias || matches!(get("bias"), Some((_, _, Hint::Uniform { .. }))))
+    {
         layer
     } else if w.len() == 1 && konst("weight", 1.0) && konst("running_mean", 0.0) && konst("running_var", 1.0) {
         Layer::BatchNorm { dims: 2, num_features: w[0], affine: true, track_running_stats: true }
@@ -156,6 +161,8 @@ fn module_layer<'a>(members: &[Var<'a>], get: &dyn Fn(&str) -> Option<Var<'a>>) 
     };
     let slots: Vec<_> = layer.slots().into_iter().filter(|s| !s.int64).collect();
     let same = slots.len() == members.len()
-        && slots.iter().all(|s| members.iter().any(|(n, shape, _)| split(n).1 == s.name && *shape == s.shape.as_slice()));
+        && slots
+            .iter()
+            .all(|s| members.iter().any(|(n, shape, _)| split(n).1 == s.name && *shape == s.shape.as_slice()));
     same.then_some(layer)
 }

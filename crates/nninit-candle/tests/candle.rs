@@ -34,7 +34,9 @@ fn golden(id: &str) -> BTreeMap<String, String> {
 fn digests(varmap: &VarMap, prefix: &str) -> BTreeMap<String, String> {
     let data = varmap.data().lock().unwrap();
     data.iter()
-        .map(|(n, v)| (n.strip_prefix(prefix).unwrap_or(n).to_string(), sha256_hex(from_candle(v.as_tensor()).unwrap().bytes())))
+        .map(|(n, v)| {
+            (n.strip_prefix(prefix).unwrap_or(n).to_string(), sha256_hex(from_candle(v.as_tensor()).unwrap().bytes()))
+        })
         .collect()
 }
 
@@ -265,7 +267,8 @@ fn bad_input_names_the_variable_and_changes_nothing() {
     let varmap = VarMap::new();
     let init = Initializer::new(&varmap, InitSpec::preset("torch", 0));
     let vb = init.var_builder(DType::F32, &Device::Cpu);
-    let err = vb.pp("head").get_with_hints(5, "scale", candle_nn::init::DEFAULT_KAIMING_NORMAL).unwrap_err().to_string();
+    let err =
+        vb.pp("head").get_with_hints(5, "scale", candle_nn::init::DEFAULT_KAIMING_NORMAL).unwrap_err().to_string();
     assert!(err.contains("head.scale") && err.contains("[5]"), "{err}");
 
     // A plan rule for a layer the model lacks, and a variable no layer fits: the map unchanged.

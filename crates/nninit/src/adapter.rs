@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use crate::arch::like::{like, LikeOptions};
 use crate::error::{Error, Result};
-use crate::io::TensorInfo;
 use crate::init::Init;
+use crate::io::TensorInfo;
 use crate::nn::{Layer, Model, ModuleId, Origin, Role, SlotKind};
 use crate::plan::{preset, Plan, PresetOptions, Unmatched};
 use crate::rng::Stream;
@@ -112,7 +112,8 @@ pub fn model_from_nodes(nodes: &[Node], dtype: DType) -> Result<Model> {
         match node {
             Node::Layer { path, layer } => {
                 // The root path is free until something is attached to it.
-                let taken = if path.is_empty() { root_taken || modules.len() > 1 } else { modules.contains_key(path.as_str()) };
+                let taken =
+                    if path.is_empty() { root_taken || modules.len() > 1 } else { modules.contains_key(path.as_str()) };
                 root_taken |= path.is_empty();
                 if taken {
                     return Err(Error::value(format!("module `{path}` is given twice")));

@@ -34,9 +34,9 @@ pub mod folder;
 pub mod init;
 pub mod io;
 pub mod job;
-pub mod nn;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
+pub mod nn;
 pub mod plan;
 mod pycall;
 pub mod report;
