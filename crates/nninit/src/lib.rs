@@ -10,6 +10,8 @@
 //! * [`nn`]: a module tree with PyTorch's layers and their default init, `modules()`, `apply()`;
 //! * [`plan`]: ordered rules (layer type, name glob, role) → init; presets;
 //! * [`arch`]: built-in architectures and a layout read from a checkpoint;
+//! * [`adapter`]: a framework's model (candle, burn) described as PyTorch names it, initialized;
+//! * `ndarray` (feature `ndarray`): the init functions over `ndarray` arrays;
 //! * [`io`]: safetensors reading and writing; [`stream`]: tensors generated chunk by chunk into a
 //!   checkpoint; [`stats`]: per-tensor statistics.
 //!
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::type_complexity)]
 
+pub mod adapter;
 pub mod arch;
 pub mod cancel;
 pub mod check;
@@ -31,6 +34,8 @@ pub mod folder;
 pub mod init;
 pub mod io;
 pub mod job;
+#[cfg(feature = "ndarray")]
+pub mod ndarray;
 pub mod nn;
 pub mod plan;
 mod pycall;
