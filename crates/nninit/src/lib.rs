@@ -24,6 +24,7 @@
 #![allow(clippy::type_complexity)]
 
 pub mod arch;
+pub mod base;
 pub mod cancel;
 pub mod check;
 pub mod error;
