@@ -94,6 +94,15 @@ fn save_pretrained_has_the_layout_transformers_writes() {
     for case in golden["from"].as_array().unwrap() {
         assert_eq!(case["values"], "bit-identical", "{}", case["name"]);
     }
+    // A grown vocabulary against `from_pretrained` then `resize_token_embeddings`: by the plan,
+    // bit-identical; with mean_resizing, within float32 rounding of the mean and covariance.
+    for case in golden["grown"].as_array().unwrap() {
+        assert_eq!(case["deterministic"], true, "{}", case["name"]);
+        match case["mean_resizing"].as_bool().unwrap() {
+            false => assert_eq!(case["values"], "bit-identical", "{}", case["name"]),
+            true => assert!(case["max_abs_difference"].as_f64().unwrap() < 1e-8, "{}", case["name"]),
+        }
+    }
 }
 
 /// Tensors of a safetensors file, by name.
