@@ -261,6 +261,22 @@ fn from_grows_a_smaller_vocabulary() {
     }
 }
 
+/// `--like` reads a model folder (sharded) as it reads a file, its `config.json` standing in for
+/// `--config`: the same tensors as `--like` of the one-file checkpoint with that config.
+#[test]
+fn like_reads_a_sharded_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let llama = data("llama-tiny.config.json");
+    ok(&nninit(p, &["init", "--config", &llama, "--save-pretrained", "sharded", "--max-shard-size", "20KB"]));
+    ok(&nninit(p, &["init", "--config", &llama, "-o", "one.safetensors"]));
+    ok(&nninit(p, &["init", "--like", "sharded", "--seed", "3", "-o", "a.safetensors"]));
+    ok(&nninit(p, &["init", "--like", "one.safetensors", "--config", &llama, "--seed", "3", "-o", "b.safetensors"]));
+    let (a, b) = (tensors(&p.join("a.safetensors")), tensors(&p.join("b.safetensors")));
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a, b);
+}
+
 /// Runs `args` (an init writing `out`): it must fail with one stderr line containing `want`,
 /// leave no `out` and no temporary file.
 fn fails_cleanly(dir: &Path, args: &[&str], want: &str) {

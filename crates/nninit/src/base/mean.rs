@@ -93,14 +93,15 @@ pub fn scale_tril(covariance: &Mat<f64>) -> Option<Mat<f64>> {
 ///
 /// ```
 /// use nninit::base::mean::{sample, scale_tril, Moments};
-/// let rows = [1.0, 2.0, 3.0, 2.0, 5.0, 1.0, 0.0, 4.0, 4.0];
+/// // Four old rows of length 2: mean (2.25, 2.25).
+/// let rows = [1.0, 2.0, 3.0, 2.0, 5.0, 1.0, 0.0, 4.0];
 /// let mut m = Moments::new(2);
-/// m.add_to_mean(&rows[..8]);
-/// m.add_to_covariance(&rows[..8]);
+/// m.add_to_mean(&rows);
+/// m.add_to_covariance(&rows);
 /// let l = scale_tril(&m.covariance());
 /// let new = sample(&m.mean(), l.as_ref(), &[0.0, 0.0, 1.0, -1.0]);
-/// assert_eq!(&new[..2], &[2.0, 2.75]); // z = 0: the mean
-/// assert!((new[2] - 2.0).abs() < 1e-3 && new[2] != 2.0);
+/// assert_eq!(&new[..2], &[2.25, 2.25]); // z = 0: the mean
+/// assert!((new[2] - 2.25).abs() < 1e-3 && new[2] != 2.25); // 1e-9·Σ: a tiny step away
 /// ```
 pub fn sample(mean: &[f64], scale_tril: Option<&Mat<f64>>, z: &[f32]) -> Vec<f32> {
     let dim = mean.len();
