@@ -85,6 +85,37 @@ def run(cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
+def grown_cases(nninit, tmp):
+    """--from a base with a smaller vocabulary (60 of 100 rows) against `torch.manual_seed(s);
+    m = LlamaForCausalLM.from_pretrained(base); m.resize_token_embeddings(100, mean_resizing=...)`."""
+    out = []
+    head_config = os.path.join(DATA, "llama-tiny.config.json")
+    with open(head_config) as f:
+        d = json.load(f)
+    small = AutoConfig.for_model(**dict(d, vocab_size=60))
+    torch.manual_seed(1)
+    base = transformers.LlamaForCausalLM(small)
+    base_dir = os.path.join(tmp, "grown-base")
+    base.save_pretrained(base_dir)
+    for name, mean_resizing, seed in [("llama-grown-plan", False, 8), ("llama-grown-mean", True, 9)]:
+        torch.manual_seed(seed)
+        ref = transformers.LlamaForCausalLM.from_pretrained(base_dir)
+        ref.resize_token_embeddings(100, mean_resizing=mean_resizing)
+        torch.manual_seed(seed)
+        again = transformers.LlamaForCausalLM.from_pretrained(base_dir)
+        again.resize_token_embeddings(100, mean_resizing=mean_resizing)
+        nn_dir = os.path.join(tmp, name)
+        cmd = [nninit, "init", "--config", head_config, "--seed", str(seed), "--from", base_dir, "--save-pretrained", nn_dir]
+        run(cmd + ([] if mean_resizing else ["--no-mean-resizing"]))
+        loaded = transformers.LlamaForCausalLM.from_pretrained(nn_dir)
+        case = {"name": name, "seed": seed, "mean_resizing": mean_resizing,
+                "deterministic": same(ref, again) == "bit-identical", "values": same(loaded, ref)}
+        sa, sb = loaded.state_dict(), ref.state_dict()
+        case["max_abs_difference"] = max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa)
+        out.append(case)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nninit")
@@ -135,6 +166,8 @@ def main():
                     "from_pretrained_deterministic": same(ref, again) == "bit-identical",
                     "values": same(loaded, ref),
                 })
+        if args.nninit:
+            out["grown"] = grown_cases(args.nninit, tmp)
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
     print()
 

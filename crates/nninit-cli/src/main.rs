@@ -122,6 +122,11 @@ enum Command {
         /// With --from, initialize tensors whose shape differs instead of failing.
         #[arg(long, requires = "from")]
         ignore_mismatched_sizes: bool,
+        /// With --from, draw the new rows of a grown vocabulary (embeddings, lm_head) by the plan
+        /// instead of from the old rows' mean and covariance (transformers'
+        /// resize_token_embeddings(mean_resizing=False); its default is True).
+        #[arg(long, requires = "from")]
+        no_mean_resizing: bool,
         /// Print the full per-tensor table (init, fans, expected std, measured moments), not
         /// only the summary.
         #[arg(long, short)]
@@ -265,6 +270,7 @@ fn run(command: Command) -> Result<()> {
             max_shard_size,
             from,
             ignore_mismatched_sizes,
+            no_mean_resizing,
             verbose,
         } => {
             let start = std::time::Instant::now();
@@ -286,7 +292,7 @@ fn run(command: Command) -> Result<()> {
             let job = model.job(seed, rng, shard)?;
             let outcome = match from {
                 Some(path) => {
-                    let base = job::Base { path, ignore_mismatched_sizes };
+                    let base = job::Base { path, ignore_mismatched_sizes, mean_resizing: !no_mean_resizing };
                     let (outcome, loaded) = job::run_from(&job, &base)?;
                     if !loaded.mismatched.is_empty() {
                         eprintln!(
@@ -295,10 +301,16 @@ fn run(command: Command) -> Result<()> {
                             loaded.mismatched.join(", ")
                         );
                     }
+                    let grown: Vec<String> =
+                        loaded.grown.iter().map(|(n, rows)| format!("{n} (from {rows} rows)")).collect();
                     say(&format!(
-                        "copied {} tensor(s) from {}; {} initialized\n",
+                        "copied {} tensor(s) from {}; {}{} initialized\n",
                         loaded.copied.len(),
                         base.path.display(),
+                        match grown.len() {
+                            0 => String::new(),
+                            n => format!("{n} grown: {}; ", grown.join(", ")),
+                        },
                         loaded.initialized.len() + loaded.mismatched.len()
                     ));
                     outcome

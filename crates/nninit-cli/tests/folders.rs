@@ -94,6 +94,15 @@ fn save_pretrained_has_the_layout_transformers_writes() {
     for case in golden["from"].as_array().unwrap() {
         assert_eq!(case["values"], "bit-identical", "{}", case["name"]);
     }
+    // A grown vocabulary against `from_pretrained` then `resize_token_embeddings`: by the plan,
+    // bit-identical; with mean_resizing, within float32 rounding of the mean and covariance.
+    for case in golden["grown"].as_array().unwrap() {
+        assert_eq!(case["deterministic"], true, "{}", case["name"]);
+        match case["mean_resizing"].as_bool().unwrap() {
+            false => assert_eq!(case["values"], "bit-identical", "{}", case["name"]),
+            true => assert!(case["max_abs_difference"].as_f64().unwrap() < 1e-8, "{}", case["name"]),
+        }
+    }
 }
 
 /// Tensors of a safetensors file, by name.
@@ -185,6 +194,87 @@ fn from_copies_what_the_base_has_and_initializes_the_rest() {
         ],
     ));
     assert_eq!(tensors(&p.join("again.safetensors")), full);
+}
+
+/// A base with a smaller vocabulary (60 of the config's 100 rows, embeddings and lm_head): old
+/// rows copied unchanged, new rows drawn from the old rows' mean and covariance (the default,
+/// `mean_resizing`: with the covariance scaled by 1e-9 they sit within ~1e-4 of the mean) or by
+/// the plan (`--no-mean-resizing`: `normal_(0, 0.02)`); the report and metadata say so.
+#[test]
+fn from_grows_a_smaller_vocabulary() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let llama = data("llama-tiny.config.json");
+    ok(&nninit(p, &["init", "--config", &llama, "--seed", "1", "-o", "full.safetensors"]));
+    let full = tensors(&p.join("full.safetensors"));
+    let mut base = full.clone();
+    for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+        let e = base.get_mut(name).unwrap();
+        e.1 = vec![60, 32];
+        e.2.truncate(60 * 32 * 4);
+    }
+    write_file(&p.join("small.safetensors"), &base);
+    let floats = |b: &[u8]| b.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect::<Vec<_>>();
+    for (flag, mean_resizing) in [(None, true), (Some("--no-mean-resizing"), false)] {
+        let mut args = vec![
+            "init",
+            "--config",
+            &llama,
+            "--seed",
+            "2",
+            "--from",
+            "small.safetensors",
+            "-o",
+            "out.safetensors",
+            "--force",
+        ];
+        args.extend(flag);
+        let report = ok(&nninit(p, &args));
+        assert!(
+            report.contains("2 grown: model.embed_tokens.weight (from 60 rows), lm_head.weight (from 60 rows)"),
+            "{report}"
+        );
+        let out = tensors(&p.join("out.safetensors"));
+        let meta = header(&p.join("out.safetensors"))["__metadata__"]["nninit.inits"].as_str().unwrap().to_string();
+        for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+            let (old, new) = (floats(&base[name].2), floats(&out[name].2));
+            assert_eq!(out[name].1, vec![100, 32]);
+            assert_eq!(&new[..60 * 32], &old[..], "{name}: old rows changed");
+            let added = &new[60 * 32..];
+            let mean: Vec<f64> = (0..32).map(|j| old.iter().skip(j).step_by(32).sum::<f64>() / 60.0).collect();
+            let dev = added.iter().enumerate().map(|(i, v)| (v - mean[i % 32]).abs()).fold(0.0, f64::max);
+            if mean_resizing {
+                // 1e-9·Σ: deviations of ~3e-5 × the old rows' std (0.02), never exactly the mean.
+                assert!(dev < 1e-4 && dev > 0.0, "{name}: {dev}");
+                assert!(meta.contains("copied rows 0..60, new rows mean_resizing"), "{meta}");
+            } else {
+                let std = (added.iter().map(|v| v * v).sum::<f64>() / added.len() as f64).sqrt();
+                assert!((std - 0.02).abs() < 0.004 && dev > 0.01, "{name}: std {std}");
+                assert!(meta.contains("copied rows 0..60, new rows normal_(mean=0.0, std=0.02)"), "{meta}");
+            }
+        }
+        for (name, v) in &full {
+            if !name.ends_with("embed_tokens.weight") && name != "lm_head.weight" {
+                assert_eq!(&out[name], v, "{name}");
+            }
+        }
+    }
+}
+
+/// `--like` reads a model folder (sharded) as it reads a file, its `config.json` standing in for
+/// `--config`: the same tensors as `--like` of the one-file checkpoint with that config.
+#[test]
+fn like_reads_a_sharded_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let llama = data("llama-tiny.config.json");
+    ok(&nninit(p, &["init", "--config", &llama, "--save-pretrained", "sharded", "--max-shard-size", "20KB"]));
+    ok(&nninit(p, &["init", "--config", &llama, "-o", "one.safetensors"]));
+    ok(&nninit(p, &["init", "--like", "sharded", "--seed", "3", "-o", "a.safetensors"]));
+    ok(&nninit(p, &["init", "--like", "one.safetensors", "--config", &llama, "--seed", "3", "-o", "b.safetensors"]));
+    let (a, b) = (tensors(&p.join("a.safetensors")), tensors(&p.join("b.safetensors")));
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a, b);
 }
 
 /// Runs `args` (an init writing `out`): it must fail with one stderr line containing `want`,
@@ -316,13 +406,13 @@ fn bad_folders_and_bases_fail_with_one_line() {
     ok(&nninit(p, &["init", "--config", &llama, "-o", "full.safetensors"]));
     let mut base = tensors(&p.join("full.safetensors"));
     let e = base.get_mut("lm_head.weight").unwrap();
-    e.1 = vec![50, 32];
-    e.2.truncate(50 * 32 * 4);
+    e.1 = vec![100, 16];
+    e.2.truncate(100 * 16 * 4);
     write_file(&p.join("resized.safetensors"), &base);
     fails_cleanly(
         p,
         &["init", "--config", &llama, "--from", "resized.safetensors", "-o", "out"],
-        "lm_head.weight: checkpoint [50, 32], model [100, 32]",
+        "lm_head.weight: checkpoint [100, 16], model [100, 32]",
     );
     let report = ok(&nninit(
         p,

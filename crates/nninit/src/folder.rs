@@ -208,7 +208,7 @@ pub(crate) fn write(
         }
         writers.push(Writer::create(&tmp.path().join(name), &layout, &prepared.metadata, Overwrite::Refuse)?);
     }
-    stream::generate(model, &prepared.targets, options.stream, options.seed, &writers, progress)?;
+    stream::generate(model, &prepared.targets, options, &writers, progress)?;
     for w in writers {
         w.finish()?;
     }
@@ -309,6 +309,8 @@ impl Source {
                     names.push(shard.clone());
                 }
             }
+            // Shards in their names' order (`model-00001-of-0000N` first): the tensors' file order.
+            names.sort();
             let mut source = Source { files: Vec::new(), index: BTreeMap::new(), config };
             for name in &names {
                 let file = path.join(name);
@@ -369,12 +371,10 @@ impl Source {
         self.index.iter().map(|(n, (f, i))| (n.as_str(), &self.files[*f].1.tensors()[*i]))
     }
 
-    /// Every tensor's header entry in the files' order (shards by file name, each in its header's
-    /// order): the layout `--like` reads.
-    pub fn infos(&self) -> Vec<TensorInfo> {
-        let mut files: Vec<&(PathBuf, Checkpoint)> = self.files.iter().collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        files.into_iter().flat_map(|(_, c)| c.tensors().iter().cloned()).collect()
+    /// Every tensor's header entry in file order, a folder's shards in their names' order (the
+    /// order `save_pretrained` wrote them: the model's `state_dict` order).
+    pub fn infos_in_file_order(&self) -> Vec<TensorInfo> {
+        self.files.iter().flat_map(|(_, c)| c.tensors().iter().cloned()).collect()
     }
 
     /// The header entry of tensor `name`.
@@ -390,6 +390,17 @@ impl Source {
         let (f, i) = self.index.get(name).ok_or_else(|| Error::value(format!("no tensor `{name}`")))?;
         let ckpt = &self.files[*f].1;
         ckpt.tensor(&ckpt.tensors()[*i])
+    }
+
+    /// Reads `buf.len()` bytes of tensor `name` from byte `offset` of its data
+    /// ([`Checkpoint::read_at`]: a positioned read, memory bounded by `buf`).
+    ///
+    /// # Errors
+    /// An unknown name; a range past the tensor's end; I/O errors.
+    pub fn read_at(&self, name: &str, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let (f, i) = self.index.get(name).ok_or_else(|| Error::value(format!("no tensor `{name}`")))?;
+        let ckpt = &self.files[*f].1;
+        ckpt.read_at(&ckpt.tensors()[*i], offset, buf)
     }
 
     /// The metadata of the first file.

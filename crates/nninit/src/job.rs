@@ -98,6 +98,8 @@ pub struct Outcome {
     pub report: PlanReport,
     /// Things the user should know (user rules that selected nothing, with the nearest name).
     pub warnings: Vec<String>,
+    /// Tensors read from a base checkpoint when the outcome is saved ([`run_from`]).
+    pub copies: Option<std::sync::Arc<crate::base::Copies>>,
 }
 
 /// The `config.json` at `path`, or in the folder `path`.
@@ -229,6 +231,7 @@ pub fn run(job: &InitJob) -> Result<Outcome> {
         plan,
         report,
         warnings,
+        copies: None,
     })
 }
 
@@ -240,27 +243,29 @@ pub struct Base {
     /// Tensors whose shape differs are initialized instead of refused (transformers'
     /// `ignore_mismatched_sizes`).
     pub ignore_mismatched_sizes: bool,
+    /// New rows of a grown vocabulary drawn from the old rows' mean and covariance
+    /// (transformers' `resize_token_embeddings(mean_resizing=True)`, its default), else by the
+    /// plan.
+    pub mean_resizing: bool,
 }
 
-/// What [`run_from`] took from the base checkpoint.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Loaded {
-    /// `(model name, checkpoint name)` of each tensor copied byte for byte.
-    pub copied: Vec<(String, String)>,
-    /// Tensors initialized by the plan because the checkpoint lacks them or holds another dtype.
-    pub initialized: Vec<String>,
-    /// Tensors initialized because their shape differs (with `ignore_mismatched_sizes`).
-    pub mismatched: Vec<String>,
-}
+pub use crate::base::Loaded;
 
 /// [`run`], then every tensor the base checkpoint holds (same name after the base-model prefix
 /// mapping, same shape and dtype) copied byte for byte in place of its init, as
 /// `from_pretrained` loads it: on PyTorch's stream only the other tensors' final inits draw, in
 /// the model's order (transformers builds the model without drawing, then initializes the
 /// missing weights once), so their values equal `torch.manual_seed(seed);
-/// Model.from_pretrained(base)`'s. Names map as transformers maps them between a base model and a model with a head:
-/// the checkpoint's names may lack the model's first prefix (`model.`, `transformer.`, `bert.`)
-/// or carry one the model lacks.
+/// Model.from_pretrained(base)`'s. Names map as transformers maps them between a base model and
+/// a model with a head: the checkpoint's names may lack the model's first prefix (`model.`,
+/// `transformer.`, `bert.`) or carry one the model lacks.
+///
+/// A tensor of the config's `vocab_size` rows whose base has fewer grows, as
+/// `resize_token_embeddings` grows it (see [`crate::base`]): old rows copied, new rows drawn
+/// after everything else.
+///
+/// Nothing of the base is read here but its headers: the copied values are streamed from it
+/// into the output when the outcome is saved (so the outcome cannot be materialized in memory).
 ///
 /// # Errors
 /// As [`run`]; an unreadable or unsafe base ([`crate::folder::Source::open`]); a base sharing no
@@ -268,93 +273,24 @@ pub struct Loaded {
 /// `ignore_mismatched_sizes`.
 pub fn run_from(job: &InitJob, base: &Base) -> Result<(Outcome, Loaded)> {
     let mut outcome = run(job)?;
-    let loaded = load_base(&mut outcome.model, base)?;
+    let vocab_size = match &job.source {
+        Source::Config(path) => vocab_size(&read_config(path)?),
+        _ => None,
+    };
+    let options = crate::base::Options {
+        ignore_mismatched_sizes: base.ignore_mismatched_sizes,
+        vocab_size,
+        mean_resizing: base.mean_resizing,
+    };
+    let (copies, loaded) = crate::base::load(&mut outcome.model, &base.path, &options)?;
+    outcome.copies = Some(std::sync::Arc::new(copies));
     Ok((outcome, loaded))
 }
 
-/// How a model name maps to a checkpoint name.
-#[derive(Clone, Debug, PartialEq)]
-enum Mapping {
-    Same,
-    /// The checkpoint lacks the model's prefix `p.`.
-    Strip(String),
-    /// The checkpoint has the prefix `p.` the model lacks.
-    Add(String),
-}
-
-impl Mapping {
-    fn apply(&self, name: &str) -> Option<String> {
-        match self {
-            Mapping::Same => Some(name.to_string()),
-            Mapping::Strip(p) => name.strip_prefix(p.as_str()).and_then(|n| n.strip_prefix('.')).map(str::to_string),
-            Mapping::Add(p) => Some(format!("{p}.{name}")),
-        }
-    }
-}
-
-fn first_components<'a>(names: impl Iterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
-    names.filter_map(|n| n.split_once('.').map(|(a, _)| a.to_string())).collect()
-}
-
-/// Copies the base checkpoint's matching tensors into `model` ([`run_from`]).
-fn load_base(model: &mut Model, base: &Base) -> Result<Loaded> {
-    let source = crate::folder::Source::open(&base.path)?;
-    let state = model.state_dict();
-    let names: std::collections::HashSet<&str> = source.tensors().map(|(n, _)| n).collect();
-    let mut candidates = vec![Mapping::Same];
-    candidates.extend(first_components(state.iter().map(|(n, _)| n.as_str())).into_iter().map(Mapping::Strip));
-    candidates.extend(first_components(names.iter().copied()).into_iter().map(Mapping::Add));
-    let matches =
-        |m: &Mapping| state.iter().filter(|(n, _)| m.apply(n).is_some_and(|c| names.contains(c.as_str()))).count();
-    let best = candidates.iter().max_by_key(|m| matches(m)).cloned().unwrap_or(Mapping::Same);
-    if matches(&best) == 0 {
-        let show = |v: Vec<&str>| v.into_iter().take(3).collect::<Vec<_>>().join(", ");
-        return Err(Error::value(format!(
-            "{}: shares no tensor with the model, not a checkpoint of it (it holds {}, ...; the model has {}, ...)",
-            base.path.display(),
-            show(source.tensors().map(|(n, _)| n).collect()),
-            show(state.iter().map(|(n, _)| n.as_str()).collect())
-        )));
-    }
-    let mut loaded = Loaded::default();
-    let mut done = std::collections::HashSet::new();
-    let mut mismatched = Vec::new();
-    for (name, id) in &state {
-        if done.contains(id) {
-            continue;
-        }
-        let ckpt_name = best.apply(name).filter(|c| names.contains(c.as_str()));
-        let Some(ckpt_name) = ckpt_name else { continue };
-        done.insert(*id);
-        let info = source.info(&ckpt_name).ok_or_else(|| Error::value(format!("no tensor `{ckpt_name}`")))?;
-        let t = model.tensor(*id);
-        if info.shape != t.shape() {
-            mismatched.push(format!("{name}: checkpoint {:?}, model {:?}", info.shape, t.shape()));
-            loaded.mismatched.push(name.clone());
-        } else if info.dtype != t.safetensors_dtype() {
-            loaded.initialized.push(name.clone());
-        } else {
-            model.copy_from_checkpoint(*id, source.tensor(&ckpt_name)?).map_err(|e| e.at(name, &info.shape))?;
-            loaded.copied.push((name.clone(), ckpt_name));
-        }
-    }
-    // The model is built without drawing, and each missing weight initialized once.
-    model.drop_superseded_inits();
-    if !mismatched.is_empty() && !base.ignore_mismatched_sizes {
-        return Err(Error::value(format!(
-            "{}: {} tensor(s) of another shape: {}; use --ignore-mismatched-sizes to initialize them instead",
-            base.path.display(),
-            mismatched.len(),
-            mismatched.join("; ")
-        )));
-    }
-    for (name, id) in &state {
-        if !done.contains(id) {
-            done.insert(*id);
-            loaded.initialized.push(name.clone());
-        }
-    }
-    Ok(loaded)
+/// A config's `vocab_size` (or its text config's, for a multimodal model).
+fn vocab_size(config: &serde_json::Value) -> Option<usize> {
+    let v = config.get("vocab_size").or_else(|| config.get("text_config")?.get("vocab_size"))?;
+    v.as_u64().and_then(|v| usize::try_from(v).ok())
 }
 
 /// [`run`], then every value drawn and held in memory ([`Model::materialize`]).
@@ -367,8 +303,10 @@ pub fn run_in_memory(job: &InitJob) -> Result<Outcome> {
     Ok(outcome)
 }
 
-/// The layout of checkpoint `path` ([`arch::like::like`]), with the padding rows, variables and
-/// options of `config` when given; returns the open checkpoint too (for `keep_()`).
+/// The layout of checkpoint `path` (a file or a model folder, [`crate::folder::Source`];
+/// [`arch::like::like`]), with the padding rows, variables and options of `config` when given
+/// (else of the folder's own `config.json`, if any); returns the open checkpoint too (for
+/// `keep_()`).
 fn open_like(
     path: &Path,
     config: Option<&PathBuf>,
@@ -376,15 +314,15 @@ fn open_like(
     options: &mut PresetOptions,
     vars: &mut BTreeMap<String, f64>,
 ) -> Result<(crate::folder::Source, (Model, BTreeMap<String, DType>))> {
-    let config = config.map(|c| load_config(c, options, vars)).transpose()?;
+    let source = crate::folder::Source::open(path)?;
+    let config = config.cloned().or_else(|| source.config().map(Path::to_path_buf));
+    let config = config.map(|c| load_config(&c, options, vars)).transpose()?;
     let pad_token_id = config
         .as_ref()
         .and_then(|c| c.get("pad_token_id"))
         .and_then(|v| v.as_u64())
         .and_then(|p| usize::try_from(p).ok());
-    // A file, or a model folder (every shard, in the files' order).
-    let source = crate::folder::Source::open(path)?;
-    let infos = source.infos();
+    let infos = source.infos_in_file_order();
     let layout = arch::like::like(&infos, &LikeOptions { dtype, pad_token_id }, |info| source.tensor(&info.name))?;
     Ok((source, layout))
 }
@@ -403,15 +341,15 @@ fn check_shard_dim(model: &Model, shard: Shard) -> Result<()> {
 
 /// Loads the checkpoint's values of the tensors a `keep_()` rule keeps (only those: the rest is
 /// generated).
-fn load_kept(model: &mut Model, source: &crate::folder::Source) -> Result<()> {
+fn load_kept(model: &mut Model, ckpt: &crate::folder::Source) -> Result<()> {
     let kept: Vec<(String, crate::nn::TensorId)> = model
         .state_dict()
         .into_iter()
         .filter(|(_, id)| model.provenance(*id).is_some_and(|p| p.init.is_none()) && model.tensor(*id).is_meta())
         .collect();
     for (name, id) in kept {
-        if source.info(&name).is_some() {
-            *model.tensor_mut(id) = source.tensor(&name)?;
+        if ckpt.info(&name).is_some() {
+            *model.tensor_mut(id) = ckpt.tensor(&name)?;
         }
     }
     Ok(())
@@ -527,6 +465,7 @@ impl Outcome {
             tp: self.tp.clone(),
             dtypes: self.dtypes.clone(),
             metadata,
+            copies: self.copies.clone(),
         }
     }
 

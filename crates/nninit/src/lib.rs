@@ -27,6 +27,7 @@
 
 pub mod adapter;
 pub mod arch;
+pub mod base;
 pub mod cancel;
 pub mod check;
 pub mod error;

@@ -51,6 +51,10 @@ fn label(model: &Model, id: TensorId, is_buffer: bool) -> String {
     let mut label = match provenance {
         _ if is_buffer => "buffer".to_string(),
         Some(Provenance { init: None, origin: Origin::Copied, .. }) => "copied".to_string(),
+        Some(Provenance { init, origin: Origin::Grown { rows }, .. }) => match init {
+            Some(init) => format!("copied rows 0..{rows}, new rows {init}"),
+            None => format!("copied rows 0..{rows}, new rows mean_resizing"),
+        },
         Some(Provenance { init: None, .. }) => "keep_() (given values)".to_string(),
         Some(Provenance { init: Some(init), origin: Origin::LayerDefault, .. }) => format!("default: {init}"),
         Some(Provenance { init: Some(init), .. }) => init.to_string(),

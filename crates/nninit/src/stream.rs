@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::base;
 use crate::error::{Error, Result};
 use crate::io::{Layout, Overwrite, Writer};
 use crate::nn::materialize::{self, chunks, Sink};
@@ -135,8 +136,7 @@ impl Sink for FileSink<'_> {
 pub(crate) fn generate(
     model: &Model,
     targets: &HashMap<TensorId, Target>,
-    stream: Stream,
-    seed: u64,
+    options: &SaveOptions,
     writers: &[Writer],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<()> {
@@ -148,10 +148,30 @@ pub(crate) fn generate(
         }
         return Ok(());
     }
-    let names: HashMap<TensorId, String> = targets.iter().map(|(id, t)| (*id, t.name.clone())).collect();
-    match stream {
-        Stream::Torch => materialize::replay_torch(model, &mut Generator::manual_seed(seed), &names, &sink),
-        Stream::Philox => materialize::replay_philox(model, seed, &names, &sink),
+    // Tensors from a base checkpoint are streamed from it, after the others are generated.
+    let copies = options.copies.as_deref();
+    let names: HashMap<TensorId, String> = targets
+        .iter()
+        .filter(|(id, _)| !copies.is_some_and(|c| c.contains(**id)))
+        .map(|(id, t)| (*id, t.name.clone()))
+        .collect();
+    let name_of = |id: TensorId| targets.get(&id).map_or_else(String::new, |t| t.name.clone());
+    match options.stream {
+        Stream::Torch => {
+            let mut g = Generator::manual_seed(options.seed);
+            materialize::replay_torch(model, &mut g, &names, &sink)?;
+            match copies {
+                Some(c) => base::write(c, model, &name_of, &sink, base::write::Draws::Torch(&mut g)),
+                None => Ok(()),
+            }
+        }
+        Stream::Philox => {
+            materialize::replay_philox(model, options.seed, &names, &sink)?;
+            match copies {
+                Some(c) => base::write(c, model, &name_of, &sink, base::write::Draws::Philox(options.seed)),
+                None => Ok(()),
+            }
+        }
     }
 }
 
@@ -173,6 +193,8 @@ pub(crate) struct SaveOptions {
     pub dtypes: BTreeMap<String, DType>,
     /// Extra `__metadata__` entries (a carried `nninit.tied` is kept where it still holds).
     pub metadata: BTreeMap<String, String>,
+    /// Tensors read from a base checkpoint (`--from`) when written.
+    pub copies: Option<std::sync::Arc<base::Copies>>,
 }
 
 /// What [`save`] wrote.
@@ -216,7 +238,7 @@ pub(crate) fn save(
 ) -> Result<Saved> {
     let prepared = prepare(model, options);
     let writer = Writer::create(path, &prepared.layout, &prepared.metadata, options.overwrite)?;
-    generate(model, &prepared.targets, options.stream, options.seed, std::slice::from_ref(&writer), progress)?;
+    generate(model, &prepared.targets, options, std::slice::from_ref(&writer), progress)?;
     writer.finish()?;
     Ok(prepared.saved())
 }

@@ -127,6 +127,7 @@ pub(crate) fn parse_header(
 /// A safetensors file, memory-mapped and validated.
 pub struct Checkpoint {
     map: memmap2::Mmap,
+    file: std::fs::File,
     tensors: Vec<TensorInfo>,
     metadata: HashMap<String, String>,
     data_start: usize,
@@ -166,7 +167,7 @@ impl Checkpoint {
             Error::Checkpoint(m) => Error::Checkpoint(format!("{}: {m}", path.display())),
             other => other,
         })?;
-        Ok(Checkpoint { map, tensors, metadata, data_start })
+        Ok(Checkpoint { map, file, tensors, metadata, data_start })
     }
 
     /// The tensors in file order.
@@ -182,6 +183,40 @@ impl Checkpoint {
     /// The raw little-endian bytes of a tensor.
     pub fn bytes(&self, info: &TensorInfo) -> &[u8] {
         &self.map[self.data_start + info.data_offsets.0..self.data_start + info.data_offsets.1]
+    }
+
+    /// Reads `buf.len()` bytes of tensor `info` from byte `offset` of its data, with a
+    /// positioned read (the mapped pages are not touched, so reading a large tensor piece by
+    /// piece keeps memory bounded by `buf`).
+    ///
+    /// ```
+    /// use nninit::io::{write, Checkpoint, Entry, Overwrite};
+    /// let path = std::env::temp_dir().join("nninit-doc-read-at.safetensors");
+    /// let t = nninit::Tensor::from_f32(&[3], vec![1.0, 2.0, 3.0])?;
+    /// write(&path, &[Entry { name: "w".into(), source: &t }], &Default::default(), Overwrite::Replace)?;
+    /// let ckpt = Checkpoint::open(&path)?;
+    /// let mut buf = [0u8; 4];
+    /// ckpt.read_at(&ckpt.tensors()[0], 8, &mut buf)?;
+    /// assert_eq!(f32::from_le_bytes(buf), 3.0);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A range past the tensor's end; I/O errors (a file shortened since it was opened).
+    pub fn read_at(&self, info: &TensorInfo, offset: usize, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let (begin, end) = info.data_offsets;
+        if offset.checked_add(buf.len()).is_none_or(|e| begin + e > end) {
+            return Err(Error::value(format!(
+                "tensor `{}`: a read of {} bytes at {offset} is past its {} bytes",
+                info.name,
+                buf.len(),
+                end - begin
+            )));
+        }
+        let at = (self.data_start + begin + offset) as u64;
+        self.file.read_exact_at(buf, at).map_err(|e| Error::value(format!("tensor `{}`: {e}", info.name)))
     }
 
     /// A tensor as an owned [`Tensor`].

@@ -46,8 +46,16 @@ pub enum Origin {
     LayerDefault,
     /// An init asked for after construction (a model's own re-initialization, a plan rule).
     Rule,
-    /// Copied from an existing checkpoint ([`Model::copy_from_checkpoint`]).
+    /// Copied from an existing checkpoint ([`Model::copy_from_checkpoint`],
+    /// [`Model::copy_when_written`]).
     Copied,
+    /// Rows `[0, rows)` (of dim 0) copied from an existing checkpoint that has only those, the
+    /// rows after them added (a grown vocabulary, [`Model::grow_when_written`]): drawn by the
+    /// provenance's init, or by `mean_resizing` when it has none.
+    Grown {
+        /// Rows copied.
+        rows: usize,
+    },
 }
 
 /// How a tensor was last initialized.
@@ -553,14 +561,65 @@ impl Model {
                 t.shape()
             )));
         }
+        self.take_over(id, None, Origin::Copied)?;
+        self.tensors[id.0] = values;
+        Ok(())
+    }
+
+    /// [`Model::copy_from_checkpoint`] without the values: they are read from the checkpoint
+    /// when the model is written ([`crate::job::run_from`]'s outcome streams them chunk by chunk
+    /// into the output), so the model holds none of them. Materializing the model in memory
+    /// fails for this tensor (it has no values to keep).
+    ///
+    /// ```
+    /// let mut model = nninit::arch::mlp(&[4, 2], nninit::DType::F32)?;
+    /// let (_, w) = model.named_parameters()[0].clone();
+    /// model.copy_when_written(w)?;
+    /// assert_eq!(model.provenance(w).unwrap().origin, nninit::nn::Origin::Copied);
+    /// assert!(model.materialize(nninit::rng::Stream::Torch, 0).is_err());
+    /// # Ok::<(), nninit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A tensor another one is copied from.
+    pub fn copy_when_written(&mut self, id: TensorId) -> Result<()> {
+        self.take_over(id, None, Origin::Copied)
+    }
+
+    /// Records that the first `rows` rows (of dim 0) of tensor `id` are read from a checkpoint
+    /// when the model is written and the rows after them added, as `resize_token_embeddings`
+    /// grows a vocabulary: drawn by the tensor's current init (`mean_resizing` false), or from
+    /// the old rows' mean and covariance (true; see [`crate::base`]). Every init recorded for
+    /// the tensor is dropped, as for a copied tensor.
+    ///
+    /// # Errors
+    /// `rows` not below the tensor's first dimension; a tensor another one is copied from; with
+    /// `mean_resizing` false, a tensor without an init to draw the new rows from.
+    pub fn grow_when_written(&mut self, id: TensorId, rows: usize, mean_resizing: bool) -> Result<()> {
+        let shape = self.tensors[id.0].shape();
+        if shape.first().is_none_or(|&n| rows >= n) {
+            return Err(Error::value(format!("cannot grow a tensor of shape {shape:?} from {rows} rows")));
+        }
+        let init = match mean_resizing {
+            true => None,
+            false => Some(
+                self.provenance(id)
+                    .and_then(|p| p.init.clone())
+                    .ok_or_else(|| Error::value("the tensor has no init to draw its new rows from"))?,
+            ),
+        };
+        self.take_over(id, init, Origin::Grown { rows })
+    }
+
+    /// Drops every init recorded for `id` (its values come from elsewhere) and sets its
+    /// provenance.
+    fn take_over(&mut self, id: TensorId, init: Option<Init>, origin: Origin) -> Result<()> {
         if self.events.iter().any(|e| e.fill == Fill::CopyOf(id)) {
             return Err(Error::value("a tensor other tensors are copied from cannot be loaded"));
         }
         self.events.retain(|e| e.tensor != id);
-        self.tensors[id.0] = values;
         self.push_event(Event { tensor: id, rows: None, fill: Fill::Keep });
-        self.provenance[id.0] =
-            Some(Provenance { init: None, origin: Origin::Copied, zeroed_rows: Vec::new(), parts: Vec::new() });
+        self.provenance[id.0] = Some(Provenance { init, origin, zeroed_rows: Vec::new(), parts: Vec::new() });
         Ok(())
     }
 

@@ -107,6 +107,7 @@ pub fn streamed_differences(
         plan: Default::default(),
         report: Default::default(),
         warnings: Vec::new(),
+        copies: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
