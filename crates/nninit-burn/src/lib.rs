@@ -34,6 +34,7 @@
 //! ```
 
 mod layout;
+pub mod lsuv;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -34,6 +34,7 @@
 
 mod convert;
 mod hint;
+pub mod lsuv;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

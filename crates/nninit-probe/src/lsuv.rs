@@ -191,37 +191,83 @@ pub fn lsuv(model: &mut Model, batch: &Tensor, options: &LsuvOptions) -> Result<
                         None => y,
                     })
                 };
-                let initial = std_of(&out(&w)?)?.powi(2);
-                let (mut variance, mut scale, mut iterations, mut note) = (initial, 1.0, 0, None);
-                while (variance - 1.0).abs() > options.tol {
-                    if !(variance > 0.0 && variance.is_finite()) {
-                        note = Some(format!("output variance {variance}: cannot be rescaled to 1"));
-                        break;
-                    }
-                    if iterations == options.max_iter {
-                        note = Some(format!("still {variance:.4} after {iterations} rounds"));
-                        break;
-                    }
-                    let s = 1.0 / variance.sqrt();
+                let initial = output_variance(&out(&w)?)?;
+                let layer = rescale(name, initial, options, |s| {
                     w = w.affine(s, 0.0)?;
-                    scale *= s;
-                    iterations += 1;
-                    variance = std_of(&out(&w)?)?.powi(2);
-                }
+                    output_variance(&out(&w)?)
+                })?;
                 store(model, *weight, &w)?;
                 let y = out(&w)?;
-                report.push(LsuvLayer {
-                    name: name.clone(),
-                    initial_variance: initial,
-                    variance,
-                    scale,
-                    iterations,
-                    converged: (variance - 1.0).abs() <= options.tol,
-                    note,
-                });
+                report.push(layer);
                 y
             }
         };
     }
     Ok(report)
+}
+
+/// The population variance of all of `t`'s values (in f64): the quantity LSUV brings to 1.
+///
+/// ```
+/// let t = candle_core::Tensor::new(&[1f32, -1.0, 1.0, -1.0], &candle_core::Device::Cpu)?;
+/// assert_eq!(nninit_probe::lsuv::output_variance(&t)?, 1.0);
+/// # Ok::<(), nninit_probe::Error>(())
+/// ```
+///
+/// # Errors
+/// candle's (a dtype that does not convert to f32).
+pub fn output_variance(t: &Tensor) -> Result<f64> {
+    Ok(std_of(t)?.powi(2))
+}
+
+/// LSUV's rounds for one layer (step 2 of the algorithm), whatever runs the layer: `initial` is
+/// the output variance of the pre-initialized weight; `multiply(s)` multiplies the layer's
+/// current weight by `s` and returns the new output variance. While `|variance − 1| > tol`, the
+/// weight is multiplied by `1/√variance`, at most `max_iter` times; a variance that is 0 or not
+/// finite stops at once. Returns the layer's report (named `name`).
+///
+/// ```
+/// use nninit_probe::lsuv::{rescale, LsuvOptions};
+/// // A layer whose output variance is 4·scale²: one round of 1/√4 brings it to 1.
+/// let mut scale = 1.0f64;
+/// let layer = rescale("w", 4.0, &LsuvOptions::default(), |s| {
+///     scale *= s;
+///     Ok::<_, nninit_probe::Error>(4.0 * scale * scale)
+/// })?;
+/// assert!(layer.converged && layer.iterations == 1 && layer.scale == 0.5);
+/// # Ok::<(), nninit_probe::Error>(())
+/// ```
+///
+/// # Errors
+/// Only those of `multiply`.
+pub fn rescale<E>(
+    name: &str,
+    initial: f64,
+    options: &LsuvOptions,
+    mut multiply: impl FnMut(f64) -> std::result::Result<f64, E>,
+) -> std::result::Result<LsuvLayer, E> {
+    let (mut variance, mut scale, mut iterations, mut note) = (initial, 1.0, 0, None);
+    while (variance - 1.0).abs() > options.tol {
+        if !(variance > 0.0 && variance.is_finite()) {
+            note = Some(format!("output variance {variance}: cannot be rescaled to 1"));
+            break;
+        }
+        if iterations == options.max_iter {
+            note = Some(format!("still {variance:.4} after {iterations} rounds"));
+            break;
+        }
+        let s = 1.0 / variance.sqrt();
+        variance = multiply(s)?;
+        scale *= s;
+        iterations += 1;
+    }
+    Ok(LsuvLayer {
+        name: name.to_string(),
+        initial_variance: initial,
+        variance,
+        scale,
+        iterations,
+        converged: (variance - 1.0).abs() <= options.tol,
+        note,
+    })
 }
