@@ -63,12 +63,7 @@ fn scaled(weight: &Param<Tensor<2>>, s: f64) -> Param<Tensor<2>> {
 /// `tol ≤ 0` or `max_iter == 0`; no `Linear` step; a batch or layer whose width does not fit the
 /// next layer (named by position and shapes). On an error no layer is changed.
 pub fn lsuv(steps: &mut [Step], batch: Tensor<2>, options: &LsuvOptions) -> Result<Vec<LsuvLayer>> {
-    if !(options.tol > 0.0) || options.max_iter == 0 {
-        return Err(Error::value(format!(
-            "LSUV needs tol > 0 and max_iter ≥ 1, got tol {} and max_iter {}",
-            options.tol, options.max_iter
-        )));
-    }
+    options.check()?;
     check_widths(steps, batch.dims()[1])?;
     let mut g = Generator::manual_seed(options.seed);
     for step in steps.iter_mut() {

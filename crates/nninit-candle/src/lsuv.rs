@@ -110,12 +110,7 @@ fn weighted<'a>(varmap: &VarMap, steps: &[Step<'a>]) -> Result<Vec<Weighted<'a>>
 /// dimensions (named); no layer step; a batch whose shape does not fit the network (candle's
 /// error). On any error every variable keeps the value it had before the call.
 pub fn lsuv(varmap: &VarMap, steps: &[Step], batch: &Tensor, options: &LsuvOptions) -> Result<Vec<LsuvLayer>> {
-    if !(options.tol > 0.0) || options.max_iter == 0 {
-        return Err(Error::value(format!(
-            "LSUV needs tol > 0 and max_iter ≥ 1, got tol {} and max_iter {}",
-            options.tol, options.max_iter
-        )));
-    }
+    options.check()?;
     let layers = weighted(varmap, steps)?;
     let saved: Vec<(Var, Tensor)> = layers
         .iter()

@@ -40,6 +40,28 @@ impl Default for LsuvOptions {
     }
 }
 
+impl LsuvOptions {
+    /// Checks the arguments: `tol > 0` and `max_iter ≥ 1`.
+    ///
+    /// ```
+    /// use nninit_probe::lsuv::LsuvOptions;
+    /// assert!(LsuvOptions::default().check().is_ok());
+    /// assert!(LsuvOptions { tol: 0.0, ..LsuvOptions::default() }.check().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// `tol` not greater than 0 (or NaN), or `max_iter == 0`, both values named.
+    pub fn check(&self) -> nninit::Result<()> {
+        if !(self.tol > 0.0) || self.max_iter == 0 {
+            return Err(nninit::Error::value(format!(
+                "LSUV needs tol > 0 and max_iter ≥ 1, got tol {} and max_iter {}",
+                self.tol, self.max_iter
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What LSUV did to one layer.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LsuvLayer {
@@ -146,12 +168,7 @@ fn store(model: &mut Model, id: TensorId, t: &Tensor) -> Result<()> {
 /// A model with layers other than Linear, Conv2d and activations, or without values; a batch
 /// whose shape does not fit the first layer; `tol ≤ 0`; `max_iter == 0`.
 pub fn lsuv(model: &mut Model, batch: &Tensor, options: &LsuvOptions) -> Result<Vec<LsuvLayer>> {
-    if !(options.tol > 0.0) || options.max_iter == 0 {
-        return Err(Error::Value(format!(
-            "LSUV needs tol > 0 and max_iter ≥ 1, got tol {} and max_iter {}",
-            options.tol, options.max_iter
-        )));
-    }
+    options.check()?;
     if !model.is_materialized() {
         return Err(Error::Value("LSUV needs the model's values (materialize it first)".into()));
     }

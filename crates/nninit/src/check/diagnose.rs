@@ -3,6 +3,7 @@
 
 use super::law::Law;
 use super::verdict::Test;
+use super::Moments;
 
 /// What a region was expected to hold, for the diagnosis.
 pub(crate) enum Expected<'a> {
@@ -14,16 +15,6 @@ pub(crate) enum Expected<'a> {
     Structure,
 }
 
-/// Measured values of a region.
-pub(crate) struct Measured {
-    pub n: u64,
-    pub mean: f64,
-    pub std: f64,
-    pub min: f64,
-    pub max: f64,
-    pub kurtosis: f64,
-}
-
 fn failed<'a>(tests: &'a [Test], name: &str) -> Option<&'a Test> {
     tests.iter().find(|t| t.name == name && !t.pass)
 }
@@ -31,7 +22,7 @@ fn failed<'a>(tests: &'a [Test], name: &str) -> Option<&'a Test> {
 /// The likely cause of the failures in `tests`, if a known mistake fits.
 pub(crate) fn cause(
     expected: Expected<'_>,
-    m: &Measured,
+    m: &Moments,
     fans: Option<(usize, usize)>,
     tests: &[Test],
 ) -> Option<String> {
@@ -157,7 +148,7 @@ pub(crate) fn cause(
 }
 
 /// A normal law where a uniform one was meant, or the reverse, told by the kurtosis and range.
-fn family_mistake(law: &Law, m: &Measured, tests: &[Test]) -> Option<String> {
+fn family_mistake(law: &Law, m: &Moments, tests: &[Test]) -> Option<String> {
     if m.n < 1000 {
         return None;
     }

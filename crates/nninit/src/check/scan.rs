@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use rayon::prelude::*;
 
 use super::accum::{neighbours, precision_bits, round_to, value, Acc, Summary};
-use super::diagnose::{self, Expected, Measured};
+use super::diagnose::{self, Expected};
 use super::law::Law;
 use super::verdict::{self, Test};
 use super::{Moments, TensorCheck, CHUNK, MAX_WHOLE_BYTES};
@@ -212,10 +212,7 @@ impl Scan<'_> {
                     Kind::Plain => Some(Expected::Structure),
                 };
                 let all: Vec<Test> = tests.iter().chain(&global).cloned().collect();
-                let m = moments(&s);
-                let measured =
-                    Measured { n: m.n, mean: m.mean, std: m.std, min: m.min, max: m.max, kurtosis: m.kurtosis };
-                cause = expected.and_then(|e| diagnose::cause(e, &measured, out.fans, &all));
+                cause = expected.and_then(|e| diagnose::cause(e, &moments(&s), out.fans, &all));
             }
             out.tests.append(&mut tests);
         }
