@@ -75,21 +75,33 @@ fn label(model: &Model, id: TensorId, is_buffer: bool) -> String {
 /// 784, "fan_out": 256}, ...}`), for a checkpoint's `nninit.inits` metadata: the checkpoint
 /// says how it was made.
 pub(crate) fn inits_json(model: &Model) -> String {
-    let mut map = serde_json::Map::new();
+    // Written directly, keys in byte order as a `serde_json::Map` orders them: a map of values
+    // for 200,000 parameters would cost 20 times the text's size.
     let mut seen = HashSet::new();
-    for (name, id) in model.named_parameters() {
-        if !seen.insert(id) {
-            continue;
+    let mut params = model.named_parameters();
+    params.retain(|(_, id)| seen.insert(*id));
+    params.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut json = String::from("{");
+    for (i, (name, id)) in params.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
         }
-        let mut entry = serde_json::Map::new();
-        entry.insert("init".into(), label(model, id, false).into());
-        if let Ok((fan_in, fan_out)) = fan_in_and_fan_out(model.tensor(id).shape()) {
-            entry.insert("fan_in".into(), fan_in.into());
-            entry.insert("fan_out".into(), fan_out.into());
+        push_json_string(&mut json, name);
+        json.push_str(":{");
+        if let Ok((fan_in, fan_out)) = fan_in_and_fan_out(model.tensor(*id).shape()) {
+            json.push_str(&format!("\"fan_in\":{fan_in},\"fan_out\":{fan_out},"));
         }
-        map.insert(name, entry.into());
+        json.push_str("\"init\":");
+        push_json_string(&mut json, &label(model, *id, false));
+        json.push('}');
     }
-    serde_json::Value::Object(map).to_string()
+    json.push('}');
+    json
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
+fn push_json_string(json: &mut String, s: &str) {
+    json.push_str(&serde_json::Value::from(s).to_string());
 }
 
 /// The report rows of the written tensors; `ties` holds `(name, first name)` per tied name.
@@ -204,4 +216,31 @@ pub fn plan_rows(model: &Model, report: &crate::plan::PlanReport) -> Vec<PlanRow
         });
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text is what a `serde_json::Map` of the same entries serializes to: keys in byte
+    /// order (`layer.10` before `layer.2`), `fan_in`, `fan_out`, `init` in each entry, and
+    /// `serde_json`'s escaping.
+    #[test]
+    fn inits_json_is_the_text_of_a_serde_json_map() -> crate::Result<()> {
+        let model = crate::arch::mlp(&[3; 13], DType::F32)?;
+        let json = inits_json(&model);
+        let parsed: serde_json::Value = serde_json::from_str(&json).map_err(|e| crate::Error::value(e.to_string()))?;
+        assert_eq!(parsed.to_string(), json);
+        let keys: Vec<&String> = parsed.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+        assert_eq!(keys.len(), 24);
+        assert_eq!((keys[0].as_str(), keys[2].as_str()), ("layer.0.bias", "layer.10.bias"));
+        assert_eq!(parsed["layer.0.weight"]["fan_in"], 3);
+        assert!(json.starts_with(r#"{"layer.0.bias":{"init":"#), "{json}");
+        for s in ["plain", "quote \" back \\ slash", "tab\t new\nline \u{1} é ☃"] {
+            let mut pushed = String::new();
+            push_json_string(&mut pushed, s);
+            assert_eq!(pushed, serde_json::to_string(s).unwrap_or_default());
+        }
+        Ok(())
+    }
 }
