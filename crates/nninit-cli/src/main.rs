@@ -317,7 +317,7 @@ fn run(command: Command) -> Result<()> {
                 }
                 None => job::run(&job)?,
             };
-            let outcome = match &tp_plan {
+            let mut outcome = match &tp_plan {
                 Some(p) => {
                     let config = config_path.as_ref().map(|c| job::read_config(c)).transpose()?;
                     let name = config_path.as_ref().map(|c| c.display().to_string()).unwrap_or_default();
@@ -330,6 +330,9 @@ fn run(command: Command) -> Result<()> {
                 }
                 None => outcome,
             };
+            // The plan's per-parameter report is `nninit plan`'s; the checkpoint's report reads
+            // the model's provenance. Freed before writing (a row per parameter).
+            outcome.report.applied = Vec::new();
             warn(&outcome.warnings);
             if let (Some(dir), Some(config)) = (save_pretrained, config_path) {
                 let config = job::read_config(&config)?;

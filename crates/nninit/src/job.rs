@@ -392,7 +392,7 @@ impl Outcome {
     ) -> Result<Vec<Row>> {
         let options = self.save_options(overwrite, BTreeMap::new());
         let saved = crate::folder::write(&self.model, config, dir, max_shard_size, &options, progress)?;
-        Ok(report::rows(&self.model, &saved.written, &saved.ties))
+        Ok(report::rows(&self.model, saved.written, &saved.ties))
     }
 
     /// Splits the checkpoint by the tensor-parallel plan `plan` (transformers' styles,
@@ -494,6 +494,6 @@ impl Outcome {
     ) -> Result<Vec<Row>> {
         let options = self.save_options(overwrite, metadata);
         let saved = stream::save(&self.model, path, &options, progress)?;
-        Ok(report::rows(&self.model, &saved.written, &saved.ties))
+        Ok(report::rows(&self.model, saved.written, &saved.ties))
     }
 }

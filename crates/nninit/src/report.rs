@@ -74,15 +74,17 @@ fn label(model: &Model, id: TensorId, is_buffer: bool) -> String {
 /// Each parameter's final init as compact JSON (`{"layer.0.weight": {"init": "...", "fan_in":
 /// 784, "fan_out": 256}, ...}`), for a checkpoint's `nninit.inits` metadata: the checkpoint
 /// says how it was made.
-pub(crate) fn inits_json(model: &Model) -> String {
+/// `unique` holds the `state_dict`'s tensors under their first names (a tensor's first name in
+/// `state_dict` order is its first in `named_parameters` order: both visit modules in the same
+/// order, parameters before buffers).
+pub(crate) fn inits_json(model: &Model, unique: &[(String, TensorId)]) -> String {
     // Written directly, keys in byte order as a `serde_json::Map` orders them: a map of values
     // for 200,000 parameters would cost 20 times the text's size.
-    let mut seen = HashSet::new();
-    let mut params = model.named_parameters();
-    params.retain(|(_, id)| seen.insert(*id));
+    let buffers: HashSet<TensorId> = model.named_buffers().into_iter().map(|(_, id)| id).collect();
+    let mut params: Vec<&(String, TensorId)> = unique.iter().filter(|(_, id)| !buffers.contains(id)).collect();
     params.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut json = String::from("{");
-    for (i, (name, id)) in params.iter().enumerate() {
+    for (i, (name, id)) in params.into_iter().enumerate() {
         if i > 0 {
             json.push(',');
         }
@@ -105,9 +107,9 @@ fn push_json_string(json: &mut String, s: &str) {
 }
 
 /// The report rows of the written tensors; `ties` holds `(name, first name)` per tied name.
-pub(crate) fn rows(model: &Model, written: &[Written], ties: &[(String, String)]) -> Vec<Row> {
+pub(crate) fn rows(model: &Model, written: Vec<Written>, ties: &[(String, String)]) -> Vec<Row> {
     let buffers: HashSet<TensorId> = model.named_buffers().into_iter().map(|(_, id)| id).collect();
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(written.len());
     for w in written {
         let provenance = model.provenance(w.id);
         let is_buffer = buffers.contains(&w.id);
@@ -118,8 +120,8 @@ pub(crate) fn rows(model: &Model, written: &[Written], ties: &[(String, String)]
         }
         let expected_std = provenance.filter(|_| !is_buffer).and_then(|p| p.init.as_ref()?.expected_std(&w.full_shape));
         rows.push(Row {
-            name: w.name.clone(),
-            shape: w.shape.clone(),
+            name: w.name,
+            shape: w.shape,
             dtype: DType::from_safetensors(w.dtype)
                 .map_or_else(|| format!("{:?}", w.dtype).to_lowercase(), |d| d.to_string()),
             init: label,
@@ -228,7 +230,7 @@ mod tests {
     #[test]
     fn inits_json_is_the_text_of_a_serde_json_map() -> crate::Result<()> {
         let model = crate::arch::mlp(&[3; 13], DType::F32)?;
-        let json = inits_json(&model);
+        let json = inits_json(&model, &crate::stream::unique_state_dict(&model).0);
         let parsed: serde_json::Value = serde_json::from_str(&json).map_err(|e| crate::Error::value(e.to_string()))?;
         assert_eq!(parsed.to_string(), json);
         let keys: Vec<&String> = parsed.as_object().map(|m| m.keys().collect()).unwrap_or_default();

@@ -39,13 +39,48 @@ pub(crate) struct Target {
     pub out_dtype: Option<DType>,
     /// The slice kept.
     pub shard: Option<Shard>,
-    stats: Mutex<Vec<(usize, Stats)>>,
+    stats: Mutex<Parts>,
+}
+
+/// The statistics of a target's written pieces, each with its first element's place in the
+/// output: most tensors are one piece, kept inline (no allocation per tensor).
+#[derive(Clone, Default)]
+enum Parts {
+    #[default]
+    None,
+    One(usize, Stats),
+    Many(Vec<(usize, Stats)>),
+}
+
+impl Parts {
+    fn push(&mut self, at: usize, stats: Stats) {
+        *self = match std::mem::take(self) {
+            Parts::None => Parts::One(at, stats),
+            Parts::One(a, s) => Parts::Many(vec![(a, s), (at, stats)]),
+            Parts::Many(mut v) => {
+                v.push((at, stats));
+                Parts::Many(v)
+            }
+        };
+    }
+
+    /// Merged in element order.
+    fn merged(self) -> Option<Stats> {
+        match self {
+            Parts::None => None,
+            Parts::One(_, s) => Some(s),
+            Parts::Many(mut v) => {
+                v.sort_by_key(|(at, _)| *at);
+                v.into_iter().map(|(_, s)| s).reduce(Stats::merge)
+            }
+        }
+    }
 }
 
 impl Target {
     /// A target; see the fields.
     pub fn new(index: usize, name: String, shape: Vec<usize>, out_dtype: Option<DType>, shard: Option<Shard>) -> Self {
-        Target { index, file: 0, name, shape, out_dtype, shard, stats: Mutex::new(Vec::new()) }
+        Target { index, file: 0, name, shape, out_dtype, shard, stats: Mutex::new(Parts::None) }
     }
 
     /// The shape written (the shard's slice).
@@ -85,20 +120,13 @@ impl Target {
         let bytes = chunk.bytes();
         for (lo, hi, out) in self.kept(start, end) {
             if let Some(s) = Stats::of_range(chunk, lo - start..hi - start) {
-                self.stats.lock().map_err(|_| Error::value("poisoned"))?.push((out, s));
+                self.stats.lock().map_err(|_| Error::value("poisoned"))?.push(out, s);
             }
             let piece = &bytes[(lo - start) * bits / 8..(hi - start) * bits / 8];
             w.write_at(self.index, (out * bits / 8) as u64, piece)?;
             done.fetch_add(piece.len() as u64, Ordering::Relaxed);
         }
         Ok(())
-    }
-
-    /// Statistics of everything written (float tensors), merged in element order.
-    pub fn stats(&self) -> Option<Stats> {
-        let mut parts = self.stats.lock().ok()?.clone();
-        parts.sort_by_key(|(at, _)| *at);
-        parts.into_iter().map(|(_, s)| s).reduce(Stats::merge)
     }
 }
 
@@ -150,10 +178,10 @@ pub(crate) fn generate(
     }
     // Tensors from a base checkpoint are streamed from it, after the others are generated.
     let copies = options.copies.as_deref();
-    let names: HashMap<TensorId, String> = targets
+    let names: HashMap<TensorId, &str> = targets
         .iter()
         .filter(|(id, _)| !copies.is_some_and(|c| c.contains(**id)))
-        .map(|(id, t)| (*id, t.name.clone()))
+        .map(|(id, t)| (*id, t.name.as_str()))
         .collect();
     let name_of = |id: TensorId| targets.get(&id).map_or_else(String::new, |t| t.name.clone());
     match options.stream {
@@ -207,15 +235,15 @@ pub(crate) struct Saved {
 
 /// The tensors to write: `state_dict` order, tied tensors once (under their first name), with
 /// `(name, first name)` for every tie.
-fn unique_state_dict(model: &Model) -> (Vec<(String, TensorId)>, Vec<(String, String)>) {
-    let mut first: HashMap<TensorId, String> = HashMap::new();
-    let mut unique = Vec::new();
+pub(crate) fn unique_state_dict(model: &Model) -> (Vec<(String, TensorId)>, Vec<(String, String)>) {
+    let mut first: HashMap<TensorId, usize> = HashMap::new();
+    let mut unique: Vec<(String, TensorId)> = Vec::new();
     let mut ties = Vec::new();
     for (name, id) in model.state_dict() {
         match first.get(&id) {
-            Some(f) => ties.push((name, f.clone())),
+            Some(&f) => ties.push((name, unique[f].0.clone())),
             None => {
-                first.insert(id, name.clone());
+                first.insert(id, unique.len());
                 unique.push((name, id));
             }
         }
@@ -236,8 +264,10 @@ pub(crate) fn save(
     options: &SaveOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Saved> {
-    let prepared = prepare(model, options);
+    let mut prepared = prepare(model, options);
     let writer = Writer::create(path, &prepared.layout, &prepared.metadata, options.overwrite)?;
+    // The header is written: its metadata (tens of MB for many tensors) is not needed again.
+    prepared.metadata = BTreeMap::new();
     generate(model, &prepared.targets, options, std::slice::from_ref(&writer), progress)?;
     writer.finish()?;
     Ok(prepared.saved())
@@ -259,20 +289,17 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// The report's input once everything is written.
-    pub fn saved(self) -> Saved {
-        let written = self
-            .unique
-            .iter()
-            .zip(self.layout)
-            .map(|((name, id), l)| Written {
-                name: name.clone(),
-                id: *id,
-                full_shape: self.targets[id].shape.clone(),
-                shape: l.shape,
-                dtype: l.dtype,
-                stats: self.targets[id].stats(),
-            })
-            .collect();
+    pub fn saved(mut self) -> Saved {
+        // Moved out piece by piece, so the report's input replaces the targets instead of
+        // doubling them.
+        let mut written = Vec::with_capacity(self.unique.len());
+        for ((name, id), l) in self.unique.into_iter().zip(self.layout) {
+            let (full_shape, stats) = match self.targets.remove(&id) {
+                Some(Target { shape, stats, .. }) => (shape, stats.into_inner().ok().and_then(Parts::merged)),
+                None => (l.shape.clone(), None),
+            };
+            written.push(Written { name, id, full_shape, shape: l.shape, dtype: l.dtype, stats });
+        }
         Saved { written, ties: self.ties }
     }
 }
@@ -298,7 +325,7 @@ pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
     metadata.insert("nninit.version".into(), env!("CARGO_PKG_VERSION").into());
     metadata.insert("nninit.seed".into(), options.seed.to_string());
     metadata.insert("nninit.rng".into(), options.stream.to_string());
-    metadata.insert("nninit.inits".into(), crate::report::inits_json(model));
+    metadata.insert("nninit.inits".into(), crate::report::inits_json(model, &unique));
     match (&options.tp, &options.shard) {
         (Some(tp), _) => {
             let written: Vec<&str> = unique.iter().map(|(n, _)| n.as_str()).collect();

@@ -184,7 +184,7 @@ pub fn load(model: &mut Model, path: &std::path::Path, options: &Options) -> Res
             let embedding = matches!(owner(model, *id), Some(Layer::Embedding { .. }));
             let init = model.provenance(*id).and_then(|p| p.init.clone());
             let grow = match (options.mean_resizing, init) {
-                (false, Some(init)) => Grow::Plan(init),
+                (false, Some(init)) => Grow::Plan((*init).clone()),
                 _ => Grow::Mean,
             };
             let rows = info.shape[0];

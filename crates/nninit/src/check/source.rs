@@ -35,7 +35,7 @@ pub struct Recorded {
 /// # Ok::<(), nninit::Error>(())
 /// ```
 pub fn expectations(model: &Model) -> BTreeMap<String, Recorded> {
-    recorded_of(&crate::report::inits_json(model))
+    recorded_of(&crate::report::inits_json(model, &crate::stream::unique_state_dict(model).0))
 }
 
 /// Parses an `nninit.inits` JSON value.

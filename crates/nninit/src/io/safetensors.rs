@@ -288,41 +288,57 @@ pub struct Entry<'a> {
     pub source: &'a dyn TensorSource,
 }
 
-/// The header: `__metadata__` (keys sorted), then the tensors in the given order with
-/// consecutive `data_offsets`; padded with spaces to a multiple of 8 bytes. Returns it with each
-/// tensor's byte size.
-fn header(layout: &[Layout], metadata: &BTreeMap<String, String>) -> Result<(Vec<u8>, Vec<u64>)> {
-    let mut h = String::from("{");
+/// Writes the header to `out`, unpadded: `__metadata__` (keys sorted), then the tensors in the
+/// given order with consecutive `data_offsets`. Returns each tensor's byte size. Written piece by
+/// piece, so a header of tens of MB (a model of many tensors) is never held whole in memory.
+fn write_header(layout: &[Layout], metadata: &BTreeMap<String, String>, out: &mut dyn Write) -> Result<Vec<u64>> {
+    let io = |e: std::io::Error| match e.downcast::<Error>() {
+        Ok(ours) => ours,
+        Err(io) => Error::value(format!("writing the safetensors header: {io}")),
+    };
+    out.write_all(b"{").map_err(io)?;
     if !metadata.is_empty() {
-        h.push_str("\"__metadata__\":");
-        h.push_str(&json(metadata));
+        out.write_all(b"\"__metadata__\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, metadata).map_err(|e| io(e.into()))?;
     }
     let mut offset = 0u64;
     let mut sizes = Vec::with_capacity(layout.len());
-    for t in layout {
+    for (i, t) in layout.iter().enumerate() {
         let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         let bytes = numel
             .and_then(|n| n.checked_mul(t.dtype.bitsize()))
             .map(|b| b.div_ceil(8) as u64)
             .ok_or_else(|| Error::value(format!("tensor `{}`: shape {:?} is too large", t.name, t.shape)))?;
-        if h.len() > 1 {
-            h.push(',');
-        }
-        h.push_str(&format!(
-            "{}:{{\"dtype\":{},\"shape\":{},\"data_offsets\":[{},{}]}}",
+        let comma = if i > 0 || !metadata.is_empty() { "," } else { "" };
+        write!(
+            out,
+            "{comma}{}:{{\"dtype\":{},\"shape\":{},\"data_offsets\":[{},{}]}}",
             json(&t.name),
             json(&t.dtype),
             json(&t.shape),
             offset,
             offset + bytes
-        ));
+        )
+        .map_err(io)?;
         offset += bytes;
         sizes.push(bytes);
     }
-    h.push('}');
-    let mut h = h.into_bytes();
-    h.resize(h.len().next_multiple_of(8), b' ');
-    Ok((h, sizes))
+    out.write_all(b"}").map_err(io)?;
+    Ok(sizes)
+}
+
+/// Counts the bytes written to it (the header's length, before writing it).
+#[derive(Default)]
+struct Count(usize);
+
+impl Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether an existing output file may be replaced (the command line's `--force`).
@@ -457,21 +473,24 @@ impl Writer {
         if let Some(dup) = layout.iter().find(|t| !seen.insert(t.name.as_str())) {
             return Err(Error::value(format!("tensor name `{}` appears twice", dup.name)));
         }
-        let (head, sizes) = header(layout, metadata)?;
-        if head.len() > MAX_HEADER {
+        // The header is laid out twice: counted first (its length comes first in the file), then
+        // written in place.
+        let mut count = Count::default();
+        let sizes = write_header(layout, metadata, &mut count)?;
+        let head_len = count.0.next_multiple_of(8);
+        if head_len > MAX_HEADER {
             return Err(Error::value(format!(
-                "the safetensors header of {} tensors would be {} bytes, over the format's limit of {MAX_HEADER}",
+                "the safetensors header of {} tensors would be {head_len} bytes, over the format's limit of {MAX_HEADER}",
                 layout.len(),
-                head.len()
             )));
         }
         let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-        let total = 8 + head.len() as u64 + sizes.iter().sum::<u64>();
+        let total = 8 + head_len as u64 + sizes.iter().sum::<u64>();
         // A full disk is reported now, not minutes into the write.
         super::space::check_free_space(&target, &dir, total)?;
         let file = super::temporary::create(&dir)?;
         let listed = Listed::new(file.path());
-        let mut start = 8 + head.len() as u64;
+        let mut start = 8 + head_len as u64;
         let ranges = sizes
             .iter()
             .map(|&s| {
@@ -489,10 +508,20 @@ impl Writer {
             _listed: listed,
         };
         super::space::size_for_writing(w.file.as_file(), &w.target, &dir, start)?;
-        // The length, then the header in place (not copied: a header can be tens of MB).
-        w.pwrite(0, &(head.len() as u64).to_le_bytes())?;
-        w.pwrite(8, &head)?;
-        drop(head);
+        // The length, then the header in place, padded with spaces to a multiple of 8 bytes.
+        w.pwrite(0, &(head_len as u64).to_le_bytes())?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, HeaderAt { writer: &w, offset: 8 });
+        write_header(layout, metadata, &mut out)?;
+        let unwrap = |e: std::io::Error| match e.downcast::<Error>() {
+            Ok(ours) => ours,
+            Err(io) => Error::io(&w.target, io),
+        };
+        let padding = head_len - count.0;
+        out.write_all(&b"       "[..padding]).and_then(|_| out.flush()).map_err(unwrap)?;
+        let written = out.into_inner().map_err(|e| unwrap(e.into_error()))?.offset;
+        if written != 8 + head_len as u64 {
+            return Err(Error::value(format!("the header took {} bytes, not {head_len}", written - 8)));
+        }
         Ok(w)
     }
 
@@ -664,6 +693,23 @@ pub fn write_with_progress(
         progress(done, total);
     }
     w.finish()
+}
+
+/// Sequential writes of the header, from byte `offset` of a [`Writer`]'s file.
+struct HeaderAt<'a> {
+    writer: &'a Writer,
+    offset: u64,
+}
+
+impl Write for HeaderAt<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.pwrite(self.offset, buf).map_err(std::io::Error::other)?;
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Sequential writes into one tensor of a [`Writer`].

@@ -88,7 +88,7 @@ impl Model {
             Stream::Torch => self.materialize_with(&mut Generator::manual_seed(seed)),
             Stream::Philox => {
                 let sink = MemorySink::new(self);
-                replay_philox(self, seed, &self.first_names(), &sink)?;
+                replay_philox(self, seed, &borrowed(&self.first_names()), &sink)?;
                 sink.store(self)
             }
         }
@@ -103,7 +103,7 @@ impl Model {
     pub fn materialize_with(&mut self, g: &mut Generator) -> Result<()> {
         self.check_fits_in_memory()?;
         let sink = MemorySink::new(self);
-        replay_torch(self, g, &self.first_names(), &sink)?;
+        replay_torch(self, g, &borrowed(&self.first_names()), &sink)?;
         sink.store(self)
     }
 
@@ -134,6 +134,11 @@ impl Model {
         }
         names
     }
+}
+
+/// `names` borrowed.
+fn borrowed(names: &HashMap<TensorId, String>) -> HashMap<TensorId, &str> {
+    names.iter().map(|(id, n)| (*id, n.as_str())).collect()
 }
 
 /// Collects tensors in memory, then stores them in the model.
@@ -214,7 +219,7 @@ fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result
         let mut ranged = Vec::new();
         for &i in &mine[after..] {
             match (&events[i].rows, &events[i].fill) {
-                (Some(rows), Fill::Init(init)) => ranged.push((rows.clone(), init.clone(), id)),
+                (Some(rows), Fill::Init(init)) => ranged.push((rows.clone(), (**init).clone(), id)),
                 _ => return Err(Error::value("a ranged copy of a tensor is not supported")),
             }
         }
@@ -225,7 +230,7 @@ fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result
                 (id, upto) = (*source, mine[whole.unwrap_or_default()]);
                 continue;
             }
-            Some(Fill::Init(init)) => Some(init.clone()),
+            Some(Fill::Init(init)) => Some((**init).clone()),
             Some(Fill::Keep) | None => None,
         };
         let ranged = ranged_stack.into_iter().rev().flatten().collect();
@@ -296,7 +301,7 @@ fn write_rows(whole: &mut Tensor, rows: &Range<usize>, part: &Tensor) -> Result<
 pub(crate) fn replay_torch(
     model: &Model,
     g: &mut Generator,
-    names: &HashMap<TensorId, String>,
+    names: &HashMap<TensorId, &str>,
     sink: &dyn Sink,
 ) -> Result<()> {
     let events = model.events();
@@ -457,23 +462,18 @@ fn init_of(e: &Event) -> Option<&Init> {
 
 /// Replays the events on the counter-based stream, handing the final value of every tensor in
 /// `names` to `sink`; tensors are independent, their chunks generated in parallel.
-pub(crate) fn replay_philox(
-    model: &Model,
-    seed: u64,
-    names: &HashMap<TensorId, String>,
-    sink: &dyn Sink,
-) -> Result<()> {
+pub(crate) fn replay_philox(model: &Model, seed: u64, names: &HashMap<TensorId, &str>, sink: &dyn Sink) -> Result<()> {
     let by = events_by_tensor(model);
     let mut ids: Vec<&TensorId> = names.keys().collect();
     ids.sort();
     // A copied tensor's values are its source's: the source's events are keyed by the source's
     // name, or (a layer deep-copied and not registered itself) by its first copy's name, so
     // every copy holds the same values, as in PyTorch.
-    let mut keys: HashMap<TensorId, String> = names.clone();
+    let mut keys: HashMap<TensorId, &str> = names.clone();
     for &id in &ids {
         if let Ok(r) = recipe(model, &by, *id, model.events().len()) {
             for owner in std::iter::once(r.start).chain(r.ranged.iter().map(|(_, _, o)| *o)) {
-                keys.entry(owner).or_insert_with(|| names[id].clone());
+                keys.entry(owner).or_insert(names[id]);
             }
         }
     }
@@ -496,14 +496,14 @@ fn philox_tensor(
     model: &Model,
     by: &[Vec<usize>],
     id: TensorId,
-    keys: &HashMap<TensorId, String>,
+    keys: &HashMap<TensorId, &str>,
     dtype: DType,
     seed: u64,
     sink: &dyn Sink,
 ) -> Result<()> {
     let shape = model.tensor(id).shape().to_vec();
     let r = recipe(model, by, id, model.events().len())?;
-    let key = |t: TensorId| keys.get(&t).map_or("", String::as_str);
+    let key = |t: TensorId| keys.get(&t).copied().unwrap_or_default();
     let ranged: Vec<(Range<usize>, Init)> =
         r.ranged.iter().map(|(rows, init, _)| (rows.clone(), init.clone())).collect();
     let constant = ranged.iter().all(|(rows, init)| is_constant(init, &rows_shape(&shape, rows), dtype));

@@ -2,6 +2,7 @@
 //! `named_parameters`, `state_dict`, `apply`), all iterative.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::layer::{Layer, Role, Slot};
 use crate::error::{Error, Result};
@@ -61,8 +62,9 @@ pub enum Origin {
 /// How a tensor was last initialized.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provenance {
-    /// The init (`None`: `keep_()`, the tensor keeps the values it was given).
-    pub init: Option<Init>,
+    /// The init (`None`: `keep_()`, the tensor keeps the values it was given); shared with the
+    /// events that recorded it.
+    pub init: Option<Arc<Init>>,
     /// Whether it was the layer's default init at construction.
     pub origin: Origin,
     /// Rows (of dim 0) set to zero after the init (Embedding padding rows).
@@ -79,7 +81,7 @@ pub struct Part {
     /// The part's shape (what its init's fans are computed from).
     pub shape: Vec<usize>,
     /// The init.
-    pub init: Init,
+    pub init: Arc<Init>,
 }
 
 /// One module: its layer kind, its own parameters and buffers, and its named children.
@@ -134,13 +136,17 @@ pub struct Model {
     events: Vec<Event>,
     /// Whether every tensor holds the values its events give (see [`Model::materialize`]).
     materialized: bool,
+    /// The inits recorded last, with their `Debug` text: an init equal to one of them (bit for
+    /// bit) is shared, so a model of many alike layers stores each distinct init once.
+    recent_inits: Vec<(Arc<Init>, String)>,
 }
 
 /// What an [`Event`] writes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fill {
-    /// An init, drawn when the model is materialized.
-    Init(Init),
+    /// An init, drawn when the model is materialized (one allocation shared by the events and
+    /// provenance that record the same init).
+    Init(Arc<Init>),
     /// The values another tensor holds at this point (`copy.deepcopy` of a layer): no draws on
     /// PyTorch's stream; on the counter-based stream the source's init, keyed by this tensor's
     /// own name.
@@ -223,7 +229,24 @@ impl Model {
             dtype,
             events: Vec::new(),
             materialized: false,
+            recent_inits: Vec::new(),
         }
+    }
+
+    /// `init`, shared with an equal init recorded shortly before (the same `Debug` text: `-0.0`
+    /// and `0.0` differ), else newly allocated.
+    fn shared(&mut self, init: &Init) -> Arc<Init> {
+        const RECENT: usize = 16;
+        let text = format!("{init:?}");
+        if let Some((shared, _)) = self.recent_inits.iter().find(|(_, t)| *t == text) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(init.clone());
+        if self.recent_inits.len() == RECENT {
+            self.recent_inits.remove(0);
+        }
+        self.recent_inits.push((Arc::clone(&shared), text));
+        shared
     }
 
     /// Whether every tensor holds the values its recorded inits give ([`Model::materialize`]
@@ -251,10 +274,12 @@ impl Model {
         self.materialized = mark.materialized;
     }
 
-    /// Frees the spare capacity the recordings' growth left.
+    /// Frees the spare capacity the growth of the recordings and arenas left.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.events.shrink_to_fit();
         self.provenance.shrink_to_fit();
+        self.modules.shrink_to_fit();
+        self.tensors.shrink_to_fit();
     }
 
     fn push_event(&mut self, event: Event) {
@@ -476,9 +501,10 @@ impl Model {
         let dtype =
             t.dtype().ok_or_else(|| Error::DType { op: "init", dtype: format!("{:?}", t.safetensors_dtype()) })?;
         init.draw(t.shape(), dtype)?;
-        self.push_event(Event { tensor: id, rows: None, fill: Fill::Init(init.clone()) });
+        let init = self.shared(init);
+        self.push_event(Event { tensor: id, rows: None, fill: Fill::Init(Arc::clone(&init)) });
         self.provenance[id.0] =
-            Some(Provenance { init: Some(init.clone()), origin, zeroed_rows: Vec::new(), parts: Vec::new() });
+            Some(Provenance { init: Some(init), origin, zeroed_rows: Vec::new(), parts: Vec::new() });
         Ok(())
     }
 
@@ -501,15 +527,21 @@ impl Model {
     /// # Errors
     /// Rows past the end; the init's errors for the rows' shape; a non-float tensor.
     pub fn init_rows(&mut self, id: TensorId, rows: std::ops::Range<usize>, init: &Init) -> Result<()> {
-        let (start, shape) = self.record_rows(id, rows, init)?;
+        let (start, shape, init) = self.record_rows(id, rows, init)?;
         if let Some(p) = self.provenance[id.0].as_mut() {
-            p.parts.push(Part { start, shape, init: init.clone() });
+            p.parts.push(Part { start, shape, init });
         }
         Ok(())
     }
 
-    /// Records a ranged event; returns the rows' first element and shape.
-    fn record_rows(&mut self, id: TensorId, rows: std::ops::Range<usize>, init: &Init) -> Result<(usize, Vec<usize>)> {
+    /// Records a ranged event; returns the rows' first element and shape, and the init as
+    /// recorded.
+    fn record_rows(
+        &mut self,
+        id: TensorId,
+        rows: std::ops::Range<usize>,
+        init: &Init,
+    ) -> Result<(usize, Vec<usize>, Arc<Init>)> {
         let t = &self.tensors[id.0];
         let dtype =
             t.dtype().ok_or_else(|| Error::DType { op: "init", dtype: format!("{:?}", t.safetensors_dtype()) })?;
@@ -521,8 +553,9 @@ impl Model {
         part_shape[0] = rows.len();
         init.draw(&part_shape, dtype)?;
         let start = rows.start * shape[1..].iter().product::<usize>();
-        self.push_event(Event { tensor: id, rows: Some(rows), fill: Fill::Init(init.clone()) });
-        Ok((start, part_shape))
+        let init = self.shared(init);
+        self.push_event(Event { tensor: id, rows: Some(rows), fill: Fill::Init(Arc::clone(&init)) });
+        Ok((start, part_shape, init))
     }
 
     /// Records that tensor `id` keeps the values it was given (`keep_()`): whatever earlier
@@ -613,7 +646,7 @@ impl Model {
 
     /// Drops every init recorded for `id` (its values come from elsewhere) and sets its
     /// provenance.
-    fn take_over(&mut self, id: TensorId, init: Option<Init>, origin: Origin) -> Result<()> {
+    fn take_over(&mut self, id: TensorId, init: Option<Arc<Init>>, origin: Origin) -> Result<()> {
         if self.events.iter().any(|e| e.fill == Fill::CopyOf(id)) {
             return Err(Error::value("a tensor other tensors are copied from cannot be loaded"));
         }
