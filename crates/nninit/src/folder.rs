@@ -184,8 +184,9 @@ pub(crate) fn write(
 ) -> Result<Saved> {
     let parent = check_folder_destination(dir, options.overwrite)?;
     let mut prepared = stream::prepare(model, options);
+    let full_layout = prepared.layout();
     let sizes: Vec<u64> =
-        prepared.layout.iter().map(|l| (l.shape.iter().product::<usize>() * l.dtype.bitsize() / 8) as u64).collect();
+        full_layout.iter().map(|l| (l.shape.iter().product::<usize>() * l.dtype.bitsize() / 8) as u64).collect();
     let shards = split(&sizes, max_shard_size);
     let tmp = tempfile::Builder::new().prefix(".nninit-").tempdir_in(&parent).map_err(|e| Error::io(&parent, e))?;
     let names: Vec<String> = match shards.len() {
@@ -198,13 +199,13 @@ pub(crate) fn write(
     let mut writers = Vec::new();
     let mut weight_map = BTreeMap::new();
     for (file, (members, name)) in shards.iter().zip(&names).enumerate() {
-        let layout: Vec<_> = members.iter().map(|&i| prepared.layout[i].clone()).collect();
+        let layout: Vec<_> = members.iter().map(|&i| full_layout[i].clone()).collect();
         for (at, &i) in members.iter().enumerate() {
             if let Some(t) = prepared.targets.get_mut(&by_index[&i]) {
                 t.index = at;
                 t.file = file;
             }
-            weight_map.insert(prepared.layout[i].name.clone(), serde_json::Value::from(name.as_str()));
+            weight_map.insert(full_layout[i].name.clone(), serde_json::Value::from(name.as_str()));
         }
         writers.push(Writer::create(&tmp.path().join(name), &layout, &prepared.metadata, Overwrite::Refuse)?);
     }
@@ -226,7 +227,7 @@ pub(crate) fn write(
         });
         write_text(&tmp.path().join(INDEX), &pretty(&index))?;
     }
-    let dtype = prepared.layout.iter().find_map(|l| DType::from_safetensors(l.dtype));
+    let dtype = full_layout.iter().find_map(|l| DType::from_safetensors(l.dtype));
     write_text(&tmp.path().join(CONFIG), &pretty(&config_json(config, dtype)))?;
     move_into_place(tmp, dir, &parent)?;
     // The layout order of `prepared` is unchanged; only the targets' places moved.

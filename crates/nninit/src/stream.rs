@@ -37,6 +37,8 @@ pub(crate) struct Target {
     pub shape: Vec<usize>,
     /// The dtype written (float tensors).
     pub out_dtype: Option<DType>,
+    /// The dtype written, as the header says it (every tensor).
+    pub dtype: safetensors::Dtype,
     /// The slice kept.
     pub shard: Option<Shard>,
     stats: Mutex<Parts>,
@@ -79,8 +81,10 @@ impl Parts {
 
 impl Target {
     /// A target; see the fields.
-    pub fn new(index: usize, name: String, shape: Vec<usize>, out_dtype: Option<DType>, shard: Option<Shard>) -> Self {
-        Target { index, file: 0, name, shape, out_dtype, shard, stats: Mutex::new(Parts::None) }
+    pub fn new(index: usize, name: String, t: &Tensor, out_dtype: Option<DType>, shard: Option<Shard>) -> Self {
+        let dtype = out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors);
+        let shape = t.shape().to_vec();
+        Target { index, file: 0, name, shape, out_dtype, dtype, shard, stats: Mutex::new(Parts::None) }
     }
 
     /// The shape written (the shard's slice).
@@ -265,8 +269,9 @@ pub(crate) fn save(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Saved> {
     let mut prepared = prepare(model, options);
-    let writer = Writer::create(path, &prepared.layout, &prepared.metadata, options.overwrite)?;
-    // The header is written: its metadata (tens of MB for many tensors) is not needed again.
+    let writer = Writer::create(path, &prepared.layout(), &prepared.metadata, options.overwrite)?;
+    // The header is written: its metadata and layout (tens of MB for many tensors) are not
+    // needed again.
     prepared.metadata = BTreeMap::new();
     generate(model, &prepared.targets, options, std::slice::from_ref(&writer), progress)?;
     writer.finish()?;
@@ -283,22 +288,30 @@ pub(crate) struct Prepared {
     pub metadata: BTreeMap<String, String>,
     /// One target per written tensor.
     pub targets: HashMap<TensorId, Target>,
-    /// The layout, in `unique`'s order.
-    pub layout: Vec<Layout>,
 }
 
 impl Prepared {
+    /// The layout, in `unique`'s order (made when a header is written, not kept).
+    pub fn layout(&self) -> Vec<Layout> {
+        let layout = |(name, id): &(String, TensorId)| {
+            let t = &self.targets[id];
+            Layout { name: name.clone(), dtype: t.dtype, shape: t.out_shape() }
+        };
+        self.unique.iter().map(layout).collect()
+    }
+
     /// The report's input once everything is written.
     pub fn saved(mut self) -> Saved {
         // Moved out piece by piece, so the report's input replaces the targets instead of
         // doubling them.
         let mut written = Vec::with_capacity(self.unique.len());
-        for ((name, id), l) in self.unique.into_iter().zip(self.layout) {
-            let (full_shape, stats) = match self.targets.remove(&id) {
-                Some(Target { shape, stats, .. }) => (shape, stats.into_inner().ok().and_then(Parts::merged)),
-                None => (l.shape.clone(), None),
-            };
-            written.push(Written { name, id, full_shape, shape: l.shape, dtype: l.dtype, stats });
+        for (name, id) in self.unique {
+            if let Some(t) = self.targets.remove(&id) {
+                let shape = t.out_shape();
+                let Target { shape: full_shape, dtype, stats, .. } = t;
+                let stats = stats.into_inner().ok().and_then(Parts::merged);
+                written.push(Written { name, id, full_shape, shape, dtype, stats });
+            }
         }
         Saved { written, ties: self.ties }
     }
@@ -340,8 +353,7 @@ pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
         let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
         metadata.insert("nninit.tied".into(), pairs.join(","));
     }
-    let mut targets = HashMap::new();
-    let mut layout = Vec::new();
+    let mut targets = HashMap::with_capacity(unique.len());
     for (index, (name, id)) in unique.iter().enumerate() {
         let t = model.tensor(*id);
         let out_dtype = t.dtype().map(|d| options.dtypes.get(name).copied().unwrap_or(d));
@@ -349,15 +361,9 @@ pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
             Some(tp) => tp.shard_of(name),
             None => options.shard,
         };
-        let target = Target::new(index, name.clone(), t.shape().to_vec(), out_dtype, shard);
-        layout.push(Layout {
-            name: name.clone(),
-            dtype: out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors),
-            shape: target.out_shape(),
-        });
-        targets.insert(*id, target);
+        targets.insert(*id, Target::new(index, name.clone(), t, out_dtype, shard));
     }
-    Prepared { unique, ties, metadata, targets, layout }
+    Prepared { unique, ties, metadata, targets }
 }
 
 impl Model {
@@ -402,7 +408,7 @@ mod tests {
         {
             for rank in 0..world {
                 let shard = Shard { rank, world, dim };
-                let t = Target::new(0, "w".into(), shape.clone(), Some(DType::F32), Some(shard));
+                let t = Target::new(0, "w".into(), &Tensor::meta(&shape, DType::F32), Some(DType::F32), Some(shard));
                 let n: usize = shape.iter().product();
                 let inner: usize = shape[dim + 1..].iter().product();
                 let (a, b) = shard.range(shape[dim]);
