@@ -235,6 +235,7 @@ fn main() -> ExitCode {
         }
     };
     remove_partial_output_on_signals();
+    return_freed_memory();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         // Interrupted: whatever the work failed with (the cancellation, or its temporary file
@@ -583,6 +584,18 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 /// deletes the temporary file of a checkpoint being written and exits (128 + signal) — at once
 /// when the work stops, after [`STOP_GRACE`] otherwise; SIGXFSZ (a file-size limit) becomes a
 /// write error like any other.
+/// Large blocks (≥ 128 KiB) go to their own mappings and back to the system when freed. glibc
+/// otherwise raises that threshold after each large free, up to 32 MiB, and serves the next
+/// blocks from the heap, where they stay resident as holes once freed: 16 MB of a 100,000-layer
+/// model's peak.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; no memory is touched.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 fn remove_partial_output_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
     let _ = signal_hook::flag::register(SIGXFSZ, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));

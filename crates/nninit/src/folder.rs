@@ -184,7 +184,7 @@ pub(crate) fn write(
 ) -> Result<Saved> {
     let parent = check_folder_destination(dir, options.overwrite)?;
     let mut prepared = stream::prepare(model, options);
-    let full_layout = prepared.layout();
+    let full_layout = prepared.layout(model, options);
     let sizes: Vec<u64> =
         full_layout.iter().map(|l| (l.shape.iter().product::<usize>() * l.dtype.bitsize() / 8) as u64).collect();
     let shards = split(&sizes, max_shard_size);
@@ -193,21 +193,25 @@ pub(crate) fn write(
         1 => vec![WEIGHTS.to_string()],
         n => (1..=n).map(|k| shard_name(k, n)).collect(),
     };
-    // Each target goes to its shard's writer, at its place in that shard's layout.
-    let by_index: HashMap<usize, crate::nn::TensorId> =
-        prepared.unique.iter().enumerate().map(|(i, (_, id))| (i, *id)).collect();
     let mut writers = Vec::new();
     let mut weight_map = BTreeMap::new();
-    for (file, (members, name)) in shards.iter().zip(&names).enumerate() {
+    for (members, name) in shards.iter().zip(&names) {
         let layout: Vec<_> = members.iter().map(|&i| full_layout[i].clone()).collect();
-        for (at, &i) in members.iter().enumerate() {
-            if let Some(t) = prepared.targets.get_mut(&by_index[&i]) {
-                t.index = at;
-                t.file = file;
-            }
+        for &i in members {
             weight_map.insert(full_layout[i].name.clone(), serde_json::Value::from(name.as_str()));
         }
         writers.push(Writer::create(&tmp.path().join(name), &layout, &prepared.metadata, Overwrite::Refuse)?);
+    }
+    prepared.metadata.clear();
+    prepared.make_targets(model, options);
+    // Each target goes to its shard's writer, at its place in that shard's layout.
+    for (file, members) in shards.iter().enumerate() {
+        for (at, &i) in members.iter().enumerate() {
+            if let Some(t) = prepared.targets.list.get_mut(i) {
+                t.index = at;
+                t.file = file;
+            }
+        }
     }
     stream::generate(model, &prepared.targets, options, &writers, progress)?;
     for w in writers {
@@ -231,7 +235,6 @@ pub(crate) fn write(
     write_text(&tmp.path().join(CONFIG), &pretty(&config_json(config, dtype)))?;
     move_into_place(tmp, dir, &parent)?;
     // The layout order of `prepared` is unchanged; only the targets' places moved.
-    prepared.metadata.clear();
     Ok(prepared.saved())
 }
 

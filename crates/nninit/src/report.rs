@@ -106,11 +106,25 @@ fn push_json_string(json: &mut String, s: &str) {
     json.push_str(&serde_json::Value::from(s).to_string());
 }
 
+/// `items` in order, their buffer shrinking as they are taken (a drained vector keeps its
+/// whole buffer until the end): turning one per-tensor list into another holds about one
+/// list, not two, for a model of many tensors.
+pub(crate) fn consume<T>(mut items: Vec<T>) -> impl Iterator<Item = T> {
+    items.reverse();
+    std::iter::from_fn(move || {
+        let item = items.pop();
+        if items.len() % 16_384 == 0 {
+            items.shrink_to_fit();
+        }
+        item
+    })
+}
+
 /// The report rows of the written tensors; `ties` holds `(name, first name)` per tied name.
 pub(crate) fn rows(model: &Model, written: Vec<Written>, ties: &[(String, String)]) -> Vec<Row> {
     let buffers: HashSet<TensorId> = model.named_buffers().into_iter().map(|(_, id)| id).collect();
     let mut rows = Vec::with_capacity(written.len());
-    for w in written {
+    for w in consume(written) {
         let provenance = model.provenance(w.id);
         let is_buffer = buffers.contains(&w.id);
         let mut label = label(model, w.id, is_buffer);
@@ -244,5 +258,14 @@ mod tests {
             assert_eq!(pushed, serde_json::to_string(s).unwrap_or_default());
         }
         Ok(())
+    }
+
+    /// Every item, in order, across the shrinking points.
+    #[test]
+    fn consume_yields_every_item_in_order() {
+        for n in [0, 1, 16_383, 16_384, 16_385, 40_000] {
+            let items: Vec<usize> = (0..n).collect();
+            assert_eq!(consume(items).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>(), "{n}");
+        }
     }
 }

@@ -27,6 +27,8 @@ use crate::tp::TpShards;
 /// One tensor to write: its place in the file, how it is written (dtype, shard slice), and the
 /// statistics of what was written.
 pub(crate) struct Target {
+    /// The tensor.
+    pub id: TensorId,
     /// Index in the writer's layout.
     pub index: usize,
     /// Which of the writers the tensor goes to (a model folder's shard file; 0 otherwise).
@@ -42,6 +44,31 @@ pub(crate) struct Target {
     /// The slice kept.
     pub shard: Option<Shard>,
     stats: Mutex<Parts>,
+}
+
+/// The targets of a checkpoint, in `state_dict` order (tied tensors once), found by tensor.
+#[derive(Default)]
+pub(crate) struct Targets {
+    /// In `state_dict` order.
+    pub list: Vec<Target>,
+    /// Position in `list` by tensor index (`u32::MAX`: not written).
+    at: Vec<u32>,
+}
+
+impl Targets {
+    /// `list` in `state_dict` order, for a model of `tensor_count` tensors.
+    fn new(list: Vec<Target>, tensor_count: usize) -> Self {
+        let mut at = vec![u32::MAX; tensor_count];
+        for (i, t) in list.iter().enumerate() {
+            at[t.id.0] = i as u32;
+        }
+        Targets { list, at }
+    }
+
+    /// The target of tensor `id`.
+    pub fn get(&self, id: TensorId) -> Option<&Target> {
+        self.list.get(*self.at.get(id.0)? as usize)
+    }
 }
 
 /// The statistics of a target's written pieces, each with its first element's place in the
@@ -81,10 +108,15 @@ impl Parts {
 
 impl Target {
     /// A target; see the fields.
-    pub fn new(index: usize, name: String, t: &Tensor, out_dtype: Option<DType>, shard: Option<Shard>) -> Self {
+    pub fn new(
+        (index, name, id): (usize, String, TensorId),
+        t: &Tensor,
+        out_dtype: Option<DType>,
+        shard: Option<Shard>,
+    ) -> Self {
         let dtype = out_dtype.map_or_else(|| t.safetensors_dtype(), DType::to_safetensors);
         let shape = t.shape().to_vec();
-        Target { index, file: 0, name, shape, out_dtype, dtype, shard, stats: Mutex::new(Parts::None) }
+        Target { id, index, file: 0, name, shape, out_dtype, dtype, shard, stats: Mutex::new(Parts::None) }
     }
 
     /// The shape written (the shard's slice).
@@ -136,7 +168,7 @@ impl Target {
 
 /// The checkpoint writer as a [`Sink`]: each chunk to its target, with progress.
 struct FileSink<'a> {
-    targets: &'a HashMap<TensorId, Target>,
+    targets: &'a Targets,
     writers: &'a [Writer],
     total: u64,
     done: AtomicU64,
@@ -145,14 +177,14 @@ struct FileSink<'a> {
 
 impl Sink for FileSink<'_> {
     fn put(&self, id: TensorId, start: usize, chunk: &Tensor) -> Result<()> {
-        let target = self.targets.get(&id).ok_or_else(|| Error::value("a tensor outside the checkpoint"))?;
+        let target = self.targets.get(id).ok_or_else(|| Error::value("a tensor outside the checkpoint"))?;
         target.put(&self.writers[target.file], start, chunk, &self.done)?;
         (self.progress)(self.done.load(Ordering::Relaxed), self.total);
         Ok(())
     }
 
     fn wanted(&self, id: TensorId, numel: usize, size: usize) -> Vec<(usize, usize)> {
-        match self.targets.get(&id) {
+        match self.targets.get(id) {
             Some(t) => t.kept_chunks(size),
             None => chunks(numel, size),
         }
@@ -167,7 +199,7 @@ impl Sink for FileSink<'_> {
 /// An init's error, with the tensor's name and shape; I/O errors.
 pub(crate) fn generate(
     model: &Model,
-    targets: &HashMap<TensorId, Target>,
+    targets: &Targets,
     options: &SaveOptions,
     writers: &[Writer],
     progress: &(dyn Fn(u64, u64) + Sync),
@@ -175,19 +207,20 @@ pub(crate) fn generate(
     let total = writers.iter().map(Writer::data_bytes).sum();
     let sink = FileSink { targets, writers, total, done: AtomicU64::new(0), progress };
     if model.is_materialized() {
-        for (id, target) in targets {
-            sink.put(*id, 0, model.tensor(*id)).map_err(|e| e.at(&target.name, &target.shape))?;
+        for target in &targets.list {
+            sink.put(target.id, 0, model.tensor(target.id)).map_err(|e| e.at(&target.name, &target.shape))?;
         }
         return Ok(());
     }
     // Tensors from a base checkpoint are streamed from it, after the others are generated.
     let copies = options.copies.as_deref();
     let names: HashMap<TensorId, &str> = targets
+        .list
         .iter()
-        .filter(|(id, _)| !copies.is_some_and(|c| c.contains(**id)))
-        .map(|(id, t)| (*id, t.name.as_str()))
+        .filter(|t| !copies.is_some_and(|c| c.contains(t.id)))
+        .map(|t| (t.id, t.name.as_str()))
         .collect();
-    let name_of = |id: TensorId| targets.get(&id).map_or_else(String::new, |t| t.name.clone());
+    let name_of = |id: TensorId| targets.get(id).map_or_else(String::new, |t| t.name.clone());
     match options.stream {
         Stream::Torch => {
             let mut g = Generator::manual_seed(options.seed);
@@ -269,10 +302,11 @@ pub(crate) fn save(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Saved> {
     let mut prepared = prepare(model, options);
-    let writer = Writer::create(path, &prepared.layout(), &prepared.metadata, options.overwrite)?;
+    let writer = Writer::create(path, &prepared.layout(model, options), &prepared.metadata, options.overwrite)?;
     // The header is written: its metadata and layout (tens of MB for many tensors) are not
-    // needed again.
+    // needed again, and are freed before the targets exist.
     prepared.metadata = BTreeMap::new();
+    prepared.make_targets(model, options);
     generate(model, &prepared.targets, options, std::slice::from_ref(&writer), progress)?;
     writer.finish()?;
     Ok(prepared.saved())
@@ -286,38 +320,47 @@ pub(crate) struct Prepared {
     pub ties: Vec<(String, String)>,
     /// `__metadata__`.
     pub metadata: BTreeMap<String, String>,
-    /// One target per written tensor.
-    pub targets: HashMap<TensorId, Target>,
+    /// One target per written tensor ([`Prepared::make_targets`]).
+    pub targets: Targets,
 }
 
 impl Prepared {
     /// The layout, in `unique`'s order (made when a header is written, not kept).
-    pub fn layout(&self) -> Vec<Layout> {
-        let layout = |(name, id): &(String, TensorId)| {
-            let t = &self.targets[id];
-            Layout { name: name.clone(), dtype: t.dtype, shape: t.out_shape() }
+    pub fn layout(&self, model: &Model, options: &SaveOptions) -> Vec<Layout> {
+        let layout = |(index, (name, id)): (usize, &(String, TensorId))| {
+            let t = target(model, options, index, name.clone(), *id);
+            let shape = t.out_shape();
+            Layout { name: t.name, dtype: t.dtype, shape }
         };
-        self.unique.iter().map(layout).collect()
+        self.unique.iter().enumerate().map(layout).collect()
+    }
+
+    /// Makes the targets, once the headers are written (one per tensor: made after the
+    /// metadata and layouts are freed, so the two are never held at once). The names move from
+    /// `unique` into the targets, in the same order.
+    pub fn make_targets(&mut self, model: &Model, options: &SaveOptions) {
+        let unique = std::mem::take(&mut self.unique);
+        let list = crate::report::consume(unique)
+            .enumerate()
+            .map(|(index, (name, id))| target(model, options, index, name, id));
+        self.targets = Targets::new(list.collect(), model.tensor_count());
     }
 
     /// The report's input once everything is written.
-    pub fn saved(mut self) -> Saved {
-        // Moved out piece by piece, so the report's input replaces the targets instead of
-        // doubling them.
-        let mut written = Vec::with_capacity(self.unique.len());
-        for (name, id) in self.unique {
-            if let Some(t) = self.targets.remove(&id) {
-                let shape = t.out_shape();
-                let Target { shape: full_shape, dtype, stats, .. } = t;
-                let stats = stats.into_inner().ok().and_then(Parts::merged);
-                written.push(Written { name, id, full_shape, shape, dtype, stats });
-            }
+    pub fn saved(self) -> Saved {
+        // Moved out of the targets (in `state_dict` order), not copied.
+        let mut written = Vec::with_capacity(self.targets.list.len());
+        for t in crate::report::consume(self.targets.list) {
+            let shape = t.out_shape();
+            let Target { id, name, shape: full_shape, dtype, stats, .. } = t;
+            let stats = stats.into_inner().ok().and_then(Parts::merged);
+            written.push(Written { name, id, full_shape, shape, dtype, stats });
         }
         Saved { written, ties: self.ties }
     }
 }
 
-/// The tensors, layout and metadata [`save`] writes.
+/// The tensors and metadata [`save`] writes (the targets are made later).
 pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
     let (unique, ties) = unique_state_dict(model);
     let mut metadata = options.metadata.clone();
@@ -353,17 +396,18 @@ pub(crate) fn prepare(model: &Model, options: &SaveOptions) -> Prepared {
         let pairs: Vec<String> = ties.iter().map(|(n, f)| format!("{n}={f}")).collect();
         metadata.insert("nninit.tied".into(), pairs.join(","));
     }
-    let mut targets = HashMap::with_capacity(unique.len());
-    for (index, (name, id)) in unique.iter().enumerate() {
-        let t = model.tensor(*id);
-        let out_dtype = t.dtype().map(|d| options.dtypes.get(name).copied().unwrap_or(d));
-        let shard = match &options.tp {
-            Some(tp) => tp.shard_of(name),
-            None => options.shard,
-        };
-        targets.insert(*id, Target::new(index, name.clone(), t, out_dtype, shard));
-    }
-    Prepared { unique, ties, metadata, targets }
+    Prepared { unique, ties, metadata, targets: Targets::default() }
+}
+
+/// The target of tensor `id`, written as `name`, at `index` of the layout.
+fn target(model: &Model, options: &SaveOptions, index: usize, name: String, id: TensorId) -> Target {
+    let t = model.tensor(id);
+    let out_dtype = t.dtype().map(|d| options.dtypes.get(&name).copied().unwrap_or(d));
+    let shard = match &options.tp {
+        Some(tp) => tp.shard_of(&name),
+        None => options.shard,
+    };
+    Target::new((index, name, id), t, out_dtype, shard)
 }
 
 impl Model {
@@ -408,7 +452,12 @@ mod tests {
         {
             for rank in 0..world {
                 let shard = Shard { rank, world, dim };
-                let t = Target::new(0, "w".into(), &Tensor::meta(&shape, DType::F32), Some(DType::F32), Some(shard));
+                let t = Target::new(
+                    (0, "w".into(), TensorId(0)),
+                    &Tensor::meta(&shape, DType::F32),
+                    Some(DType::F32),
+                    Some(shard),
+                );
                 let n: usize = shape.iter().product();
                 let inner: usize = shape[dim + 1..].iter().product();
                 let (a, b) = shard.range(shape[dim]);

@@ -29,7 +29,7 @@ fn job(source: Source, plan: &str) -> InitJob {
 }
 
 fn applied(outcome: &job::Outcome) -> BTreeMap<String, Option<Init>> {
-    outcome.report.applied.iter().map(|a| (a.path.clone(), a.init.clone())).collect()
+    outcome.report.applied.iter().map(|a| (a.path.clone(), a.init.as_deref().cloned())).collect()
 }
 
 /// GPT-2's scaled residual init written as an expression over the config's `n_layer`, for the

@@ -197,18 +197,44 @@ struct Recipe {
     ranged: Vec<(Range<usize>, Init, TensorId)>,
 }
 
-/// The events of each tensor, by index.
-fn events_by_tensor(model: &Model) -> Vec<Vec<usize>> {
-    let mut by = vec![Vec::new(); model.tensor_count()];
-    for (i, e) in model.events().iter().enumerate() {
-        by[e.tensor.0].push(i);
+/// The events of each tensor, in order: `by[t]` lists tensor `t`'s event indices. Kept as one
+/// list cut at offsets (a vector per tensor would cost 50 bytes each for a model of many small
+/// tensors).
+struct ByTensor {
+    /// Tensor `t`'s events are `events[start[t]..start[t + 1]]`.
+    start: Vec<usize>,
+    events: Vec<usize>,
+}
+
+impl std::ops::Index<usize> for ByTensor {
+    type Output = [usize];
+    fn index(&self, t: usize) -> &[usize] {
+        &self.events[self.start[t]..self.start[t + 1]]
     }
-    by
+}
+
+/// The events of each tensor, by index.
+fn events_by_tensor(model: &Model) -> ByTensor {
+    let events = model.events();
+    let mut start = vec![0usize; model.tensor_count() + 1];
+    for e in events {
+        start[e.tensor.0 + 1] += 1;
+    }
+    for t in 0..model.tensor_count() {
+        start[t + 1] += start[t];
+    }
+    let mut next = start.clone();
+    let mut by = vec![0usize; events.len()];
+    for (i, e) in events.iter().enumerate() {
+        by[next[e.tensor.0]] = i;
+        next[e.tensor.0] += 1;
+    }
+    ByTensor { start, events: by }
 }
 
 /// Tensor `id`'s value as of event `upto` (exclusive) on the counter-based stream: copies
 /// resolve to the init their source had at the copy.
-fn recipe(model: &Model, by: &[Vec<usize>], id: TensorId, upto: usize) -> Result<Recipe> {
+fn recipe(model: &Model, by: &ByTensor, id: TensorId, upto: usize) -> Result<Recipe> {
     let events = model.events();
     let (mut id, mut upto) = (id, upto);
     let mut ranged_stack: Vec<Vec<(Range<usize>, Init, TensorId)>> = Vec::new();
@@ -494,7 +520,7 @@ pub(crate) fn replay_philox(model: &Model, seed: u64, names: &HashMap<TensorId, 
 /// `keys` of the tensor it belongs to.
 fn philox_tensor(
     model: &Model,
-    by: &[Vec<usize>],
+    by: &ByTensor,
     id: TensorId,
     keys: &HashMap<TensorId, &str>,
     dtype: DType,

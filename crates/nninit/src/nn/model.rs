@@ -967,6 +967,11 @@ impl ModuleMut<'_> {
         result.map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 
+    /// `init` as the model records it: one allocation shared with the events of equal inits.
+    pub(crate) fn shared(&mut self, init: &Init) -> Arc<Init> {
+        self.model.shared(init)
+    }
+
     /// [`Model::init_rows`] on parameter `name`, if registered (a recurrent gate's rows).
     ///
     /// # Errors

@@ -242,8 +242,9 @@ pub struct Plan {
 pub struct Applied {
     /// Dotted path.
     pub path: String,
-    /// The init that filled the whole tensor (`None`: the layer default, or `keep_()`).
-    pub init: Option<Init>,
+    /// The init that filled the whole tensor (`None`: the layer default, or `keep_()`); the
+    /// allocation the model's events share.
+    pub init: Option<std::sync::Arc<Init>>,
     /// The layer type name.
     pub layer: String,
     /// The rules (0-based indices into [`Plan::rules`]) that matched it, in plan order.
@@ -475,7 +476,7 @@ impl Plan {
                     match resolve(i, &vars)? {
                         Some(init) => {
                             m.init(&name, &init)?;
-                            init_used = Some(init);
+                            init_used = Some(m.shared(&init));
                         }
                         None => m.keep(&name)?,
                     }
