@@ -730,33 +730,30 @@ pub(crate) fn orthogonal_matrix<E: Element>(
     if matches!(E::DTYPE, DType::F16 | DType::BF16) {
         return Err(Error::DType { op: "\"geqrf_cpu\"", dtype: E::DTYPE.torch_type_name().into() });
     }
-    let q = orthonormal_factor(s, rows, cols);
-    for (x, &v) in s.iter_mut().zip(&q) {
-        *x = op(Element::from_f64(v), |x| x * gain as f32, |x| x * gain);
+    if E::DTYPE == DType::F64 {
+        sign_corrected_q::<f64, E>(s, rows, cols, gain, |x| x.to_f64(), |x| x);
+    } else {
+        sign_corrected_q::<f32, E>(s, rows, cols, gain, |x| x.to_f32(), |x| x as f64);
     }
     Ok(())
 }
 
-/// The sign-corrected Q factor of the row-major `rows × cols` matrix `a` (transposed first when
-/// `rows < cols`), returned row-major `rows × cols`. Factored in the tensor's own precision (f32
-/// or f64), as PyTorch's LAPACK call is.
-fn orthonormal_factor<E: Element>(a: &[E], rows: usize, cols: usize) -> Vec<f64> {
-    if E::DTYPE == DType::F64 {
-        householder_q::<f64>(rows, cols, |i| a[i].to_f64(), |x| x)
-    } else {
-        householder_q::<f32>(rows, cols, |i| a[i].to_f32(), |x| x as f64)
-    }
-}
-
-fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
+/// Replaces the row-major `rows × cols` matrix `s` by `gain ·` its sign-corrected Q factor
+/// (transposed first when `rows < cols`), factored in `T`, the tensor's own precision (f32 or
+/// f64), as PyTorch's LAPACK call is.
+fn sign_corrected_q<T: faer::traits::RealField + Copy + PartialOrd + Default, E: Element>(
+    s: &mut [E],
     rows: usize,
     cols: usize,
-    at: impl Fn(usize) -> T,
+    gain: f64,
+    narrow: impl Fn(E) -> T,
     widen: impl Fn(T) -> f64,
-) -> Vec<f64> {
+) {
     let transpose = rows < cols;
     let (m, k) = if transpose { (cols, rows) } else { (rows, cols) };
-    let mat = faer::Mat::<T>::from_fn(m, k, |i, j| if transpose { at(j * cols + i) } else { at(i * cols + j) });
+    let at = |i: usize, j: usize| if transpose { j * cols + i } else { i * cols + j };
+    let mut mat = faer::Mat::<T>::zeros(m, k);
+    in_tiles(m, k, |i, j| mat[(i, j)] = narrow(s[at(i, j)]));
     // faer's parallel QR splits the work by its thread count, which changes the rounding: a fixed
     // count of 2 gives the same result on any pool (1 thread runs the 2 tasks in turn), tested
     // for 1–8 threads. Below 512² elements the split costs more than it saves.
@@ -764,27 +761,31 @@ fn householder_q<T: faer::traits::RealField + Copy + PartialOrd + Default>(
     let (basis, factor, diag) = householder_qr(mat, par);
     let q = thin_q(basis.as_ref(), factor.as_ref(), par);
     let zero = T::default();
-    let mut out = vec![0.0; rows * cols];
-    for j in 0..k {
-        // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
-        let d = diag[j];
-        let sign = if d > zero {
-            1.0
-        } else if d < zero {
-            -1.0
-        } else {
-            0.0
-        };
-        for i in 0..m {
-            let v = widen(q[(i, j)]) * sign;
-            if transpose {
-                out[j * cols + i] = v;
-            } else {
-                out[i * cols + j] = v;
+    // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
+    let signs: Vec<f64> = diag
+        .iter()
+        .map(|&d| if d > zero { 1.0 } else if d < zero { -1.0 } else { 0.0 })
+        .collect();
+    in_tiles(m, k, |i, j| {
+        let v = E::from_f64(widen(q[(i, j)]) * signs[j]);
+        s[at(i, j)] = op(v, |x| x * gain as f32, |x| x * gain);
+    });
+}
+
+/// Calls `f(i, j)` for every entry of an `m × k` matrix, in 64 × 64 tiles (down the columns
+/// within a tile): a copy between a column-major matrix and a row-major buffer then stays in
+/// cache instead of missing it on every strided access.
+fn in_tiles(m: usize, k: usize, mut f: impl FnMut(usize, usize)) {
+    const TILE: usize = 64;
+    for j0 in (0..k).step_by(TILE) {
+        for i0 in (0..m).step_by(TILE) {
+            for j in j0..(j0 + TILE).min(k) {
+                for i in i0..(i0 + TILE).min(m) {
+                    f(i, j);
+                }
             }
         }
     }
-    out
 }
 
 /// `A = QR` by `faer`'s blocked Householder QR (LAPACK `geqrf`): the Householder vectors (unit
