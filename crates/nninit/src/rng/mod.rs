@@ -4,7 +4,7 @@
 
 mod jump;
 mod mt19937;
-mod philox;
+pub(crate) mod philox;
 
 pub use mt19937::Mt19937;
 pub use philox::{philox4x32_10, Philox};

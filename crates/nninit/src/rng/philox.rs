@@ -2,10 +2,10 @@
 //! counter-based generator. Every output is a pure function of (key, counter), so any element of
 //! any tensor can be computed alone, in any order, on any thread.
 
-const M0: u32 = 0xD251_1F53;
-const M1: u32 = 0xCD9E_8D57;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
+pub(crate) const M0: u32 = 0xD251_1F53;
+pub(crate) const M1: u32 = 0xCD9E_8D57;
+pub(crate) const W0: u32 = 0x9E37_79B9;
+pub(crate) const W1: u32 = 0xBB67_AE85;
 
 #[inline(always)]
 fn round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {

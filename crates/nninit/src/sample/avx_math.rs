@@ -2,8 +2,8 @@
 //! polynomials), with the fused multiply-adds exactly where GCC placed them in the 2.15 build.
 //! Only `+ − × fma sqrt` and bit operations on f32: portable and bit-exact.
 
-const SQRTHF: f32 = f32::from_bits(0x3F35_04F3);
-const LOG_P: [f32; 9] = [
+pub(super) const SQRTHF: f32 = f32::from_bits(0x3F35_04F3);
+pub(super) const LOG_P: [f32; 9] = [
     f32::from_bits(0x3D90_21BB),
     f32::from_bits(0xBDEB_D1B8),
     f32::from_bits(0x3DEF_251A),
@@ -14,8 +14,8 @@ const LOG_P: [f32; 9] = [
     f32::from_bits(0xBE7F_FFFC),
     f32::from_bits(0x3EAA_AAAA),
 ];
-const LOG_Q1: f32 = f32::from_bits(0xB95E_8083);
-const LOG_Q2: f32 = f32::from_bits(0x3F31_8000);
+pub(super) const LOG_Q1: f32 = f32::from_bits(0xB95E_8083);
+pub(super) const LOG_Q2: f32 = f32::from_bits(0x3F31_8000);
 
 /// `log256_ps` for one lane: natural log of `x` (input domain here: [2^-24, 1]).
 #[inline(always)]
@@ -48,12 +48,14 @@ pub fn log256(x: f32) -> f32 {
     }
 }
 
-const FOPI: f32 = f32::from_bits(0x3FA2_F983);
-const NEG_DP1: f32 = f32::from_bits(0xBF49_0000);
-const NEG_DP2: f32 = f32::from_bits(0xB97D_A000);
-const NEG_DP3: f32 = f32::from_bits(0xB322_2169);
-const SIN_P: [f32; 3] = [f32::from_bits(0xB94C_A1F9), f32::from_bits(0x3C08_839E), f32::from_bits(0xBE2A_AAA3)];
-const COS_P: [f32; 3] = [f32::from_bits(0x37CC_F5CE), f32::from_bits(0xBAB6_061A), f32::from_bits(0x3D2A_AAA5)];
+pub(super) const FOPI: f32 = f32::from_bits(0x3FA2_F983);
+pub(super) const NEG_DP1: f32 = f32::from_bits(0xBF49_0000);
+pub(super) const NEG_DP2: f32 = f32::from_bits(0xB97D_A000);
+pub(super) const NEG_DP3: f32 = f32::from_bits(0xB322_2169);
+pub(super) const SIN_P: [f32; 3] =
+    [f32::from_bits(0xB94C_A1F9), f32::from_bits(0x3C08_839E), f32::from_bits(0xBE2A_AAA3)];
+pub(super) const COS_P: [f32; 3] =
+    [f32::from_bits(0x37CC_F5CE), f32::from_bits(0xBAB6_061A), f32::from_bits(0x3D2A_AAA5)];
 
 /// `sincos256_ps` for one lane: `(sin θ, cos θ)` (input domain here: [0, 2π)).
 #[inline(always)]

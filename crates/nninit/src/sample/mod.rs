@@ -4,6 +4,7 @@
 mod avx_math;
 mod generator;
 mod normal;
+mod normal_avx2;
 pub(crate) mod philox;
 mod randperm;
 pub mod tail;
