@@ -764,7 +764,15 @@ fn sign_corrected_q<T: faer::traits::RealField + Copy + PartialOrd + Default, E:
     // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
     let signs: Vec<f64> = diag
         .iter()
-        .map(|&d| if d > zero { 1.0 } else if d < zero { -1.0 } else { 0.0 })
+        .map(|&d| {
+            if d > zero {
+                1.0
+            } else if d < zero {
+                -1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     in_tiles(m, k, |i, j| {
         let v = E::from_f64(widen(q[(i, j)]) * signs[j]);
