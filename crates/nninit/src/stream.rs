@@ -314,7 +314,8 @@ pub(crate) fn save(
 
 /// What to write: the tensors (tied ones once), their layout and targets, the metadata.
 pub(crate) struct Prepared {
-    /// `state_dict` order, tied tensors once.
+    /// `state_dict` order, tied tensors once (emptied by [`Prepared::make_targets`], which
+    /// moves the names into the targets).
     pub unique: Vec<(String, TensorId)>,
     /// `(name, first name)` for every tied name not written.
     pub ties: Vec<(String, String)>,

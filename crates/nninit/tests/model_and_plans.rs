@@ -284,3 +284,31 @@ fn bert_preset_and_plan_files() {
     }
     assert!(preset("nope", &PresetOptions::default()).unwrap_err().to_string().contains("unknown preset `nope`"));
 }
+
+/// Equal inits recorded on several tensors share one allocation; `constant_(-0.0)` and
+/// `constant_(0.0)` (equal as numbers, not as bits) do not, and each tensor gets its own.
+#[test]
+fn equal_inits_share_one_allocation_and_signed_zeros_stay_apart() {
+    use nninit::nn::Fill;
+    let mut model = Model::new(DType::F32);
+    let a = model.add(Layer::linear(4, 2)).unwrap();
+    let b = model.add(Layer::linear(4, 2)).unwrap();
+    let root = model.sequential(&[a, b]);
+    model.set_root(root).unwrap();
+    let init_of = |model: &Model, i: usize| match &model.events()[i].fill {
+        Fill::Init(init) => init.clone(),
+        other => panic!("{other:?}"),
+    };
+    // Construction: weight, bias of `a`, then of `b`; equal defaults share.
+    assert!(std::sync::Arc::ptr_eq(&init_of(&model, 0), &init_of(&model, 2)));
+    assert!(std::sync::Arc::ptr_eq(&init_of(&model, 1), &init_of(&model, 3)));
+    let weights: Vec<_> = model.named_parameters().into_iter().filter(|(n, _)| n.ends_with("weight")).collect();
+    model.init_tensor(weights[0].1, &Init::Constant { val: 0.0 }, nninit::nn::Origin::Rule).unwrap();
+    model.init_tensor(weights[1].1, &Init::Constant { val: -0.0 }, nninit::nn::Origin::Rule).unwrap();
+    let (zero, minus_zero) = (init_of(&model, 4), init_of(&model, 5));
+    assert!(!std::sync::Arc::ptr_eq(&zero, &minus_zero));
+    assert_eq!((zero.to_string(), minus_zero.to_string()), ("constant_(val=0.0)".into(), "constant_(val=-0.0)".into()));
+    model.materialize(nninit::rng::Stream::Torch, 0).unwrap();
+    let signs: Vec<bool> = weights.iter().map(|(_, id)| model.tensor(*id).to_f64_vec()[0].is_sign_negative()).collect();
+    assert_eq!(signs, [false, true]);
+}

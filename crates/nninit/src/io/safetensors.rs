@@ -291,24 +291,25 @@ pub struct Entry<'a> {
 /// Writes the header to `out`, unpadded: `__metadata__` (keys sorted), then the tensors in the
 /// given order with consecutive `data_offsets`. Returns each tensor's byte size. Written piece by
 /// piece, so a header of tens of MB (a model of many tensors) is never held whole in memory.
-fn write_header(layout: &[Layout], metadata: &BTreeMap<String, String>, out: &mut dyn Write) -> Result<Vec<u64>> {
-    let io = |e: std::io::Error| match e.downcast::<Error>() {
-        Ok(ours) => ours,
-        Err(io) => Error::value(format!("writing the safetensors header: {io}")),
-    };
-    out.write_all(b"{").map_err(io)?;
+/// Our own errors (a shape too large, a write's) travel inside the `io::Error` ([`from_io`]).
+fn write_header(
+    layout: &[Layout],
+    metadata: &BTreeMap<String, String>,
+    out: &mut dyn Write,
+) -> std::io::Result<Vec<u64>> {
+    out.write_all(b"{")?;
     if !metadata.is_empty() {
-        out.write_all(b"\"__metadata__\":").map_err(io)?;
-        serde_json::to_writer(&mut *out, metadata).map_err(|e| io(e.into()))?;
+        out.write_all(b"\"__metadata__\":")?;
+        serde_json::to_writer(&mut *out, metadata)?;
     }
     let mut offset = 0u64;
     let mut sizes = Vec::with_capacity(layout.len());
     for (i, t) in layout.iter().enumerate() {
         let numel = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let bytes = numel
-            .and_then(|n| n.checked_mul(t.dtype.bitsize()))
-            .map(|b| b.div_ceil(8) as u64)
-            .ok_or_else(|| Error::value(format!("tensor `{}`: shape {:?} is too large", t.name, t.shape)))?;
+        let bytes =
+            numel.and_then(|n| n.checked_mul(t.dtype.bitsize())).map(|b| b.div_ceil(8) as u64).ok_or_else(|| {
+                std::io::Error::other(Error::value(format!("tensor `{}`: shape {:?} is too large", t.name, t.shape)))
+            })?;
         let comma = if i > 0 || !metadata.is_empty() { "," } else { "" };
         write!(
             out,
@@ -318,13 +319,21 @@ fn write_header(layout: &[Layout], metadata: &BTreeMap<String, String>, out: &mu
             json(&t.shape),
             offset,
             offset + bytes
-        )
-        .map_err(io)?;
+        )?;
         offset += bytes;
         sizes.push(bytes);
     }
-    out.write_all(b"}").map_err(io)?;
+    out.write_all(b"}")?;
     Ok(sizes)
+}
+
+/// An error out of one of our `io::Write`s: our own error as it was (it travels inside the
+/// `io::Error`), else an I/O error on `path`.
+fn from_io(e: std::io::Error, path: &Path) -> Error {
+    match e.downcast::<Error>() {
+        Ok(ours) => ours,
+        Err(io) => Error::io(path, io),
+    }
 }
 
 /// Counts the bytes written to it (the header's length, before writing it).
@@ -476,7 +485,7 @@ impl Writer {
         // The header is laid out twice: counted first (its length comes first in the file), then
         // written in place.
         let mut count = Count::default();
-        let sizes = write_header(layout, metadata, &mut count)?;
+        let sizes = write_header(layout, metadata, &mut count).map_err(|e| from_io(e, &target))?;
         let head_len = count.0.next_multiple_of(8);
         if head_len > MAX_HEADER {
             return Err(Error::value(format!(
@@ -511,14 +520,12 @@ impl Writer {
         // The length, then the header in place, padded with spaces to a multiple of 8 bytes.
         w.pwrite(0, &(head_len as u64).to_le_bytes())?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, HeaderAt { writer: &w, offset: 8 });
-        write_header(layout, metadata, &mut out)?;
-        let unwrap = |e: std::io::Error| match e.downcast::<Error>() {
-            Ok(ours) => ours,
-            Err(io) => Error::io(&w.target, io),
-        };
         let padding = head_len - count.0;
-        out.write_all(&b"       "[..padding]).and_then(|_| out.flush()).map_err(unwrap)?;
-        let written = out.into_inner().map_err(|e| unwrap(e.into_error()))?.offset;
+        write_header(layout, metadata, &mut out)
+            .and_then(|_| out.write_all(&b"       "[..padding]))
+            .and_then(|_| out.flush())
+            .map_err(|e| from_io(e, &w.target))?;
+        let written = out.into_inner().map_err(|e| from_io(e.into_error(), &w.target))?.offset;
         if written != 8 + head_len as u64 {
             return Err(Error::value(format!("the header took {} bytes, not {head_len}", written - 8)));
         }
@@ -682,13 +689,8 @@ pub fn write_with_progress(
     let mut done = 0u64;
     for (index, e) in entries.iter().enumerate() {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, At { writer: &w, index, offset: 0 });
-        // Our own errors travel inside the io::Error and come out as they were.
-        let unwrap = |e: std::io::Error| match e.downcast::<Error>() {
-            Ok(ours) => ours,
-            Err(io) => Error::io(path, io),
-        };
-        e.source.write_to(&mut out).and_then(|_| out.flush()).map_err(unwrap)?;
-        let at = out.into_inner().map_err(|e| unwrap(e.into_error()))?;
+        e.source.write_to(&mut out).and_then(|_| out.flush()).map_err(|e| from_io(e, path))?;
+        let at = out.into_inner().map_err(|e| from_io(e.into_error(), path))?;
         done += at.offset;
         progress(done, total);
     }

@@ -233,12 +233,12 @@ impl Model {
         }
     }
 
-    /// `init`, shared with an equal init recorded shortly before (the same `Debug` text: `-0.0`
-    /// and `0.0` differ), else newly allocated.
+    /// `init`, shared with an equal init recorded shortly before (equal, and the same `Debug`
+    /// text: `-0.0` and `0.0` differ; a NaN argument is never shared), else newly allocated.
     fn shared(&mut self, init: &Init) -> Arc<Init> {
         const RECENT: usize = 16;
         let text = format!("{init:?}");
-        if let Some((shared, _)) = self.recent_inits.iter().find(|(_, t)| *t == text) {
+        if let Some((shared, _)) = self.recent_inits.iter().find(|(a, t)| **a == *init && *t == text) {
             return Arc::clone(shared);
         }
         let shared = Arc::new(init.clone());
@@ -497,15 +497,21 @@ impl Model {
     /// # Errors
     /// The init's errors (not wrapped with a path); a non-float tensor.
     pub fn init_tensor(&mut self, id: TensorId, init: &Init, origin: Origin) -> Result<()> {
+        self.record_init(id, init, origin).map(|_| ())
+    }
+
+    /// [`Model::init_tensor`], returning the init as recorded (shared with its event).
+    fn record_init(&mut self, id: TensorId, init: &Init, origin: Origin) -> Result<Arc<Init>> {
         let t = &self.tensors[id.0];
         let dtype =
             t.dtype().ok_or_else(|| Error::DType { op: "init", dtype: format!("{:?}", t.safetensors_dtype()) })?;
         init.draw(t.shape(), dtype)?;
         let init = self.shared(init);
         self.push_event(Event { tensor: id, rows: None, fill: Fill::Init(Arc::clone(&init)) });
-        self.provenance[id.0] =
-            Some(Provenance { init: Some(init), origin, zeroed_rows: Vec::new(), parts: Vec::new() });
-        Ok(())
+        let provenance =
+            Provenance { init: Some(Arc::clone(&init)), origin, zeroed_rows: Vec::new(), parts: Vec::new() };
+        self.provenance[id.0] = Some(provenance);
+        Ok(init)
     }
 
     /// `constant_(tensor, val)` on tensor `id`, recorded as `ones_`, `zeros_` or `constant_`.
@@ -961,15 +967,16 @@ impl ModuleMut<'_> {
     /// The init's error, wrapped with the parameter's path and shape
     /// (e.g. `layer.0.bias (shape [64]): Fan in and fan out can not be computed ...`).
     pub fn init(&mut self, name: &str, init: &Init) -> Result<()> {
-        let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(()) };
-        let shape = self.model.tensor(id).shape().to_vec();
-        let result = self.model.init_tensor(id, init, Origin::Rule);
-        result.map_err(|e| e.at(&join(&self.path(), name), &shape))
+        self.init_recorded(name, init).map(|_| ())
     }
 
-    /// `init` as the model records it: one allocation shared with the events of equal inits.
-    pub(crate) fn shared(&mut self, init: &Init) -> Arc<Init> {
-        self.model.shared(init)
+    /// [`ModuleMut::init`], returning the init as recorded (shared with its event; `None`: no
+    /// parameter `name`).
+    pub(crate) fn init_recorded(&mut self, name: &str, init: &Init) -> Result<Option<Arc<Init>>> {
+        let Some(id) = self.slots().iter().find(|s| s.name == name).map(|s| s.tensor) else { return Ok(None) };
+        let shape = self.model.tensor(id).shape().to_vec();
+        let result = self.model.record_init(id, init, Origin::Rule);
+        result.map(Some).map_err(|e| e.at(&join(&self.path(), name), &shape))
     }
 
     /// [`Model::init_rows`] on parameter `name`, if registered (a recurrent gate's rows).

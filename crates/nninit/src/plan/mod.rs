@@ -475,8 +475,8 @@ impl Plan {
                     let rule = &self.rules[i];
                     match resolve(i, &vars)? {
                         Some(init) => {
-                            m.init(&name, &init)?;
-                            init_used = Some(m.shared(&init));
+                            let recorded = m.init_recorded(&name, &init)?;
+                            init_used = Some(recorded.unwrap_or_else(|| std::sync::Arc::new(init)));
                         }
                         None => m.keep(&name)?,
                     }

@@ -100,14 +100,7 @@ impl TpPlan {
         let map = value
             .as_object()
             .ok_or_else(|| Error::value(format!("{source}: a tp plan is an object of \"key\": \"style\" entries")))?;
-        let rules = map
-            .iter()
-            .map(|(k, v)| match v.as_str() {
-                Some(s) => Ok((k.clone(), s.to_string())),
-                None => Err(Error::value(format!("{source}: tp_plan key `{k}`: the style {v} is not a string"))),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        TpPlan::new(source, rules)
+        TpPlan::new(source, string_styles(source, map.iter().map(|(k, v)| (k, v.as_str(), v)))?)
     }
 
     /// The plan of a TOML document's `[tp_plan]` table (`"layers.*.self_attn.q_proj" = "colwise"`).
@@ -130,14 +123,7 @@ impl TpPlan {
             .get("tp_plan")
             .and_then(|t| t.as_table())
             .ok_or_else(|| Error::value(format!("{source}: no [tp_plan] table")))?;
-        let rules = table
-            .iter()
-            .map(|(k, v)| match v.as_str() {
-                Some(s) => Ok((k.clone(), s.to_string())),
-                None => Err(Error::value(format!("{source}: tp_plan key `{k}`: the style {v} is not a string"))),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        TpPlan::new(source, rules)
+        TpPlan::new(source, string_styles(source, table.iter().map(|(k, v)| (k, v.as_str(), v)))?)
     }
 
     /// The plan in the file `path`: a `.json` file ([`TpPlan::from_json`]) or TOML
@@ -198,4 +184,18 @@ impl TpPlan {
         }
         Ok(plan)
     }
+}
+
+/// A plan's `(key, style)` entries, each style a string (`entries`: key, the style as a string if
+/// it is one, the value as written).
+fn string_styles<'a, V: std::fmt::Display + 'a>(
+    source: &str,
+    entries: impl Iterator<Item = (&'a String, Option<&'a str>, &'a V)>,
+) -> Result<Vec<(String, String)>> {
+    entries
+        .map(|(k, style, v)| match style {
+            Some(s) => Ok((k.clone(), s.to_string())),
+            None => Err(Error::value(format!("{source}: tp_plan key `{k}`: the style {v} is not a string"))),
+        })
+        .collect()
 }
