@@ -4,7 +4,8 @@
 //! Every step is an IEEE operation with one rounding (`+ − × fma sqrt`, conversions of exact
 //! integers, bit operations), the same ones in the same order as the portable code, so the
 //! values are bit-identical to it; the portable code compiled for AVX2 keeps 16 blocks' state
-//! live at once and spills most of it to the stack, this keeps 8 in registers.
+//! live at once and spills most of it to the stack, this keeps them in 8 registers (two sets of
+//! eight blocks whose rounds interleave).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -36,9 +37,8 @@ pub fn available() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn group(out: &mut [f32; 64], g: u64, rest: [u32; 2], key: [u32; 2], std: f32, mean: f32) {
-    for half in 0..2 {
-        let first = g * 16 + (half * LANES8) as u64;
-        let w = blocks8(first, rest, key);
+    let both = blocks16(g * 16, rest, key);
+    for (half, w) in both.into_iter().enumerate() {
         let (a0, a1) = box_muller(w[0], w[1]);
         let (b0, b1) = box_muller(w[2], w[3]);
         let (std, mean) = (_mm256_set1_ps(std), _mm256_set1_ps(mean));
@@ -59,19 +59,19 @@ unsafe fn mul_hi_lo(c: __m256i, m: __m256i) -> (__m256i, __m256i) {
     (hi, lo)
 }
 
-/// Philox4x32-10 blocks `first..first + 8`, word `w` of block `b` in lane `b` of register `w`
-/// ([`crate::rng::philox::philox4x32_10_lanes`]).
+/// Philox4x32-10 blocks `first..first + 16` as two registers' worth ([`crate::rng::philox::philox4x32_10_lanes`]):
+/// word `w` of block `h · 8 + b` in lane `b` of register `[h][w]`. The two halves' rounds are
+/// interleaved, so one half's multiplications overlap the other's dependent chain.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn blocks8(first: u64, rest: [u32; 2], key: [u32; 2]) -> [__m256i; 4] {
-    let counter: [u64; LANES8] = std::array::from_fn(|b| first.wrapping_add(b as u64));
-    let lo: [u32; LANES8] = counter.map(|c| c as u32);
-    let hi: [u32; LANES8] = counter.map(|c| (c >> 32) as u32);
+unsafe fn blocks16(first: u64, rest: [u32; 2], key: [u32; 2]) -> [[__m256i; 4]; 2] {
+    let counter: [u64; 2 * LANES8] = std::array::from_fn(|b| first.wrapping_add(b as u64));
+    let lo: [u32; 2 * LANES8] = counter.map(|c| c as u32);
+    let hi: [u32; 2 * LANES8] = counter.map(|c| (c >> 32) as u32);
+    let (r0, r1) = (_mm256_set1_epi32(rest[0] as i32), _mm256_set1_epi32(rest[1] as i32));
     let mut c = [
-        _mm256_loadu_si256(lo.as_ptr().cast()),
-        _mm256_loadu_si256(hi.as_ptr().cast()),
-        _mm256_set1_epi32(rest[0] as i32),
-        _mm256_set1_epi32(rest[1] as i32),
+        [_mm256_loadu_si256(lo.as_ptr().cast()), _mm256_loadu_si256(hi.as_ptr().cast()), r0, r1],
+        [_mm256_loadu_si256(lo[LANES8..].as_ptr().cast()), _mm256_loadu_si256(hi[LANES8..].as_ptr().cast()), r0, r1],
     ];
     let (m0, m1) = (_mm256_set1_epi32(M0 as i32), _mm256_set1_epi32(M1 as i32));
     let mut k = key;
@@ -79,16 +79,18 @@ unsafe fn blocks8(first: u64, rest: [u32; 2], key: [u32; 2]) -> [__m256i; 4] {
         if r > 0 {
             k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
         }
-        let (hi0, lo0) = mul_hi_lo(c[0], m0);
-        let (hi1, lo1) = mul_hi_lo(c[2], m1);
         let k0 = _mm256_set1_epi32(k[0] as i32);
         let k1 = _mm256_set1_epi32(k[1] as i32);
-        c = [
-            _mm256_xor_si256(_mm256_xor_si256(hi1, c[1]), k0),
-            lo1,
-            _mm256_xor_si256(_mm256_xor_si256(hi0, c[3]), k1),
-            lo0,
-        ];
+        for c in &mut c {
+            let (hi0, lo0) = mul_hi_lo(c[0], m0);
+            let (hi1, lo1) = mul_hi_lo(c[2], m1);
+            *c = [
+                _mm256_xor_si256(_mm256_xor_si256(hi1, c[1]), k0),
+                lo1,
+                _mm256_xor_si256(_mm256_xor_si256(hi0, c[3]), k1),
+                lo0,
+            ];
+        }
     }
     c
 }
