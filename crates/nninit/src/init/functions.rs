@@ -758,8 +758,13 @@ fn sign_corrected_q<T: faer::traits::RealField + Copy + PartialOrd + Default, E:
     // count of 2 gives the same result on any pool (1 thread runs the 2 tasks in turn), tested
     // for 1–8 threads. Below 512² elements the split costs more than it saves.
     let par = if m * k >= 1 << 18 { faer::Par::rayon(2) } else { faer::Par::Seq };
-    let (basis, factor, diag) = householder_qr(mat, par);
-    let q = thin_q(basis.as_ref(), factor.as_ref(), par);
+    // On one of the pool's threads, so faer's many fork-joins find a worker at hand instead of
+    // each waking the pool from outside and sleeping until it is done (a `rayon::scope` called
+    // from a worker runs in place).
+    let (q, diag) = rayon::scope(|_| {
+        let (basis, factor, diag) = householder_qr(mat, par);
+        (thin_q(basis.as_ref(), factor.as_ref(), par), diag)
+    });
     let zero = T::default();
     // Column j times sign(R[j, j]) (sign(0) = 0 zeroes it, as PyTorch's `d.sign()`).
     let signs: Vec<f64> = diag
