@@ -17,6 +17,13 @@ use nninit::adapter::InitSpec;
 use nninit::plan::Plan;
 use plotters::prelude::*;
 
+/// burn's ndarray backend, the one these results are pinned on (burn 0.22 deprecates it in
+/// favour of `flex`).
+#[allow(deprecated)]
+fn cpu() -> Device {
+    Device::ndarray()
+}
+
 const STEPS: usize = 300;
 const BATCH: usize = 64;
 const SAMPLES: usize = 4096;
@@ -65,7 +72,7 @@ fn weights(init: &str) -> Plan {
 /// Trains from the given init (`None`: burn's own, from burn's seeded generator) and returns the
 /// loss of every step.
 fn train(spec: Option<&InitSpec>, data: &(Vec<f32>, Vec<i64>)) -> Vec<f64> {
-    let device = Device::ndarray().autodiff();
+    let device = cpu().autodiff();
     device.seed(0);
     let net = Net::new(&device);
     let mut net = match spec {

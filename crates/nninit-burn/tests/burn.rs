@@ -18,6 +18,13 @@ use nninit::rng::Stream;
 use nninit_burn::reinit;
 use sha2::{Digest, Sha256};
 
+/// burn's ndarray backend, the one these results are pinned on (burn 0.22 deprecates it in
+/// favour of `flex`).
+#[allow(deprecated)]
+fn cpu() -> Device {
+    Device::ndarray()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -40,7 +47,7 @@ fn golden_of(id: &str, name: &str) -> String {
 }
 
 fn f32_bytes<const D: usize>(t: Tensor<D>) -> Vec<u8> {
-    let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap();
+    let v: Vec<f32> = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
@@ -84,7 +91,7 @@ fn nninit_init(preset: &str) -> Vec<String> {
 
 #[test]
 fn seed_network_holds_pytorch_bytes_for_both_presets() {
-    let device = Device::ndarray();
+    let device = cpu();
     for (preset, id) in [("seed", "seed_mlp_apply"), ("torch", "seed_mlp_default")] {
         let net = reinit(&seed_net(&device), &InitSpec::preset(preset, 0)).unwrap();
         let want: Vec<String> = golden(id).into_iter().map(|(_, d)| d).collect();
@@ -96,7 +103,7 @@ fn seed_network_holds_pytorch_bytes_for_both_presets() {
 #[test]
 fn linear_layouts_and_autodiff_keep_pytorch_values() {
     let want = [golden_of("linear_64_32_s42", "weight"), golden_of("linear_64_32_s42", "bias")];
-    for device in [Device::ndarray(), Device::ndarray().autodiff()] {
+    for device in [cpu(), cpu().autodiff()] {
         for layout in [LinearLayout::Row, LinearLayout::Col] {
             let l = LinearConfig::new(64, 32).with_layout(layout).init(&device);
             let l = reinit(&l, &InitSpec::preset("torch", 42)).unwrap();
@@ -109,7 +116,7 @@ fn linear_layouts_and_autodiff_keep_pytorch_values() {
 
 #[test]
 fn conv_embedding_and_norms_hold_pytorch_defaults() {
-    let device = Device::ndarray();
+    let device = cpu();
     let spec = InitSpec::preset("torch", 0);
     let conv = reinit(&Conv2dConfig::new([16, 32], [3, 3]).init(&device), &spec).unwrap();
     assert_eq!(digest(conv.weight.val()), golden_of("conv2d_16_32_3_s0", "weight"));
@@ -147,7 +154,7 @@ fn assert_conv<const D: usize>(weight: Tensor<D>, bias: Option<Tensor<1>>, id: &
 #[test]
 fn every_convolution_rank_holds_pytorch_defaults() {
     use burn::nn::conv::{Conv1dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose3dConfig};
-    let device = Device::ndarray();
+    let device = cpu();
     for seed in [0, 42] {
         let spec = InitSpec::preset("torch", seed);
         let id = |s: &str| format!("{s}_s{seed}");
@@ -173,7 +180,7 @@ fn every_convolution_rank_holds_pytorch_defaults() {
 
 #[test]
 fn lstm_gates_hold_slices_of_pytorch_lstm() {
-    let device = Device::ndarray();
+    let device = cpu();
     let lstm = reinit(&LstmConfig::new(8, 16, true).init(&device), &InitSpec::preset("torch", 0)).unwrap();
     // PyTorch's gate order i, f, g, o, stacked by rows.
     let gates = [&lstm.input_gate, lstm.forget_gate.as_ref().unwrap(), &lstm.cell_gate, &lstm.output_gate];
@@ -209,7 +216,7 @@ fn nninit_checkpoint_loads_into_the_burn_model() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seed.safetensors");
     job::run(&job).unwrap().save(&path, nninit::io::Overwrite::Refuse, BTreeMap::new()).unwrap();
-    let device = Device::ndarray();
+    let device = cpu();
     let mut net = seed_net(&device);
     // PyTorch's Sequential indices 0, 2, 4 (ReLUs between) are burn's Vec indices 0, 1, 2.
     let mut store = SafetensorsStore::from_file(&path)
@@ -230,7 +237,7 @@ struct WithScale {
 
 #[test]
 fn bad_input_names_the_parameter_and_changes_nothing() {
-    let device = Device::ndarray();
+    let device = cpu();
     let m = WithScale {
         fc: LinearConfig::new(4, 3).init(&device),
         scale: Param::from_tensor(Tensor::ones([2, 5], &device)),
@@ -245,13 +252,13 @@ fn bad_input_names_the_parameter_and_changes_nothing() {
     // A rule for it makes it drawable.
     let plan = Plan::from_toml("[[rule]]\nname = \"scale\"\ninit = \"ones_()\"\n").unwrap();
     let done = reinit(&m, &InitSpec::preset("seed", 0).with_plan(plan)).unwrap();
-    assert_eq!(done.scale.val().into_data().to_vec::<f32>().unwrap(), vec![1.0; 10]);
+    assert_eq!(done.scale.val().into_data().try_to_vec::<f32>().unwrap(), vec![1.0; 10]);
 }
 
 /// Where burn's own init differs from PyTorch's (the README lists these).
 #[test]
 fn burn_defaults_differ_from_pytorch() {
-    let device = Device::ndarray();
+    let device = cpu();
     let max_abs = |t: Tensor<2>| t.abs().max().into_scalar::<f32>() as f64;
     // LinearLayout::Col: burn passes fan_in = d_output, so Linear(1024, 4)'s weight is bounded by
     // 1/√4 instead of PyTorch's 1/√1024.
@@ -267,7 +274,7 @@ fn burn_defaults_differ_from_pytorch() {
     // √(6/(32·9)) = 0.14.
     let init = burn::nn::Initializer::KaimingUniform { gain: 2f64.sqrt(), fan_out_only: true };
     let c: Conv2d = Conv2dConfig::new([32, 32], [3, 3]).with_groups(16).with_initializer(init).init(&device);
-    let w: Vec<f32> = c.weight.val().into_data().to_vec().unwrap();
+    let w: Vec<f32> = c.weight.val().into_data().try_to_vec::<f32>().unwrap();
     let torch_bound = (6.0f64 / (32.0 * 9.0)).sqrt();
     assert!(w.iter().any(|x| (x.abs() as f64) > 2.0 * torch_bound));
     let mut plan = Plan::default();
@@ -277,7 +284,7 @@ fn burn_defaults_differ_from_pytorch() {
         "kaiming_uniform_(mode='fan_out', nonlinearity='relu')".parse().unwrap(),
     ));
     let c = reinit(&c, &InitSpec::preset("torch", 0).with_plan(plan)).unwrap();
-    let w: Vec<f32> = c.weight.val().into_data().to_vec().unwrap();
+    let w: Vec<f32> = c.weight.val().into_data().try_to_vec::<f32>().unwrap();
     assert!(w.iter().all(|x| (x.abs() as f64) <= torch_bound));
     assert!(w.iter().any(|x| (x.abs() as f64) > 0.9 * torch_bound));
     // Transposed convolutions: burn gives its initializer no fan_out, so a Xavier (or fan_out
@@ -285,7 +292,7 @@ fn burn_defaults_differ_from_pytorch() {
     // transposed weight [in, out/groups, k…] is in · k.
     let xavier = burn::nn::Initializer::XavierUniform { gain: 1.0 };
     let xavier_transposed = std::panic::catch_unwind(|| {
-        ConvTranspose2dConfig::new([16, 8], [3, 3]).with_initializer(xavier).init(&Device::ndarray()).weight.val()
+        ConvTranspose2dConfig::new([16, 8], [3, 3]).with_initializer(xavier).init(&cpu()).weight.val()
     });
     assert!(xavier_transposed.is_err());
     let mut plan = Plan::default();
@@ -301,7 +308,7 @@ fn burn_defaults_differ_from_pytorch() {
     .unwrap();
     // fan_in = 8 · 9, fan_out = 16 · 9: bound √(6 / 216).
     let bound = (6.0f64 / 216.0).sqrt();
-    let w: Vec<f32> = t.weight.val().into_data().to_vec().unwrap();
+    let w: Vec<f32> = t.weight.val().into_data().try_to_vec::<f32>().unwrap();
     assert!(w.iter().all(|x| (x.abs() as f64) <= bound));
     assert!(w.iter().any(|x| (x.abs() as f64) > 0.95 * bound));
 }
@@ -318,7 +325,7 @@ fn two_training_runs_from_one_seed_give_the_same_losses() {
     nninit::init::normal_(x.view_mut().unwrap(), 0.0, 1.0, &mut g).unwrap();
     let x: Vec<f32> = x.to_f64_vec().into_iter().map(|v| v as f32).collect();
     let run = |seed: u64| -> Vec<f32> {
-        let device = Device::ndarray().autodiff();
+        let device = cpu().autodiff();
         let mut net = reinit(&seed_net(&device), &InitSpec::preset("seed", seed)).unwrap();
         let x = Tensor::<2>::from_data(TensorData::new(x.clone(), [64, 784]), &device);
         let y =

@@ -7,6 +7,13 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use nninit_burn::lsuv::{lsuv, LsuvOptions, Step};
 
+/// burn's ndarray backend, the one these results are pinned on (burn 0.22 deprecates it in
+/// favour of `flex`).
+#[allow(deprecated)]
+fn cpu() -> Device {
+    Device::ndarray()
+}
+
 fn layers(device: &Device) -> (Linear, Linear, Linear) {
     (
         LinearConfig::new(16, 32).init(device),
@@ -25,7 +32,7 @@ fn weight(l: &Linear) -> Vec<f32> {
 
 #[test]
 fn every_layer_reaches_unit_variance_from_nninits_orthogonal_draws() {
-    let device = Device::ndarray();
+    let device = cpu();
     let (mut a, mut b, mut c) = layers(&device);
     let act = |x: Tensor<2>| relu(x);
     let batch = Tensor::<2>::from_data(TensorData::new(batch_values(), [64, 16]), &device);
@@ -66,7 +73,7 @@ fn every_layer_reaches_unit_variance_from_nninits_orthogonal_draws() {
 
 #[test]
 fn a_layer_that_cannot_converge_is_reported_not_looped_on() {
-    let device = Device::ndarray();
+    let device = cpu();
     let (mut a, mut b, _) = layers(&device);
     let zeros = Tensor::<2>::zeros([8, 16], &device);
     let report = lsuv(&mut [Step::Linear(&mut a), Step::Linear(&mut b)], zeros, &LsuvOptions::default()).unwrap();
@@ -83,7 +90,7 @@ fn a_layer_that_cannot_converge_is_reported_not_looped_on() {
 
 #[test]
 fn errors_name_the_layer_and_change_nothing() {
-    let device = Device::ndarray();
+    let device = cpu();
     let (mut a, _, mut c) = layers(&device);
     let (before_a, before_c) = (weight(&a), weight(&c));
     let batch = Tensor::<2>::from_data(TensorData::new(batch_values(), [64, 16]), &device);

@@ -193,27 +193,22 @@ impl Element for f32 {
     }
 }
 
-impl Element for half::bf16 {
-    type Wide = f32;
-    #[inline(always)]
-    fn widen(&self) -> f32 {
-        self.to_f32()
-    }
-    fn lanes_simd(groups: &[half::bf16], shift: f64) -> Option<Lanes<f32>> {
-        avx2::lanes(groups, shift)
-    }
+/// The 16-bit floats: widened to f32 exactly.
+macro_rules! half_element {
+    ($($t:ty),*) => {$(
+        impl Element for $t {
+            type Wide = f32;
+            #[inline(always)]
+            fn widen(&self) -> f32 {
+                self.to_f32()
+            }
+            fn lanes_simd(groups: &[$t], shift: f64) -> Option<Lanes<f32>> {
+                avx2::lanes(groups, shift)
+            }
+        }
+    )*};
 }
-
-impl Element for half::f16 {
-    type Wide = f32;
-    #[inline(always)]
-    fn widen(&self) -> f32 {
-        self.to_f32()
-    }
-    fn lanes_simd(groups: &[half::f16], shift: f64) -> Option<Lanes<f32>> {
-        avx2::lanes(groups, shift)
-    }
-}
+half_element!(half::bf16, half::f16);
 
 impl Element for f64 {
     type Wide = f64;
