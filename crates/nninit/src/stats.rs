@@ -61,6 +61,7 @@ impl Stats {
         })
     }
 
+    /// Chunks of 16 Ki elements in parallel, merged in order.
     fn of_slice<T: Element>(v: &[T]) -> Stats {
         use rayon::prelude::*;
         v.par_chunks(1 << 14).map(Stats::of_chunk).reduce_with(Stats::merge).unwrap_or(Stats::of(std::iter::empty()))
@@ -270,7 +271,7 @@ mod avx2 {
     #[cfg(not(target_arch = "x86_64"))]
     impl Load8 for half::f16 {}
 
-    /// The lanes over `groups` (a multiple of [`LANES`] long); `None` without AVX2, FMA and F16C.
+    /// The lanes over `groups` (a multiple of [`LANES`] long); `None` without AVX2 and F16C.
     pub(super) fn lanes<T: Load8>(groups: &[T], shift: f64) -> Option<Lanes<f32>> {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
