@@ -142,3 +142,30 @@ fn lsuv_writes_a_checkpoint_that_checks() {
     assert!(!out.status.success() && text(&out).contains("LSUV handles MLPs"), "{}", text(&out));
     assert!(!dir.path().join("r.safetensors").exists());
 }
+
+/// `constant_(inf)` is valid in PyTorch: its checkpoint passes, in every dtype and for either
+/// sign, and one holding the other infinity fails, counting the wrong values.
+#[test]
+fn check_passes_an_infinite_constant_and_fails_the_other_infinity() {
+    let dir = tempfile::tempdir().unwrap();
+    for (val, dtype) in [("1e400", "f32"), ("1e400", "f16"), ("-1e400", "bf16"), ("-1e400", "f64")] {
+        let init = format!("constant_({val})");
+        let args = ["tensor", "--shape", "3,3", "--init", &init, "--dtype", dtype, "-o", "c.safetensors", "--force"];
+        let out = nninit(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = nninit(dir.path(), &["check", "c.safetensors"]);
+        assert!(out.status.success(), "{init} {dtype}: {}", text(&out));
+    }
+    let args = ["tensor", "--shape", "3,3", "--init", "constant_(1e400)", "-o", "flip.safetensors"];
+    assert!(nninit(dir.path(), &args).status.success());
+    let path = dir.path().join("flip.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let data = bytes.len() - 9 * 4;
+    for k in 0..9 {
+        bytes[data + 4 * k..data + 4 * k + 4].copy_from_slice(&f32::NEG_INFINITY.to_le_bytes());
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let out = nninit(dir.path(), &["check", "flip.safetensors"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("9 of 9 values are not inf"), "{}", text(&out));
+}

@@ -122,6 +122,7 @@ pub(crate) struct Wide {
     n: u64,
     nan: u64,
     inf: u64,
+    neg_inf: u64,
     min: f64,
     max: f64,
     sums: [f64; 4],
@@ -149,6 +150,7 @@ impl Acc {
                     n: 0,
                     nan: 0,
                     inf: 0,
+                    neg_inf: 0,
                     min: f64::INFINITY,
                     max: f64::NEG_INFINITY,
                     sums: [0.0; 4],
@@ -216,6 +218,7 @@ impl Wide {
                     self.nan += 1;
                 } else {
                     self.inf += 1;
+                    self.neg_inf += (x < 0.0) as u64;
                 }
                 continue;
             }
@@ -248,6 +251,7 @@ impl Wide {
         self.n += o.n;
         self.nan += o.nan;
         self.inf += o.inf;
+        self.neg_inf += o.neg_inf;
         self.min = self.min.min(o.min);
         self.max = self.max.max(o.max);
         for k in 0..4 {
@@ -280,6 +284,7 @@ impl Wide {
             n: self.n,
             nan: self.nan,
             inf: self.inf,
+            neg_inf: self.neg_inf,
             min: self.min,
             max: self.max,
             mean: self.center + mean_d,
@@ -309,7 +314,10 @@ pub(crate) struct Summary {
     /// Finite values.
     pub n: u64,
     pub nan: u64,
+    /// Infinite values, of either sign.
     pub inf: u64,
+    /// Of `inf`, how many are −∞.
+    pub neg_inf: u64,
     pub min: f64,
     pub max: f64,
     pub mean: f64,
@@ -370,7 +378,7 @@ fn bits_summary(dtype: DType, counts: &[u64]) -> Summary {
             half::f16::from_bits(b).to_f64()
         }
     };
-    let (mut n, mut nan, mut inf) = (0u64, 0u64, 0u64);
+    let (mut n, mut nan, mut inf, mut neg_inf) = (0u64, 0u64, 0u64, 0u64);
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut sum = 0.0;
     for (b, &c) in counts.iter().enumerate() {
@@ -382,6 +390,7 @@ fn bits_summary(dtype: DType, counts: &[u64]) -> Summary {
             nan += c;
         } else if x.is_infinite() {
             inf += c;
+            neg_inf += if x < 0.0 { c } else { 0 };
         } else {
             n += c;
             sum += c as f64 * x;
@@ -429,6 +438,7 @@ fn bits_summary(dtype: DType, counts: &[u64]) -> Summary {
         n,
         nan,
         inf,
+        neg_inf,
         min,
         max,
         mean,

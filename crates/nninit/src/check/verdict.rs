@@ -252,6 +252,13 @@ pub(crate) fn ks_distance(law: &Law, s: &Summary) -> f64 {
 /// Every value is `v` (rounded to the dtype).
 pub(crate) fn constant(v: f64, s: &Summary, region: &str, name: &'static str) -> Test {
     let rv = round_to(s.dtype, v);
+    if rv.is_infinite() {
+        // `constant_(inf)` is valid in PyTorch: every value must be that infinity.
+        let other_sign = if rv > 0.0 { s.neg_inf } else { s.inf - s.neg_inf };
+        let wrong = s.n + s.nan + other_sign;
+        let detail = format!("{wrong} of {} values are not {rv}", s.n + s.nan + s.inf);
+        return test(name, region, wrong as f64, Some(rv), 0.0, wrong == 0, detail);
+    }
     let pass = s.nan == 0 && s.inf == 0 && (s.n == 0 || (s.min == rv && s.max == rv));
     let dev = if s.n == 0 { 0.0 } else { (s.min - rv).abs().max((s.max - rv).abs()) };
     test(name, region, dev, Some(rv), 0.0, pass, format!("values in [{}, {}], all should be {rv}", s.min, s.max))
