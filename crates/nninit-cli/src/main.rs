@@ -580,7 +580,7 @@ static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(
 /// `nninit::cancel`) before the process exits anyway.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// On SIGINT, SIGTERM or SIGHUP, asks the running work to stop (`nninit::cancel::request`),
+/// On SIGINT, SIGTERM or SIGHUP, says so on stderr (one line), asks the running work to stop (`nninit::cancel::request`),
 /// deletes the temporary file of a checkpoint being written and exits (128 + signal) — at once
 /// when the work stops, after [`STOP_GRACE`] otherwise; SIGXFSZ (a file-size limit) becomes a
 /// write error like any other.
@@ -602,6 +602,12 @@ fn remove_partial_output_on_signals() {
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                let name = match signal {
+                    SIGINT => "SIGINT",
+                    SIGTERM => "SIGTERM",
+                    _ => "SIGHUP",
+                };
+                eprintln!("nninit: interrupted by {name}: stopping; an output being written is removed");
                 SIGNAL.store(signal, std::sync::atomic::Ordering::Relaxed);
                 nninit::cancel::request();
                 nninit::io::remove_temporary_files();

@@ -331,7 +331,7 @@ fn an_interrupted_write_leaves_no_file() {
 
 /// Ctrl-C during a long rejection sampler (`trunc_normal_` at a 5.4 % acceptance rate on 20 M
 /// values, tens of seconds of rounds): the command stops within a second, exits 130 and leaves
-/// no file.
+/// no file, saying so in one line.
 #[test]
 fn ctrl_c_stops_a_long_sampler_promptly() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,7 +340,7 @@ fn ctrl_c_stops_a_long_sampler_promptly() {
         .args(["-o", "t.safetensors"])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -360,6 +360,9 @@ fn ctrl_c_stops_a_long_sampler_promptly() {
     assert!(signalled.elapsed().as_secs_f64() < 1.5, "stopped {:?} after SIGINT", signalled.elapsed());
     assert_eq!(status.code(), Some(130));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a file was left behind");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(err, "nninit: interrupted by SIGINT: stopping; an output being written is removed\n");
 }
 
 /// A shard's report gives the fans and expected std of the whole tensor.
@@ -605,4 +608,18 @@ fn tp_plan_errors_are_one_line_and_write_nothing() {
     assert_eq!(slices["model.layers.0.self_attn.o_proj.weight"]["offsets"], serde_json::json!([0, 16]));
     let o = tensors.iter().find(|(n, _)| n == "model.layers.0.self_attn.o_proj.weight").unwrap();
     assert_eq!(o.1.shape(), [32, 16]);
+}
+
+/// An output on a file system without storage (procfs) is refused as such, not as a full disk.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_output_in_proc_is_refused_plainly() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_nninit")).args(["init", "-o", "/proc/version", "--force"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        "nninit: error: cannot write /proc/version: /proc is on a file system without storage (such as /proc or /sys)\n"
+    );
 }

@@ -202,6 +202,8 @@ impl<'a> Parser<'a> {
                     "False" => Ok(Literal::Bool(false)),
                     "None" => Ok(Literal::None),
                     "inf" | "math.inf" => Ok(Literal::Num(f64::INFINITY)),
+                    "math.nan" => Ok(Literal::Num(f64::NAN)),
+                    "float" if self.peek() == Some('(') => self.float(),
                     "math.pi" => Ok(Literal::Num(std::f64::consts::PI)),
                     "sqrt" | "math.sqrt" => {
                         if !self.eat('(') {
@@ -226,6 +228,43 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+    }
+
+    /// Python's `float(x)`, the parser standing before `(`: a number, or a string of one,
+    /// `inf`, `infinity` or `nan` (any case, signed).
+    fn float(&mut self) -> Result<Literal> {
+        self.pos += 1;
+        self.enter()?;
+        let x = match self.literal()? {
+            Literal::Num(x) => x,
+            Literal::Str(text) => {
+                let t = text.trim();
+                let (negative, word) = match t.strip_prefix('-') {
+                    Some(w) => (true, w),
+                    None => (false, t.strip_prefix('+').unwrap_or(t)),
+                };
+                let x = match word.to_ascii_lowercase().as_str() {
+                    "inf" | "infinity" => f64::INFINITY,
+                    "nan" => f64::NAN,
+                    _ => word
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|_| word.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+                        .ok_or_else(|| self.err(format!("could not convert string to float: '{text}'")))?,
+                };
+                if negative {
+                    -x
+                } else {
+                    x
+                }
+            }
+            other => return Err(self.err(format!("float() argument must be a string or a real number, not {other}"))),
+        };
+        if !self.eat(')') {
+            return Err(self.err("expected `)`"));
+        }
+        self.depth -= 1;
+        Ok(Literal::Num(x))
     }
 
     /// The argument list of a call to `name`, which starts at byte `start` of the source; the

@@ -408,6 +408,33 @@ mod tests {
         assert_eq!(p("xavier_uniform_(gain=2.0, generator=None)"), Init::XavierUniform { gain: 2.0 });
     }
 
+    /// Python's ways of writing infinities and NaN: `float('inf')`, `float('-Infinity')`,
+    /// `math.inf`, `math.nan`, `float(2)`, `float(' 1e3 ')`; bad strings as Python words it.
+    #[test]
+    fn parses_python_floats() {
+        assert_eq!(p("constant_(float('inf'))"), Init::Constant { val: f64::INFINITY });
+        assert_eq!(p("constant_(float('-Infinity'))"), Init::Constant { val: f64::NEG_INFINITY });
+        assert_eq!(p("constant_(-float(\"+inf\"))"), Init::Constant { val: f64::NEG_INFINITY });
+        assert_eq!(p("constant_(-math.inf)"), Init::Constant { val: f64::NEG_INFINITY });
+        assert_eq!(p("constant_(float(2))"), Init::Constant { val: 2.0 });
+        assert_eq!(p("constant_(float(' 1e3 '))"), Init::Constant { val: 1000.0 });
+        let Init::Constant { val } = p("constant_(float('nan'))") else { panic!() };
+        assert!(val.is_nan());
+        let Init::Constant { val } = p("constant_(math.nan)") else { panic!() };
+        assert!(val.is_nan());
+        for (bad, message) in [
+            ("constant_(float('one'))", "could not convert string to float: 'one'"),
+            ("constant_(float('infinite'))", "could not convert string to float: 'infinite'"),
+            ("constant_(float(None))", "float() argument must be a string or a real number"),
+            ("constant_(float('1')", "expected"),
+        ] {
+            let e = bad.parse::<Init>().unwrap_err().to_string();
+            assert!(e.contains(message), "{bad}: {e}");
+        }
+        let e = "normal_(std=float('nan'))".parse::<Init>().and_then(|i| i.draw(&[3], crate::DType::F32).map(|_| i));
+        assert!(e.is_err(), "{e:?}");
+    }
+
     #[test]
     fn parses_the_new_schemes() {
         assert_eq!(

@@ -28,9 +28,19 @@ pub fn available_bytes(dir: &Path) -> Result<u64> {
 /// it is not counted).
 ///
 /// # Errors
-/// [`Error::NoSpace`]; `statvfs` failing.
+/// [`Error::NoSpace`]; a file system without storage (procfs, sysfs: no blocks at all);
+/// `statvfs` failing.
 pub fn check_free_space(path: &Path, dir: &Path, needed: u64) -> Result<()> {
-    let available = available_bytes(dir)?;
+    let st = rustix::fs::statvfs(dir).map_err(|e| Error::io(dir, e.into()))?;
+    let available = st.f_bavail.saturating_mul(st.f_frsize);
+    if st.f_blocks == 0 && available < needed {
+        // procfs, sysfs and the like: no storage at all, not a full disk.
+        return Err(Error::value(format!(
+            "cannot write {}: {} is on a file system without storage (such as /proc or /sys)",
+            path.display(),
+            dir.display()
+        )));
+    }
     if available < needed {
         return Err(no_space(path, dir, needed, available));
     }
