@@ -467,13 +467,21 @@ fn run(command: Command) -> Result<()> {
                     say(&format!("{key}: {}\n", value.trim_end().replace('\n', "\n    ")));
                 }
             }
+            // `nninit tensor` records its one tensor's init as `nninit.init`.
+            let single = ckpt.metadata().get("nninit.init").filter(|_| ckpt.tensors().into_iter().count() == 1);
             let mut rows = Vec::new();
             for info in ckpt.tensors() {
                 let t = ckpt.tensor(info)?;
-                let recorded = inits.get(&info.name).and_then(|e| {
-                    let fan = |k: &str| e.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
-                    Some(table::Recorded { init: e.get("init")?.as_str()?, fans: fan("fan_in").zip(fan("fan_out")) })
-                });
+                let recorded = inits
+                    .get(&info.name)
+                    .and_then(|e| {
+                        let fan = |k: &str| e.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
+                        Some(table::Recorded {
+                            init: e.get("init")?.as_str()?,
+                            fans: fan("fan_in").zip(fan("fan_out")),
+                        })
+                    })
+                    .or(single.map(|init| table::Recorded { init, fans: None }));
                 rows.push(table::stats_row(&info.name, &t, Stats::of_tensor(&t), None, recorded));
             }
             say(&table::stats_report(&rows, false));

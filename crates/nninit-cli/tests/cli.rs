@@ -138,6 +138,13 @@ fn stats_reports_every_tensor() {
     let bias = lines.iter().find(|l| l.starts_with("layer.0.bias")).unwrap();
     assert!(bias.contains(" zeros_() "), "{text}");
     assert_eq!(lines.iter().filter(|l| l.starts_with("layer.")).count(), 2);
+    // `nninit tensor`'s file records its one init as `nninit.init`: the row shows it.
+    let args = ["tensor", "--shape", "3,4", "--init", "normal_(std=0.5)", "-o", "t.safetensors"];
+    assert!(nninit(dir.path(), &args).status.success());
+    let text = stdout(&nninit(dir.path(), &["stats", "t.safetensors"]));
+    let row = text.lines().find(|l| l.starts_with("tensor ")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..8], ["tensor", "[3,", "4]", "f32", "normal_(mean=0.0,", "std=0.5)", "4", "3"], "{text}");
 }
 
 #[test]
