@@ -78,8 +78,9 @@ enum Command {
     Init {
         #[command(flatten)]
         model: ModelArgs,
-        /// Seed (torch.manual_seed).
-        #[arg(long, default_value_t = 0)]
+        /// Seed (torch.manual_seed): 0 to 2^64 − 1, or a negative number down to −2^63, taken as
+        /// its 64-bit two's complement as PyTorch does (−1 is 2^64 − 1).
+        #[arg(long, default_value = "0", value_parser = parse_seed, allow_negative_numbers = true)]
         seed: u64,
         /// Random stream: torch (bit-exact with PyTorch) or philox (counter-based: each value a
         /// function of seed, tensor name and index).
@@ -150,8 +151,9 @@ enum Command {
         /// The init, in PyTorch call syntax, e.g. "kaiming_normal_(mode='fan_out', nonlinearity='relu')".
         #[arg(long, value_parser = parse_init)]
         init: Init,
-        /// Seed (torch.manual_seed).
-        #[arg(long, default_value_t = 0)]
+        /// Seed (torch.manual_seed): 0 to 2^64 − 1, or a negative number down to −2^63, taken as
+        /// its 64-bit two's complement as PyTorch does (−1 is 2^64 − 1).
+        #[arg(long, default_value = "0", value_parser = parse_seed, allow_negative_numbers = true)]
         seed: u64,
         /// dtype: f32, f64, f16, bf16.
         #[arg(long, default_value = "f32")]
@@ -487,6 +489,17 @@ fn run(command: Command) -> Result<()> {
             say(&table::stats_report(&rows, false));
             Ok(())
         }
+    }
+}
+
+/// A seed as `torch.manual_seed` takes it: `0..2^64`, or `-2^63..0` wrapped to its two's
+/// complement.
+fn parse_seed(s: &str) -> std::result::Result<u64, String> {
+    let range = "a seed is between -9223372036854775808 and 18446744073709551615";
+    match s.trim().parse::<i128>() {
+        Ok(v) if (i64::MIN as i128..=u64::MAX as i128).contains(&v) => Ok(v as u64),
+        Ok(v) => Err(format!("{v} is out of range: {range}")),
+        Err(_) => Err(format!("`{s}` is not an integer: {range}")),
     }
 }
 

@@ -630,3 +630,35 @@ fn an_output_in_proc_is_refused_plainly() {
         "nninit: error: cannot write /proc/version: /proc is on a file system without storage (such as /proc or /sys)\n"
     );
 }
+
+/// `--seed` as `torch.manual_seed` takes it: a negative seed is its 64-bit two's complement
+/// (values from `torch.manual_seed(s); torch.nn.init.uniform_(torch.empty(3))`, PyTorch 2.15);
+/// beyond the range, one line.
+#[test]
+fn negative_seeds_wrap_as_in_pytorch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, [u32; 3]); 3] = [
+        ("-1", [0x3f7e69a3, 0x3f124122, 0x3f11ec0c]),
+        ("18446744073709551615", [0x3f7e69a3, 0x3f124122, 0x3f11ec0c]),
+        ("-9223372036854775808", [0x3efe1558, 0x3f44aa2f, 0x3db533a8]),
+    ];
+    for (seed, want) in cases {
+        let args = ["tensor", "--shape", "3", "--init", "uniform_()", "--seed", seed, "-o", "s.safetensors", "--force"];
+        let out = nninit(dir.path(), &args);
+        assert!(out.status.success(), "{seed}: {}", stderr(&out));
+        let bytes = std::fs::read(dir.path().join("s.safetensors")).unwrap();
+        let values: Vec<u32> =
+            bytes[bytes.len() - 12..].chunks(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(values, want, "--seed {seed}");
+    }
+    for seed in ["-9223372036854775809", "18446744073709551616", "1.5"] {
+        let out = nninit(
+            dir.path(),
+            &["tensor", "--shape", "3", "--init", "uniform_()", "--seed", seed, "-o", "x.safetensors"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{seed}");
+        let err = stderr(&out);
+        assert!(err.contains("a seed is between -9223372036854775808 and 18446744073709551615"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
