@@ -528,7 +528,7 @@ fn p8_clear_errors() {
         // clap's errors: one line each, without the usage block.
         (&["init", "--bogus"], "unexpected argument '--bogus' found"),
         (&["init", "--dtype", "f12"], "invalid value 'f12' for '--dtype <DTYPE>'"),
-        (&["init", "--seed", "-1"], "unexpected argument '-1' found"),
+        (&["init", "--seed", "1e3"], "invalid value '1e3' for '--seed <SEED>': `1e3` is not an integer"),
         (&["init", "--arch", "mlp", "--like", "plan.toml"], "cannot be used with"),
         (&["init", "--shard-dim", "1"], "required arguments were not provided: --shard"),
         (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
