@@ -601,10 +601,10 @@ static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(
 /// `nninit::cancel`) before the process exits anyway.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// On SIGINT, SIGTERM or SIGHUP, says so on stderr (one line), asks the running work to stop (`nninit::cancel::request`),
-/// deletes the temporary file of a checkpoint being written and exits (128 + signal) — at once
-/// when the work stops, after [`STOP_GRACE`] otherwise; SIGXFSZ (a file-size limit) becomes a
-/// write error like any other.
+/// On SIGINT, SIGTERM or SIGHUP, says so on stderr (one line), asks the running work to stop
+/// (`nninit::cancel::request`), deletes the temporary file of a checkpoint being written and
+/// exits (128 + signal) — at once when the work stops, after [`STOP_GRACE`] otherwise; SIGXFSZ
+/// (a file-size limit) becomes a write error like any other.
 /// Large blocks (≥ 128 KiB) go to their own mappings and back to the system when freed. glibc
 /// otherwise raises that threshold after each large free, up to 32 MiB, and serves the next
 /// blocks from the heap, where they stay resident as holes once freed: 16 MB of a 100,000-layer

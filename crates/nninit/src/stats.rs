@@ -62,7 +62,7 @@ impl Stats {
     }
 
     /// Chunks of 16 Ki elements in parallel, merged in order.
-    fn of_slice<T: Element>(v: &[T]) -> Stats {
+    fn of_slice<T: Measured>(v: &[T]) -> Stats {
         use rayon::prelude::*;
         v.par_chunks(1 << 14).map(Stats::of_chunk).reduce_with(Stats::merge).unwrap_or(Stats::of(std::iter::empty()))
     }
@@ -70,7 +70,7 @@ impl Stats {
     /// One pass over a chunk, shifted by its first value (so the sums stay small and the
     /// variance does not cancel: Chan, Golub & LeVeque's shifted data), over [`LANES`]
     /// independent lanes: element `i` goes to lane `i mod 8`, whichever code runs the lanes.
-    fn of_chunk<T: Element>(c: &[T]) -> Stats {
+    fn of_chunk<T: Measured>(c: &[T]) -> Stats {
         let Some(shift) = c.first().map(|x| x.widen().wide()).filter(|x| x.is_finite()).or(c.first().map(|_| 0.0))
         else {
             return Stats::of(std::iter::empty());
@@ -110,7 +110,7 @@ impl Stats {
 const LANES: usize = 8;
 
 /// A float element type whose statistics are taken.
-trait Element: Sync + Sized {
+trait Measured: Sync + Sized {
     /// The type the minimum and maximum are taken in: f32 for f32 and narrower (the same values
     /// as in f64, at twice the SIMD width).
     type Wide: Lane;
@@ -147,7 +147,7 @@ impl<W: Lane> Lanes<W> {
     }
 
     /// The statistics of chunk `c` from its lanes.
-    fn finish<T: Element<Wide = W>>(self, c: &[T], shift: f64) -> Stats {
+    fn finish<T: Measured<Wide = W>>(self, c: &[T], shift: f64) -> Stats {
         let (min, max) = (self.min.map(W::wide), self.max.map(W::wide));
         let n = c.len() as f64;
         let (sum, sq) = (self.sum.iter().sum::<f64>(), self.sq.iter().sum::<f64>());
@@ -172,7 +172,7 @@ impl<W: Lane> Lanes<W> {
 
 /// The lanes over `groups` (a multiple of [`LANES`] long), written so the loop vectorizes.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
-fn portable<T: Element>(groups: &[T], shift: f64) -> Lanes<T::Wide> {
+fn portable<T: Measured>(groups: &[T], shift: f64) -> Lanes<T::Wide> {
     let mut acc = Lanes::new();
     for group in groups.chunks_exact(LANES) {
         let x: [T::Wide; LANES] = std::array::from_fn(|k| group[k].widen());
@@ -183,7 +183,7 @@ fn portable<T: Element>(groups: &[T], shift: f64) -> Lanes<T::Wide> {
     acc
 }
 
-impl Element for f32 {
+impl Measured for f32 {
     type Wide = f32;
     #[inline(always)]
     fn widen(&self) -> f32 {
@@ -197,7 +197,7 @@ impl Element for f32 {
 /// The 16-bit floats: widened to f32 exactly.
 macro_rules! half_element {
     ($($t:ty),*) => {$(
-        impl Element for $t {
+        impl Measured for $t {
             type Wide = f32;
             #[inline(always)]
             fn widen(&self) -> f32 {
@@ -211,7 +211,7 @@ macro_rules! half_element {
 }
 half_element!(half::bf16, half::f16);
 
-impl Element for f64 {
+impl Measured for f64 {
     type Wide = f64;
     #[inline(always)]
     fn widen(&self) -> f64 {
@@ -381,7 +381,7 @@ mod tests {
     /// signed zeros, infinities, NaNs, subnormals and ties between lanes.
     #[test]
     fn simd_lanes_equal_portable_lanes() {
-        fn same<T: Element<Wide = f32>>(v: &[T], what: &str) {
+        fn same<T: Measured<Wide = f32>>(v: &[T], what: &str) {
             for shift in [0.0, 0.25, -3.5] {
                 let Some(simd) = T::lanes_simd(v, shift) else { return };
                 let port = portable(v, shift);

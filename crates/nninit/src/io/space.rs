@@ -19,8 +19,20 @@ use crate::error::{Error, Result};
 /// # Errors
 /// `statvfs` fails (`dir` does not exist, ...).
 pub fn available_bytes(dir: &Path) -> Result<u64> {
+    Ok(space(dir)?.available)
+}
+
+/// The size and the free space of the file system holding `dir`.
+struct Space {
+    /// Blocks in all (0: a file system without storage, such as procfs).
+    blocks: u64,
+    /// Bytes available to this user.
+    available: u64,
+}
+
+fn space(dir: &Path) -> Result<Space> {
     let st = rustix::fs::statvfs(dir).map_err(|e| Error::io(dir, e.into()))?;
-    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    Ok(Space { blocks: st.f_blocks, available: st.f_bavail.saturating_mul(st.f_frsize) })
 }
 
 /// Fails with [`Error::NoSpace`] unless the file system of `dir` has `needed` bytes available
@@ -31,9 +43,8 @@ pub fn available_bytes(dir: &Path) -> Result<u64> {
 /// [`Error::NoSpace`]; a file system without storage (procfs, sysfs: no blocks at all);
 /// `statvfs` failing.
 pub fn check_free_space(path: &Path, dir: &Path, needed: u64) -> Result<()> {
-    let st = rustix::fs::statvfs(dir).map_err(|e| Error::io(dir, e.into()))?;
-    let available = st.f_bavail.saturating_mul(st.f_frsize);
-    if st.f_blocks == 0 && available < needed {
+    let Space { blocks, available } = space(dir)?;
+    if blocks == 0 && available < needed {
         // procfs, sysfs and the like: no storage at all, not a full disk.
         return Err(Error::value(format!(
             "cannot write {}: {} is on a file system without storage (such as /proc or /sys)",
