@@ -470,7 +470,7 @@ fn run(command: Command) -> Result<()> {
                 }
             }
             // `nninit tensor` records its one tensor's init as `nninit.init`.
-            let single = ckpt.metadata().get("nninit.init").filter(|_| ckpt.tensors().into_iter().count() == 1);
+            let single = ckpt.metadata().get("nninit.init").filter(|_| ckpt.tensors().len() == 1);
             let mut rows = Vec::new();
             for info in ckpt.tensors() {
                 let t = ckpt.tensor(info)?;
